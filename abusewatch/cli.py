@@ -1,0 +1,58 @@
+"""The `abusewatch` command. Each subcommand lives in its own module, imported only when used.
+
+A subcommand module defines `add_arguments(parser)` and `run(args) -> int`. Adding a command means
+writing that module and naming it in COMMANDS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("abusewatch.runner", "start the broker (unless KAFKA_BOOTSTRAP is set) and every service"),
+    "serve": ("abusewatch.services.serve", "run one service role: classifier, detector, actions or api"),
+    "topics": ("abusewatch.topics_cli", "create every topic with explicit partition counts"),
+    "demo": ("abusewatch.demo", "replay a small stream with one pile-on and print what comes out"),
+    "train": ("abusewatch.model.train", "fine-tune the multi-label abuse model on ../shared/datasets"),
+    "eval": ("abusewatch.model.evaluate", "evaluate the shipped model against baselines"),
+    "bench": ("abusewatch.inference.bench", "benchmark the inference engine and the pipeline"),
+    "simulate": ("abusewatch.detection.simulate", "generate a scenario stream with ground-truth campaigns"),
+    "replay": ("abusewatch.detection.replay", "run the pile-on detector over a file and score it"),
+    "evidence": ("abusewatch.evidence.cli", "export or verify tamper-evident case bundles"),
+    "report": ("abusewatch.report", "transparency report over a time range"),
+    "config": ("abusewatch.config_cli", "print every setting with its default"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="abusewatch", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default=os.environ.get("ABUSEWATCH_LOG_LEVEL", "info"))
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # Parse the command name first, then hand the rest to the command's own parser so that each
+    # command imports only what it needs (torch is slow to import).
+    known, rest = parser.parse_known_args(argv)
+    logging.basicConfig(
+        level=known.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    module_name, help_text = COMMANDS[known.command]
+    module = importlib.import_module(module_name)
+    command_parser = argparse.ArgumentParser(prog=f"abusewatch {known.command}", description=help_text)
+    module.add_arguments(command_parser)
+    args = command_parser.parse_args(rest)
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,196 @@
+"""The public contract: topic names, JSON Schemas (schemas/*.json) and the validate step.
+
+Every message on every topic is a JSON object encoded with orjson and validated against the
+versioned schema of its topic. `validate_post` is the pipeline's validate step: it turns raw bytes
+from the posts topic into a `Post` or a `Rejection` with a machine-readable code, never raising.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import functools
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+# Topic -> schema file. Keys are unprefixed names; KafkaSettings.topic() adds the prefix.
+TOPICS: dict[str, str] = {
+    "posts": "posts.v1.json",
+    "post-scores": "post-scores.v1.json",
+    "posts-dlq": "posts-dlq.v1.json",
+    "target-alerts": "target-alerts.v1.json",
+    "platform-actions": "platform-actions.v1.json",
+    "escalations": "escalations.v1.json",
+    "appeals": "appeals.v1.json",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def format_time(ts: datetime) -> str:
+    """RFC 3339 with millisecond precision and a Z suffix."""
+    return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(value: str) -> datetime:
+    """Parse an RFC 3339 timestamp; an offset is required (naive times are ambiguous)."""
+    ts = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    if ts.tzinfo is None:
+        raise ValueError(f"timestamp {value!r} has no UTC offset")
+    return ts
+
+
+@functools.cache
+def _registry() -> Registry:
+    resources = []
+    for path in SCHEMA_DIR.glob("*.json"):
+        schema = json.loads(path.read_text())
+        resource = Resource.from_contents(schema)
+        resources.append((path.name, resource))
+        resources.append((schema["$id"], resource))
+    return Registry().with_resources(resources)
+
+
+@functools.cache
+def schema_for(topic: str) -> dict[str, Any]:
+    return json.loads((SCHEMA_DIR / TOPICS[topic]).read_text())
+
+
+@functools.cache
+def validator_for(topic: str) -> Draft202012Validator:
+    return Draft202012Validator(schema_for(topic), registry=_registry())
+
+
+class ContractError(ValueError):
+    """A message does not match its topic's schema."""
+
+
+def validate(topic: str, message: dict[str, Any]) -> None:
+    """Raise ContractError naming the first violation (used on outputs and in tests)."""
+    error = next(iter(validator_for(topic).iter_errors(message)), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise ContractError(f"{topic}: {where}: {error.message}")
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return orjson.dumps(message)
+
+
+def decode(raw: bytes) -> dict[str, Any]:
+    return orjson.loads(raw)
+
+
+# ---------------------------------------------------------------------------------------------
+# The validate step for the posts topic.
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Post:
+    """A validated post. `raw` is the message as received (a dict), passed forward untouched."""
+
+    post_id: str
+    author_id: str
+    text: str
+    created_at: datetime
+    targets: tuple[str, ...]
+    raw: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a message was dead-lettered. `code` is one of the posts-dlq schema's error codes."""
+
+    code: str
+    message: str
+    post_id: str | None = None
+
+
+_POST_FIELDS = frozenset(schema_for("posts")["properties"])
+
+
+def targets_of(message: dict[str, Any]) -> tuple[str, ...]:
+    """The accounts a post is aimed at: the replied-to user first, then mentions; never the author."""
+    author = message["author_id"]
+    seen: dict[str, None] = {}
+    reply_to = message.get("reply_to_user_id")
+    if reply_to:
+        seen[reply_to] = None
+    for user in message.get("mentioned_user_ids") or ():
+        seen.setdefault(user, None)
+    seen.pop(author, None)
+    return tuple(seen)
+
+
+def validate_post(raw: bytes | None, *, max_text_chars: int, max_message_bytes: int) -> Post | Rejection:
+    """Raw bytes from the posts topic -> Post, or a Rejection saying exactly what is wrong."""
+    if raw is None:
+        return Rejection("invalid_json", "message value is empty (null)")
+    if len(raw) > max_message_bytes:
+        return Rejection("message_too_large", f"message is {len(raw)} bytes, limit {max_message_bytes}")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Rejection("invalid_utf8", f"not valid UTF-8 at byte {exc.start}: {exc.reason}")
+    try:
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return Rejection("invalid_json", f"not valid JSON: {exc}")
+    if not isinstance(message, dict):
+        return Rejection("not_an_object", f"expected a JSON object, got {type(message).__name__}")
+    post_id = message.get("post_id") if isinstance(message.get("post_id"), str) else None
+    unknown = sorted(set(message) - _POST_FIELDS)
+    if unknown:
+        return Rejection(
+            "unknown_fields", f"unknown field(s) {', '.join(unknown)}; put platform data in 'platform'", post_id
+        )
+    try:
+        validate("posts", message)
+    except ContractError as exc:
+        return Rejection("schema_violation", str(exc), post_id)
+    text = message["text"]
+    if not text.strip():
+        return Rejection("empty_text", "text is blank", post_id)
+    if len(text) > max_text_chars:
+        return Rejection("text_too_long", f"text is {len(text)} characters, limit {max_text_chars}", post_id)
+    try:
+        created_at = parse_time(message["created_at"])
+        if message.get("author_created_at"):
+            parse_time(message["author_created_at"])
+    except ValueError as exc:
+        return Rejection("invalid_timestamp", f"invalid RFC 3339 timestamp: {exc}", post_id)
+    return Post(
+        post_id=message["post_id"],
+        author_id=message["author_id"],
+        text=text,
+        created_at=created_at,
+        targets=targets_of(message),
+        raw=message,
+    )
+
+
+def dead_letter(
+    rejection: Rejection, original: bytes | None, *, topic: str, partition: int, offset: int, service: str
+) -> dict[str, Any]:
+    """A posts-dlq message for `rejection`, carrying the original bytes."""
+    original = original or b""
+    return {
+        "schema": "posts-dlq/v1",
+        "error": {"code": rejection.code, "message": rejection.message},
+        "original_base64": base64.b64encode(original).decode("ascii"),
+        "original_size": len(original),
+        "source": {"topic": topic, "partition": partition, "offset": offset},
+        "post_id": rejection.post_id,
+        "service": service,
+        "dead_lettered_at": format_time(utcnow()),
+    }

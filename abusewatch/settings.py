@@ -1,0 +1,69 @@
+"""Settings shared by every service: Kafka, topics, ingest limits, HTTP listeners."""
+
+from __future__ import annotations
+
+from abusewatch.config import setting, settings_class
+
+
+@settings_class
+class KafkaSettings:
+    """Where the broker is and how topics are named and partitioned."""
+
+    bootstrap: str = setting(
+        "KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers (host:port[,host:port])."
+    )
+    topic_prefix: str = setting(
+        "ABUSEWATCH_TOPIC_PREFIX", "", "Prefix for every topic, consumer group and app id (tests use a uuid)."
+    )
+    partitions: int = setting(
+        "ABUSEWATCH_PARTITIONS", 4, "Partitions for every topic created by `abusewatch topics create`."
+    )
+    replication_factor: int = setting(
+        "ABUSEWATCH_REPLICATION_FACTOR", 1, "Replication factor for created topics (3 on production Kafka)."
+    )
+    session_timeout_s: float = setting(
+        "ABUSEWATCH_KAFKA_SESSION_TIMEOUT_S", 10.0, "Consumer group session timeout (seconds)."
+    )
+    heartbeat_interval_s: float = setting(
+        "ABUSEWATCH_KAFKA_HEARTBEAT_S", 2.0, "Consumer group heartbeat interval (seconds)."
+    )
+    table_store: str = setting(
+        "ABUSEWATCH_TABLE_STORE",
+        "memory://",
+        "Faust table store: memory:// for dev/tests, rocksdb:// in production (survives restarts).",
+    )
+    data_dir: str = setting(
+        "ABUSEWATCH_DATA_DIR", "var", "Directory for Faust state, the SQLite evidence locker and logs."
+    )
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+@settings_class
+class IngestSettings:
+    """Validation limits applied to every message on the posts topic."""
+
+    max_text_chars: int = setting(
+        "ABUSEWATCH_MAX_TEXT_CHARS", 10_000, "Posts with longer text are dead-lettered (text_too_long)."
+    )
+    max_message_bytes: int = setting(
+        "ABUSEWATCH_MAX_MESSAGE_BYTES", 65_536, "Raw messages larger than this are dead-lettered."
+    )
+    dedup_window: int = setting(
+        "ABUSEWATCH_DEDUP_WINDOW",
+        200_000,
+        "How many recent post_ids each classifier worker remembers to dead-letter duplicates.",
+    )
+
+
+@settings_class
+class ServiceSettings:
+    """HTTP listeners (health, readiness, Prometheus metrics) and logging."""
+
+    host: str = setting("ABUSEWATCH_HTTP_HOST", "127.0.0.1", "Address the services' HTTP servers bind.")
+    classifier_port: int = setting("ABUSEWATCH_CLASSIFIER_PORT", 6066, "Classifier health/metrics port.")
+    detector_port: int = setting("ABUSEWATCH_DETECTOR_PORT", 6067, "Detector health/metrics port.")
+    actions_port: int = setting("ABUSEWATCH_ACTIONS_PORT", 6068, "Actions health/metrics port.")
+    api_port: int = setting("ABUSEWATCH_API_PORT", 8080, "HTTP API port (Perspective-compatible + T&S reads).")
+    log_level: str = setting("ABUSEWATCH_LOG_LEVEL", "info", "Log level for every service.")
