@@ -67,3 +67,20 @@ class ServiceSettings:
     actions_port: int = setting("ABUSEWATCH_ACTIONS_PORT", 6068, "Actions health/metrics port.")
     api_port: int = setting("ABUSEWATCH_API_PORT", 8080, "HTTP API port (Perspective-compatible + T&S reads).")
     log_level: str = setting("ABUSEWATCH_LOG_LEVEL", "info", "Log level for every service.")
+
+
+@settings_class
+class ClassifierStreamSettings:
+    """How the classifier service takes posts off the stream (the engine batches again by tokens)."""
+
+    take_max: int = setting(
+        "ABUSEWATCH_CLASSIFIER_TAKE_MAX", 512, "Most posts taken off the stream per agent iteration."
+    )
+    take_within_s: float = setting(
+        "ABUSEWATCH_CLASSIFIER_TAKE_WITHIN_S", 0.05, "Longest wait to fill an agent iteration (seconds)."
+    )
+    concurrency: int = setting(
+        "ABUSEWATCH_CLASSIFIER_CONCURRENCY",
+        2,
+        "Agent instances per worker: with 2, one batch is read and validated while another is scored.",
+    )

@@ -1,0 +1,452 @@
+"""The pile-on detector: post-scores/v1 messages in, target-alerts/v1 messages out. No I/O.
+
+Per target it keeps event-time window counters (all posts and abusive posts), an EWMA baseline of
+abusive posts per bucket, and one evidence record per recent abusive post. A target's campaign
+opens when, in some window, the abusive posts clear absolute floors (posts, capped per author, and
+distinct authors), stand out against the target's own baseline (robust z-score) and make up a large
+share of everything the target received (a lower share is enough when the crowd looks
+coordinated: new accounts, copy-paste, or authors of other campaigns). The share test is what keeps
+a pop star's 50,000 friendly replies quiet even though the classifier flags a few percent of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from abusewatch.contract import format_time, utcnow
+from abusewatch.detection.features import ScoredPost, extract
+from abusewatch.detection.neardup import NearDuplicateIndex
+from abusewatch.detection.settings import DetectorSettings
+from abusewatch.detection.state import _PACK, Campaign, Evidence, TargetState, unpack
+from abusewatch.detection.stores import AuthorIndex, StateStore, TargetStates
+from abusewatch.labels import LABELS
+
+# Fixed forever: campaign and alert ids are uuid5 names under it, so a replay after a crash
+# reproduces the ids and consumers deduplicate by alert_id.
+ID_NAMESPACE = uuid.UUID("5f0c3c3e-8f61-4d56-9c53-6b3f1f1f2a05")
+
+# Robust z-scores scale the mean absolute deviation to a standard deviation (normal data).
+_MAD_TO_SIGMA = 1.2533
+
+
+@dataclasses.dataclass
+class DetectorStats:
+    posts: int = 0
+    target_posts: int = 0
+    abusive_target_posts: int = 0
+    late_dropped: int = 0
+    duplicates_dropped: int = 0
+    expired_targets: int = 0
+    alerts: Counter = dataclasses.field(default_factory=Counter)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WindowStats:
+    size_s: int
+    start_ts: float
+    end_ts: float
+    abusive_posts: int
+    counted_abusive_posts: int  # at most max_posts_per_author per author
+    total_posts: int
+    authors: tuple[str, ...]  # distinct authors of abusive posts, first seen first
+    new_account_share: float
+    non_follower_share: float
+    near_duplicate_share: float
+    repeat_author_share: float
+    peak_minute_abusive_posts: int
+    zscore: float
+    baseline_per_min: float
+    baseline_total_per_min: float
+    evidence: tuple[Evidence, ...]
+
+    @property
+    def abusive_share(self) -> float:
+        return self.abusive_posts / self.total_posts if self.total_posts else 0.0
+
+
+class PileOnDetector:
+    """Feed it post-scores messages in (roughly) event-time order; it returns alerts to send."""
+
+    def __init__(
+        self,
+        settings: DetectorSettings,
+        store: StateStore | None = None,
+        authors: AuthorIndex | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.store = store if store is not None else TargetStates()
+        self.authors = authors if authors is not None else AuthorIndex(settings.author_index_size)
+        self.stats = DetectorStats()
+        self._clock = clock
+        self._thresholds = settings.thresholds()
+        self._windows = settings.windows()
+        self._longest_s = self._windows[-1][0]
+        self._min_floor = min(posts for _, posts, _ in self._windows)
+        self._bucket_s = settings.bucket_s
+        self._keep_buckets = (self._longest_s + settings.grace_s) // settings.bucket_s + 1
+        self._alpha = 1.0 - 0.5 ** (settings.bucket_s / settings.baseline_halflife_s)
+        self._near_dups = NearDuplicateIndex(
+            settings.minhash_num_perm, settings.near_duplicate_threshold, max_targets=100_000
+        )
+        self._open_campaigns: dict[str, None] = {}  # targets to visit in the lifecycle sweep
+        self._watermark = -math.inf
+        self._next_sweep = -math.inf
+
+    # -- input ---------------------------------------------------------------------------------
+
+    def process(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        """One post-scores/v1 message -> the alerts it causes (often none)."""
+        post = extract(message, self._thresholds, self.settings.new_account_days)
+        self.stats.posts += 1
+        alerts: list[dict[str, Any]] = []
+        for position, target in enumerate(post.targets):
+            follows = post.follows_first_target if position == 0 else None
+            alerts.extend(self._observe(target, post, follows))
+        watermark = post.ts - self.settings.grace_s
+        if watermark > self._watermark:
+            self._watermark = watermark
+            if watermark >= self._next_sweep:
+                self._next_sweep = watermark + self._bucket_s
+                alerts.extend(self.advance(watermark))
+        return alerts
+
+    def advance(self, watermark: float) -> list[dict[str, Any]]:
+        """Move campaigns with no recent abuse to cooling / closed and forget idle targets."""
+        alerts: list[dict[str, Any]] = []
+        for target in list(self._open_campaigns):
+            state = self.store.get(target)
+            campaign = state.campaign if state is not None else None
+            if campaign is None:
+                del self._open_campaigns[target]
+                continue
+            idle_s = watermark - campaign.last_abusive_ts
+            if idle_s >= self.settings.close_after_s:
+                campaign.status = "closed"
+                alerts.append(self._alert(target, state, campaign, watermark, ["no abusive posts for "
+                                          f"{int(idle_s)}s >= {self.settings.close_after_s}s"], None))
+                state.campaign = None
+                del self._open_campaigns[target]
+                self.store.put(target, state)
+            elif idle_s >= self.settings.cooling_after_s and campaign.status != "cooling":
+                campaign.status = "cooling"
+                alerts.append(self._alert(target, state, campaign, watermark, ["no abusive posts for "
+                                          f"{int(idle_s)}s >= {self.settings.cooling_after_s}s"], None))
+                self.store.put(target, state)
+        expired = self.store.expire(watermark - self.settings.idle_expiry_s)
+        for target in expired:
+            self._near_dups.forget(target)
+        self.stats.expired_targets += len(expired)
+        return alerts
+
+    def flush(self) -> list[dict[str, Any]]:
+        """End of input (replay): run the lifecycle as if event time had moved far ahead."""
+        return self.advance(self._watermark + self.settings.close_after_s + self.settings.idle_expiry_s)
+
+    # -- per target ----------------------------------------------------------------------------
+
+    def _observe(self, target: str, post: ScoredPost, follows: bool | None) -> list[dict[str, Any]]:
+        self.stats.target_posts += 1
+        bucket = int(post.ts // self._bucket_s)
+        state = self.store.get(target)
+        if state is None:
+            state = TargetState(post.ts, bucket - 1)
+        elif post.ts < state.newest_ts - self.settings.grace_s:
+            self.stats.late_dropped += 1
+            return []
+        elif post.abusive and state.evidence and any(e.post_id == post.post_id for e in state.evidence):
+            self.stats.duplicates_dropped += 1  # redelivered (at-least-once): counted already
+            return []
+        if bucket > state.folded_bucket + 1:
+            self._roll(target, state, bucket)
+        if post.ts > state.newest_ts:
+            state.newest_ts = post.ts
+        state.buckets[bucket] = state.buckets.get(bucket, 0) + _PACK + post.abusive
+        alerts: list[dict[str, Any]] = []
+        if post.abusive:
+            self.stats.abusive_target_posts += 1
+            alerts = self._on_abusive(target, state, post, follows)
+        self.store.put(target, state)
+        return alerts
+
+    def _roll(self, target: str, state: TargetState, bucket: int) -> None:
+        """A new bucket started: fold finished buckets into the baseline (unless a campaign is
+        open: the attack must not become the target's normal), drop buckets and evidence that
+        left the longest window."""
+        if state.campaign is None:
+            self._fold(state, bucket - 1)
+        state.folded_bucket = bucket - 1
+        oldest = bucket - self._keep_buckets
+        stale = [key for key in state.buckets if key < oldest]
+        for key in stale:
+            del state.buckets[key]
+        if state.evidence:
+            horizon = state.newest_ts - self._longest_s - self.settings.grace_s
+            if state.evidence[0].ts < horizon:
+                state.evidence = [e for e in state.evidence if e.ts >= horizon] or None
+                self._near_dups.prune(target, (e.post_id for e in state.evidence or ()))
+
+    def _fold(self, state: TargetState, last: int) -> None:
+        alpha, keep = self._alpha, 1.0 - self._alpha
+        mean, mad, total_mean = state.base_mean, state.base_mad, state.base_total
+        previous = state.folded_bucket
+
+        def skip_empty(count: int) -> None:
+            # Closed form of `count` EWMA steps over empty buckets (x = 0, so |x - mean| = mean).
+            nonlocal mean, mad, total_mean
+            if count <= 0:
+                return
+            factor = keep**count
+            mad = factor * mad + alpha * mean * count * keep ** (count - 1)
+            mean *= factor
+            total_mean *= factor
+
+        for key in sorted(k for k in state.buckets if previous < k <= last):
+            skip_empty(key - previous - 1)
+            total, abusive = unpack(state.buckets[key])
+            mad += alpha * (abs(abusive - mean) - mad)
+            mean += alpha * (abusive - mean)
+            total_mean += alpha * (total - total_mean)
+            previous = key
+        skip_empty(last - previous)
+        state.base_mean, state.base_mad, state.base_total = mean, mad, total_mean
+
+    def _on_abusive(self, target: str, state: TargetState, post: ScoredPost, follows: bool | None) -> list[dict]:
+        evidence = state.evidence if state.evidence is not None else []
+        signature = self._near_dups.signature(post.text)
+        cluster = self._near_dups.add(target, evidence, post.post_id, post.author_id, signature)
+        evidence.append(
+            Evidence(post.ts, post.post_id, post.author_id, post.new_account, follows is False, post.scores,
+                     cluster, signature)
+        )
+        if len(evidence) > self.settings.max_evidence_posts:
+            dropped = evidence.pop(0)
+            self._near_dups.prune(target, (e.post_id for e in evidence if e.post_id != dropped.post_id))
+        state.evidence = evidence
+
+        campaign = state.campaign
+        if campaign is not None:
+            return self._continue_campaign(target, state, campaign, post)
+        if len(evidence) < self._min_floor:
+            return []
+        for size_s, min_posts, min_authors in self._windows:
+            stats = self._window_stats(target, state, size_s)
+            reasons = self._trigger_reasons(stats, min_posts, min_authors)
+            if reasons:
+                return [self._open_campaign(target, state, stats, post, reasons)]
+        return []
+
+    # -- evaluation ----------------------------------------------------------------------------
+
+    def _window_stats(self, target: str, state: TargetState, size_s: int) -> WindowStats:
+        end = state.newest_ts
+        start = end - size_s
+        evidence = tuple(e for e in state.evidence or () if e.ts > start)
+        first_bucket = int(start // self._bucket_s) + 1
+        total = sum(v // _PACK for k, v in state.buckets.items() if k >= first_bucket)
+
+        per_author: Counter[str] = Counter(e.author_id for e in evidence)
+        cap = self.settings.max_posts_per_author
+        counted = sum(min(n, cap) for n in per_author.values())
+        cluster_authors: dict[str, set[str]] = {}
+        for e in evidence:
+            cluster_authors.setdefault(e.cluster, set()).add(e.author_id)
+        abusive = len(evidence)
+        near_dups = sum(1 for e in evidence if len(cluster_authors[e.cluster]) > 1)
+        repeat = 0
+        for author in per_author:
+            entry = self.authors.get(author)
+            if entry is not None and entry[1] != target:
+                repeat += 1
+        times = sorted(e.ts for e in evidence)
+        peak, lo = 0, 0
+        for hi, ts in enumerate(times):
+            while ts - times[lo] >= 60.0:
+                lo += 1
+            peak = max(peak, hi - lo + 1)
+
+        buckets_in_window = size_s / self._bucket_s
+        expected = state.base_mean * buckets_in_window
+        spread = max(_MAD_TO_SIGMA * state.base_mad * math.sqrt(buckets_in_window), math.sqrt(expected), 1.0)
+        per_min = 60.0 / self._bucket_s
+        return WindowStats(
+            size_s=size_s,
+            start_ts=start,
+            end_ts=end,
+            abusive_posts=abusive,
+            counted_abusive_posts=counted,
+            total_posts=max(total, abusive),
+            authors=tuple(per_author),
+            new_account_share=sum(e.new_account for e in evidence) / abusive if abusive else 0.0,
+            non_follower_share=sum(e.non_follower for e in evidence) / abusive if abusive else 0.0,
+            near_duplicate_share=near_dups / abusive if abusive else 0.0,
+            repeat_author_share=repeat / len(per_author) if per_author else 0.0,
+            peak_minute_abusive_posts=peak,
+            zscore=(abusive - expected) / spread,
+            baseline_per_min=state.base_mean * per_min,
+            baseline_total_per_min=state.base_total * per_min,
+            evidence=evidence,
+        )
+
+    def _trigger_reasons(self, stats: WindowStats, min_posts: int, min_authors: int) -> list[str]:
+        """The reasons a window is a pile-on, or [] when it is not."""
+        s = self.settings
+        if stats.counted_abusive_posts < min_posts or len(stats.authors) < min_authors:
+            return []
+        if stats.zscore < s.min_zscore:
+            return []
+        coordination = []
+        if stats.new_account_share >= s.coordinated_min_new_account_share:
+            coordination.append(f"new_account_share={stats.new_account_share:.2f}>={s.coordinated_min_new_account_share}")
+        if stats.near_duplicate_share >= s.coordinated_min_near_duplicate_share:
+            coordination.append(
+                f"near_duplicate_share={stats.near_duplicate_share:.2f}>={s.coordinated_min_near_duplicate_share}"
+            )
+        if stats.repeat_author_share >= s.coordinated_min_repeat_author_share:
+            coordination.append(
+                f"repeat_author_share={stats.repeat_author_share:.2f}>={s.coordinated_min_repeat_author_share}"
+            )
+        share = stats.abusive_share
+        if share >= s.min_abusive_share:
+            share_reason = f"abusive_share={share:.2f}>={s.min_abusive_share}"
+        elif coordination and share >= s.coordinated_min_abusive_share:
+            share_reason = f"abusive_share={share:.2f}>={s.coordinated_min_abusive_share} (coordinated)"
+        else:
+            return []
+        return [
+            f"abusive_posts={stats.counted_abusive_posts}>={min_posts} in {stats.size_s}s "
+            f"(at most {s.max_posts_per_author} per author)",
+            f"distinct_authors={len(stats.authors)}>={min_authors}",
+            f"zscore={stats.zscore:.1f}>={s.min_zscore} (baseline {stats.baseline_per_min:.2f}/min)",
+            share_reason,
+            *coordination,
+        ]
+
+    # -- campaigns -----------------------------------------------------------------------------
+
+    def _open_campaign(
+        self, target: str, state: TargetState, stats: WindowStats, post: ScoredPost, reasons: list[str]
+    ) -> dict[str, Any]:
+        window_start = int(stats.start_ts // self._bucket_s) * self._bucket_s
+        campaign_id = str(uuid.uuid5(ID_NAMESPACE, f"campaign/{target}/{_iso(window_start)}"))
+        authors = dict.fromkeys(stats.authors[: self.settings.max_campaign_authors])
+        campaign = Campaign(
+            campaign_id=campaign_id,
+            status="opened",
+            opened_ts=post.ts,
+            last_abusive_ts=post.ts,
+            abusive_posts=stats.abusive_posts,
+            authors=authors,
+            linked_campaign_ids=self._links(target, authors),
+        )
+        state.campaign = campaign
+        self._open_campaigns[target] = None
+        return self._alert(target, state, campaign, post.ts, reasons, post, stats)
+
+    def _continue_campaign(self, target: str, state: TargetState, campaign: Campaign, post: ScoredPost) -> list[dict]:
+        campaign.last_abusive_ts = max(campaign.last_abusive_ts, post.ts)
+        campaign.abusive_posts += 1
+        if len(campaign.authors) < self.settings.max_campaign_authors:
+            campaign.authors[post.author_id] = None
+        self._open_campaigns[target] = None
+        if campaign.status == "cooling":
+            reasons = ["abusive posts resumed after cooling"]
+        elif campaign.abusive_posts >= campaign.alerted_abusive_posts * self.settings.escalation_factor:
+            reasons = [
+                f"campaign_abusive_posts={campaign.abusive_posts}>="
+                f"{self.settings.escalation_factor}x{campaign.alerted_abusive_posts} at the last alert"
+            ]
+        else:
+            return []
+        campaign.status = "escalating"
+        for linked in self._links(target, campaign.authors):
+            if linked not in campaign.linked_campaign_ids:
+                campaign.linked_campaign_ids.append(linked)
+        return [self._alert(target, state, campaign, post.ts, reasons, post)]
+
+    def _links(self, target: str, authors: dict[str, None]) -> list[str]:
+        """Earlier campaigns on other targets that share enough of these authors."""
+        shared: Counter[str] = Counter()
+        for author in authors:
+            entry = self.authors.get(author)
+            if entry is not None and entry[1] != target:
+                shared[entry[0]] += 1
+        s = self.settings
+        return sorted(
+            campaign_id
+            for campaign_id, count in shared.items()
+            if count >= s.link_min_shared_authors and count / len(authors) >= s.link_min_author_share
+        )
+
+    # -- output --------------------------------------------------------------------------------
+
+    def _alert(
+        self,
+        target: str,
+        state: TargetState,
+        campaign: Campaign,
+        event_ts: float,
+        reasons: list[str],
+        post: ScoredPost | None,
+        stats: WindowStats | None = None,
+    ) -> dict[str, Any]:
+        if stats is None:
+            stats = self._window_stats(target, state, self._longest_s)
+        campaign.alert_seq += 1
+        campaign.alerted_abusive_posts = campaign.abusive_posts
+        for author in campaign.authors:
+            self.authors.record(author, campaign.campaign_id, target)
+        self.stats.alerts[campaign.status] += 1
+        ranked = sorted(stats.evidence, key=lambda e: (-max(e.scores), e.post_id))
+        score_summary = {}
+        if stats.evidence:
+            for index, label in enumerate(LABELS):
+                values = [e.scores[index] for e in stats.evidence]
+                score_summary[label] = {"mean": round(sum(values) / len(values), 4), "max": round(max(values), 4)}
+        alert: dict[str, Any] = {
+            "schema": "target-alerts/v1",
+            "alert_id": str(uuid.uuid5(ID_NAMESPACE, f"alert/{campaign.campaign_id}/{campaign.alert_seq}/{campaign.status}")),
+            "campaign_id": campaign.campaign_id,
+            "target_id": target,
+            "status": campaign.status,
+            "detected_at": format_time(self._clock()),
+            "event_time": _iso(event_ts),
+            "window": {"start": _iso(stats.start_ts), "end": _iso(stats.end_ts), "size_s": stats.size_s},
+            "counts": {
+                "abusive_posts": stats.abusive_posts,
+                "total_posts": stats.total_posts,
+                "counted_abusive_posts": stats.counted_abusive_posts,
+                "peak_minute_abusive_posts": stats.peak_minute_abusive_posts,
+                "campaign_abusive_posts": campaign.abusive_posts,
+                "campaign_authors": len(campaign.authors),
+            },
+            "distinct_authors": len(stats.authors),
+            "new_account_share": round(stats.new_account_share, 4),
+            "non_follower_share": round(stats.non_follower_share, 4),
+            "near_duplicate_share": round(stats.near_duplicate_share, 4),
+            "baseline": {
+                "rate_per_min": round(stats.baseline_per_min, 4),
+                "zscore": round(stats.zscore, 3),
+                "total_rate_per_min": round(stats.baseline_total_per_min, 4),
+                "repeat_author_share": round(stats.repeat_author_share, 4),
+            },
+            "score_summary": score_summary,
+            "top_post_ids": [e.post_id for e in ranked[: self.settings.evidence_top_posts]],
+            "author_sample": sorted(stats.authors)[: self.settings.evidence_author_sample],
+            "linked_campaign_ids": list(campaign.linked_campaign_ids),
+            "detector_version": self.settings.detector_version,
+            "reasons": reasons,
+        }
+        if post is not None and post.model:
+            alert["model"] = {"name": post.model["name"], "version": post.model["version"]}
+        return alert
+
+
+def _iso(ts: float) -> str:
+    return format_time(datetime.fromtimestamp(ts, tz=timezone.utc))

@@ -1,0 +1,100 @@
+"""Near-duplicate texts across authors: MinHash signatures and an LSH index per target (datasketch).
+
+The signature of each abusive post is stored with its evidence (so state survives restarts); the
+LSH index is a derived cache, rebuilt from stored signatures when a target is not in it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Iterable
+
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+
+from abusewatch.detection.state import Evidence
+
+_SHINGLE = 4
+_NOISE = re.compile(r"@\w+|https?://\S+|[^\w\s]")
+_SPACE = re.compile(r"\s+")
+_SEED = 1
+
+
+def shingles(text: str) -> set[bytes]:
+    """Character 4-grams of the text without mentions, links, punctuation and case: the parts a
+    copy-paster keeps while changing the @-mention and adding emoji."""
+    norm = _SPACE.sub(" ", _NOISE.sub(" ", text.lower())).strip()
+    if len(norm) <= _SHINGLE:
+        return {norm.encode()}
+    return {norm[i : i + _SHINGLE].encode() for i in range(len(norm) - _SHINGLE + 1)}
+
+
+class NearDuplicateIndex:
+    """Per-target LSH indexes for the targets currently receiving abusive posts (LRU-bounded)."""
+
+    def __init__(self, num_perm: int, threshold: float, max_targets: int) -> None:
+        self._num_perm = num_perm
+        self._threshold = threshold
+        self._max_targets = max_targets
+        template = MinHash(num_perm=num_perm, seed=_SEED)
+        self._permutations = template.permutations
+        self._scheme = template.scheme
+        # target -> (lsh, post_id -> (cluster, author_id))
+        self._indexes: OrderedDict[str, tuple[MinHashLSH, dict[str, tuple[str, str]]]] = OrderedDict()
+
+    def signature(self, text: str) -> bytes:
+        minhash = MinHash(num_perm=self._num_perm, seed=_SEED, permutations=self._permutations, scheme=self._scheme)
+        minhash.update_batch(list(shingles(text)))
+        return minhash.hashvalues.astype(np.uint32).tobytes()
+
+    def _minhash(self, signature: bytes) -> MinHash:
+        values = np.frombuffer(signature, dtype=np.uint32).astype(np.uint64)
+        return MinHash(num_perm=self._num_perm, seed=_SEED, hashvalues=values, scheme=self._scheme)
+
+    def _index_for(self, target: str, evidence: Iterable[Evidence]) -> tuple[MinHashLSH, dict[str, tuple[str, str]]]:
+        entry = self._indexes.get(target)
+        if entry is not None:
+            self._indexes.move_to_end(target)
+            return entry
+        lsh = MinHashLSH(threshold=self._threshold, num_perm=self._num_perm)
+        members: dict[str, tuple[str, str]] = {}
+        for item in evidence:
+            if item.post_id not in members:
+                lsh.insert(item.post_id, self._minhash(item.signature))
+                members[item.post_id] = (item.cluster, item.author_id)
+        self._indexes[target] = (lsh, members)
+        if len(self._indexes) > self._max_targets:
+            self._indexes.popitem(last=False)
+        return lsh, members
+
+    def add(self, target: str, evidence: Iterable[Evidence], post_id: str, author_id: str, signature: bytes) -> str:
+        """Index the post; return its cluster: the cluster of a near-duplicate by another author
+        if there is one, else the post's own id."""
+        lsh, members = self._index_for(target, evidence)
+        if post_id in members:  # redelivered post (at-least-once): already indexed
+            return members[post_id][0]
+        minhash = self._minhash(signature)
+        cluster = post_id
+        for candidate in lsh.query(minhash):
+            candidate_cluster, candidate_author = members[candidate]
+            if candidate_author != author_id:
+                cluster = candidate_cluster
+                break
+        lsh.insert(post_id, minhash)
+        members[post_id] = (cluster, author_id)
+        return cluster
+
+    def forget(self, target: str) -> None:
+        self._indexes.pop(target, None)
+
+    def prune(self, target: str, keep: Iterable[str]) -> None:
+        """Drop posts that left the target's evidence (the index must not grow without bound)."""
+        entry = self._indexes.get(target)
+        if entry is None:
+            return
+        lsh, members = entry
+        keep_ids = set(keep)
+        for post_id in [p for p in members if p not in keep_ids]:
+            lsh.remove(post_id)
+            del members[post_id]

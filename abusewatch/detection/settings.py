@@ -1,0 +1,155 @@
+"""Settings of the pile-on detector (issue 5): what counts as abusive, windows, floors, lifecycle."""
+
+from __future__ import annotations
+
+from abusewatch.config import setting, settings_class
+
+
+@settings_class
+class DetectorSettings:
+    """Pile-on detection: per-target event-time windows, baselines, floors and campaign lifecycle."""
+
+    abusive_thresholds: tuple[str, ...] = setting(
+        "ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS",
+        ("toxicity=0.8", "insult=0.7", "threat=0.5", "identity_attack=0.6", "sexual_harassment=0.6"),
+        "label=threshold pairs: a post is abusive when any calibrated score reaches its threshold.",
+    )
+    windows_s: tuple[str, ...] = setting(
+        "ABUSEWATCH_DETECTOR_WINDOWS_S",
+        ("60", "600", "3600"),
+        "Event-time sliding windows (seconds) evaluated per target.",
+    )
+    min_abusive_posts: tuple[str, ...] = setting(
+        "ABUSEWATCH_DETECTOR_MIN_ABUSIVE_POSTS",
+        ("6", "8", "15"),
+        "Absolute floor per window (same order as windows): abusive posts, at most "
+        "ABUSEWATCH_DETECTOR_MAX_POSTS_PER_AUTHOR counted per author.",
+    )
+    min_distinct_authors: tuple[str, ...] = setting(
+        "ABUSEWATCH_DETECTOR_MIN_DISTINCT_AUTHORS",
+        ("5", "6", "10"),
+        "Absolute floor per window (same order as windows): distinct authors of abusive posts.",
+    )
+    max_posts_per_author: int = setting(
+        "ABUSEWATCH_DETECTOR_MAX_POSTS_PER_AUTHOR",
+        2,
+        "Abusive posts counted per author towards the floors, so one persistent abuser is not a crowd.",
+    )
+    min_abusive_share: float = setting(
+        "ABUSEWATCH_DETECTOR_MIN_ABUSIVE_SHARE",
+        0.3,
+        "Abusive posts / all posts to the target in the window; keeps viral benign bursts quiet.",
+    )
+    coordinated_min_abusive_share: float = setting(
+        "ABUSEWATCH_DETECTOR_COORDINATED_MIN_ABUSIVE_SHARE",
+        0.12,
+        "Lower share accepted when the crowd looks coordinated (new accounts, copy-paste, repeat campaigners).",
+    )
+    coordinated_min_new_account_share: float = setting(
+        "ABUSEWATCH_DETECTOR_COORDINATED_MIN_NEW_ACCOUNT_SHARE",
+        0.5,
+        "Share of abusive posts from new accounts that counts as a coordination signal.",
+    )
+    coordinated_min_near_duplicate_share: float = setting(
+        "ABUSEWATCH_DETECTOR_COORDINATED_MIN_NEAR_DUPLICATE_SHARE",
+        0.3,
+        "Share of abusive posts that near-duplicate another author's post that counts as coordination.",
+    )
+    coordinated_min_repeat_author_share: float = setting(
+        "ABUSEWATCH_DETECTOR_COORDINATED_MIN_REPEAT_AUTHOR_SHARE",
+        0.3,
+        "Share of abusive authors already seen in another campaign that counts as coordination.",
+    )
+    min_zscore: float = setting(
+        "ABUSEWATCH_DETECTOR_MIN_ZSCORE",
+        3.0,
+        "Robust z-score of the window's abusive count against the target's own baseline.",
+    )
+    bucket_s: int = setting(
+        "ABUSEWATCH_DETECTOR_BUCKET_S", 10, "Resolution of the per-target window counters (seconds)."
+    )
+    grace_s: int = setting(
+        "ABUSEWATCH_DETECTOR_GRACE_S",
+        30,
+        "Late events up to this far behind the target's newest event still count; older ones are dropped.",
+    )
+    baseline_halflife_s: int = setting(
+        "ABUSEWATCH_DETECTOR_BASELINE_HALFLIFE_S",
+        6 * 3600,
+        "Half-life of the per-target EWMA baseline of abusive posts per bucket (frozen during campaigns).",
+    )
+    new_account_days: float = setting(
+        "ABUSEWATCH_DETECTOR_NEW_ACCOUNT_DAYS", 30.0, "An author younger than this at posting time is a new account."
+    )
+    hot_min_abusive_posts: int = setting(
+        "ABUSEWATCH_DETECTOR_HOT_MIN_ABUSIVE_POSTS",
+        3,
+        "Abusive posts in the longest window before a target keeps per-post evidence and near-duplicate hashes.",
+    )
+    max_evidence_posts: int = setting(
+        "ABUSEWATCH_DETECTOR_MAX_EVIDENCE_POSTS",
+        400,
+        "Abusive posts kept per target as evidence (oldest dropped); bounds memory of hot targets.",
+    )
+    minhash_num_perm: int = setting(
+        "ABUSEWATCH_DETECTOR_MINHASH_PERM", 64, "MinHash permutations for near-duplicate texts."
+    )
+    near_duplicate_threshold: float = setting(
+        "ABUSEWATCH_DETECTOR_NEAR_DUPLICATE_JACCARD", 0.6, "Jaccard similarity (character 4-grams) of near-duplicates."
+    )
+    escalation_factor: float = setting(
+        "ABUSEWATCH_DETECTOR_ESCALATION_FACTOR",
+        2.0,
+        "An open campaign emits an 'escalating' alert each time its abusive posts grow by this factor.",
+    )
+    cooling_after_s: int = setting(
+        "ABUSEWATCH_DETECTOR_COOLING_AFTER_S", 600, "No abusive post for this long (event time): campaign is cooling."
+    )
+    close_after_s: int = setting(
+        "ABUSEWATCH_DETECTOR_CLOSE_AFTER_S", 3600, "No abusive post for this long (event time): campaign is closed."
+    )
+    idle_expiry_s: int = setting(
+        "ABUSEWATCH_DETECTOR_IDLE_EXPIRY_S",
+        3 * 3600,
+        "Targets with no post for this long (event time) and no open campaign are forgotten.",
+    )
+    link_min_shared_authors: int = setting(
+        "ABUSEWATCH_DETECTOR_LINK_MIN_SHARED_AUTHORS",
+        3,
+        "Authors a new campaign must share with an earlier one on another target to be linked to it.",
+    )
+    link_min_author_share: float = setting(
+        "ABUSEWATCH_DETECTOR_LINK_MIN_AUTHOR_SHARE",
+        0.2,
+        "Share of a new campaign's authors that must come from the earlier campaign to link them.",
+    )
+    author_index_size: int = setting(
+        "ABUSEWATCH_DETECTOR_AUTHOR_INDEX_SIZE",
+        1_000_000,
+        "Campaign authors remembered for linking (least recently seen forgotten first).",
+    )
+    max_campaign_authors: int = setting(
+        "ABUSEWATCH_DETECTOR_MAX_CAMPAIGN_AUTHORS", 1000, "Authors remembered per campaign (for linking)."
+    )
+    evidence_top_posts: int = setting(
+        "ABUSEWATCH_DETECTOR_TOP_POSTS", 10, "Post ids (highest scores first) carried in an alert."
+    )
+    evidence_author_sample: int = setting(
+        "ABUSEWATCH_DETECTOR_AUTHOR_SAMPLE", 20, "Author ids carried in an alert."
+    )
+    detector_version: str = setting(
+        "ABUSEWATCH_DETECTOR_VERSION", "pileon-1", "Written into every alert; part of no id."
+    )
+
+    def thresholds(self) -> dict[str, float]:
+        pairs = (item.split("=", 1) for item in self.abusive_thresholds)
+        return {label.strip(): float(value) for label, value in pairs}
+
+    def windows(self) -> tuple[tuple[int, int, int], ...]:
+        """(size_s, min_abusive_posts, min_distinct_authors) per window, shortest first."""
+        sizes = [int(v) for v in self.windows_s]
+        posts = [int(v) for v in self.min_abusive_posts]
+        authors = [int(v) for v in self.min_distinct_authors]
+        if not len(sizes) == len(posts) == len(authors):
+            raise ValueError("windows, min_abusive_posts and min_distinct_authors need the same number of values")
+        return tuple(sorted(zip(sizes, posts, authors)))

@@ -1,0 +1,147 @@
+"""Per-target detector state: window counters, baseline, abusive-post evidence and the campaign.
+
+One `TargetState` per target is all the detector keeps about that target, so it is what a Faust
+table stores (`to_bytes` / `from_bytes`) and what the memory benchmark measures. Quiet targets, the
+vast majority, hold a few floats and one or two counter buckets; evidence (one record per abusive
+post) exists only while abusive posts are inside the longest window.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import NamedTuple
+
+import orjson
+
+# Window counters pack (total posts, abusive posts) into one int per bucket: one dict entry per
+# bucket instead of two, which matters at a million targets.
+_PACK = 1 << 32
+
+
+def pack(total: int, abusive: int) -> int:
+    return total * _PACK + abusive
+
+
+def unpack(value: int) -> tuple[int, int]:
+    return divmod(value, _PACK)
+
+
+class Evidence(NamedTuple):
+    """One abusive post aimed at the target."""
+
+    ts: float  # event time, epoch seconds
+    post_id: str
+    author_id: str
+    new_account: bool
+    non_follower: bool
+    scores: tuple[float, ...]  # in abusewatch.labels.LABELS order
+    cluster: str  # post_id of the first near-duplicate seen; its own post_id when none
+    signature: bytes  # MinHash hash values (uint32), to rebuild the LSH index after a restart
+
+
+class Campaign:
+    """An open pile-on against the target: stable id, lifecycle status and what alerts reported."""
+
+    __slots__ = (
+        "campaign_id",
+        "status",
+        "opened_ts",
+        "last_abusive_ts",
+        "abusive_posts",
+        "alerted_abusive_posts",
+        "alert_seq",
+        "authors",
+        "linked_campaign_ids",
+    )
+
+    def __init__(
+        self,
+        campaign_id: str,
+        status: str,
+        opened_ts: float,
+        last_abusive_ts: float,
+        abusive_posts: int,
+        alerted_abusive_posts: int = 0,
+        alert_seq: int = 0,
+        authors: dict[str, None] | None = None,
+        linked_campaign_ids: list[str] | None = None,
+    ) -> None:
+        self.campaign_id = campaign_id
+        self.status = status
+        self.opened_ts = opened_ts
+        self.last_abusive_ts = last_abusive_ts
+        self.abusive_posts = abusive_posts
+        self.alerted_abusive_posts = alerted_abusive_posts
+        self.alert_seq = alert_seq
+        self.authors = authors if authors is not None else {}
+        self.linked_campaign_ids = linked_campaign_ids if linked_campaign_ids is not None else []
+
+    def to_list(self) -> list:
+        return [
+            self.campaign_id,
+            self.status,
+            self.opened_ts,
+            self.last_abusive_ts,
+            self.abusive_posts,
+            self.alerted_abusive_posts,
+            self.alert_seq,
+            list(self.authors),
+            self.linked_campaign_ids,
+        ]
+
+    @classmethod
+    def from_list(cls, items: list) -> Campaign:
+        *head, authors, linked = items
+        return cls(*head, authors=dict.fromkeys(authors), linked_campaign_ids=list(linked))
+
+
+class TargetState:
+    """Everything the detector remembers about one target."""
+
+    __slots__ = ("newest_ts", "buckets", "folded_bucket", "base_mean", "base_mad", "base_total", "evidence", "campaign")
+
+    def __init__(self, newest_ts: float, folded_bucket: int) -> None:
+        self.newest_ts = newest_ts  # newest event time seen for the target (its own watermark)
+        self.buckets: dict[int, int] = {}  # bucket index -> pack(total, abusive)
+        self.folded_bucket = folded_bucket  # buckets up to this index are folded into the baseline
+        self.base_mean = 0.0  # EWMA of abusive posts per bucket
+        self.base_mad = 0.0  # EWMA of absolute deviation from base_mean (robust spread)
+        self.base_total = 0.0  # EWMA of all posts per bucket (reported as the target's usual rate)
+        self.evidence: list[Evidence] | None = None
+        self.campaign: Campaign | None = None
+
+    def to_bytes(self) -> bytes:
+        evidence = None
+        if self.evidence:
+            evidence = [
+                [e.ts, e.post_id, e.author_id, e.new_account, e.non_follower, e.scores, e.cluster,
+                 base64.b64encode(e.signature).decode("ascii")]
+                for e in self.evidence
+            ]
+        return orjson.dumps(
+            [
+                self.newest_ts,
+                [[k, v] for k, v in self.buckets.items()],
+                self.folded_bucket,
+                self.base_mean,
+                self.base_mad,
+                self.base_total,
+                evidence,
+                self.campaign.to_list() if self.campaign else None,
+            ]
+        )
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> TargetState:
+        newest, buckets, folded, mean, mad, total, evidence, campaign = orjson.loads(raw)
+        state = cls(newest, folded)
+        state.buckets = {k: v for k, v in buckets}
+        state.base_mean, state.base_mad, state.base_total = mean, mad, total
+        if evidence:
+            state.evidence = [
+                Evidence(ts, pid, aid, new, nonf, tuple(scores), cluster, base64.b64decode(sig))
+                for ts, pid, aid, new, nonf, scores, cluster, sig in evidence
+            ]
+        if campaign:
+            state.campaign = Campaign.from_list(campaign)
+        return state

@@ -1,0 +1,84 @@
+"""Where the detector keeps per-target state and the author -> campaign index.
+
+`StateStore` is the small interface the detector needs; `TargetStates` is the in-process
+implementation used by replay, benchmarks and tests (the Faust service adapts a Table to it).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Protocol
+
+from abusewatch.detection.state import TargetState
+
+
+class StateStore(Protocol):
+    def get(self, target: str) -> TargetState | None: ...
+
+    def put(self, target: str, state: TargetState) -> None: ...
+
+    def expire(self, cutoff_ts: float) -> list[str]:
+        """Forget targets whose newest event is older than cutoff_ts and that have no open
+        campaign; return their ids."""
+        ...
+
+
+class TargetStates:
+    """A dict kept in least-recently-updated order, so expiry pops from the front and stops at
+    the first recent target instead of scanning every target."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, TargetState] = {}
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def get(self, target: str) -> TargetState | None:
+        return self._states.get(target)
+
+    def put(self, target: str, state: TargetState) -> None:
+        states = self._states
+        states.pop(target, None)
+        states[target] = state
+
+    def expire(self, cutoff_ts: float) -> list[str]:
+        expired: list[str] = []
+        with_campaign: list[tuple[str, TargetState]] = []
+        states = self._states
+        for target, state in states.items():
+            if state.newest_ts >= cutoff_ts:
+                break
+            if state.campaign is None:
+                expired.append(target)
+            else:
+                with_campaign.append((target, state))
+        for target in expired:
+            del states[target]
+        for target, state in with_campaign:  # still open: move behind the recent ones
+            self.put(target, state)
+        return expired
+
+    def items(self):
+        return self._states.items()
+
+
+class AuthorIndex:
+    """author_id -> (campaign_id, target_id) of the latest campaign the author took part in,
+    bounded: the least recently seen authors are forgotten first."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[str, tuple[str, str]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, author: str) -> tuple[str, str] | None:
+        return self._entries.get(author)
+
+    def record(self, author: str, campaign_id: str, target: str) -> None:
+        entries = self._entries
+        entries[author] = (campaign_id, target)
+        entries.move_to_end(author)
+        if len(entries) > self._capacity:
+            entries.popitem(last=False)

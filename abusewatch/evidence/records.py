@@ -1,0 +1,84 @@
+"""What the actions service records, and under which lookup keys.
+
+Record kinds and payloads (docs/evidence.md):
+- post: {"scored": <post-scores message>, "matched_rules": [...], "skipped": [...]}
+- alert: {"alert": <target-alerts message>, "matched_rules": [...], "skipped": [...]}
+- decision: {"topic", "rule_id", "shadow", "trigger_time", "message": <platform-actions or escalations>}
+- appeal: <appeals message>
+- checkpoint: written by EvidenceStore.purge
+
+Lookup keys are "post:ID", "author:ID", "target:ID", "campaign:ID", "decision:ID", "appeal:ID" and
+"appealed:DECISION_ID"; every record also has a "once:..." key so a redelivered message is not
+recorded twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from abusewatch.contract import format_time
+from abusewatch.evidence.store import NewRecord
+from abusewatch.policy.engine import Decision, Skip
+
+
+def _skips(skipped: tuple[Skip, ...]) -> list[dict[str, str]]:
+    return [dataclasses.asdict(skip) for skip in skipped]
+
+
+def post_record(scored: dict[str, Any], matched_rules: tuple[str, ...], skipped: tuple[Skip, ...]) -> NewRecord:
+    keys = (f"post:{scored['post_id']}", f"author:{scored['author_id']}", *(f"target:{t}" for t in scored["targets"]))
+    return NewRecord(
+        kind="post",
+        occurred_at=scored["post"]["created_at"],
+        payload={"scored": scored, "matched_rules": list(matched_rules), "skipped": _skips(skipped)},
+        keys=keys,
+        unique_key=f"once:post:{scored['post_id']}",
+    )
+
+
+def alert_record(alert: dict[str, Any], matched_rules: tuple[str, ...], skipped: tuple[Skip, ...]) -> NewRecord:
+    return NewRecord(
+        kind="alert",
+        occurred_at=alert["detected_at"],
+        payload={"alert": alert, "matched_rules": list(matched_rules), "skipped": _skips(skipped)},
+        keys=(f"target:{alert['target_id']}", f"campaign:{alert['campaign_id']}"),
+        unique_key=f"once:alert:{alert['alert_id']}",
+    )
+
+
+def decision_record(decision: Decision) -> NewRecord:
+    message = decision.message
+    keys = {f"decision:{decision.id}"}
+    if decision.topic == "platform-actions":
+        keys.add(f"{message['subject']['type']}:{message['subject']['id']}")
+        occurred_at = message["issued_at"]
+    else:
+        keys |= {f"target:{message['target_id']}"} if message["target_id"] else set()
+        keys |= {f"author:{message['author_id']}"} if message["author_id"] else set()
+        occurred_at = message["created_at"]
+    if message["reasons"].get("campaign_id"):
+        keys.add(f"campaign:{message['reasons']['campaign_id']}")
+    return NewRecord(
+        kind="decision",
+        occurred_at=occurred_at,
+        payload={
+            "topic": decision.topic,
+            "rule_id": decision.rule_id,
+            "shadow": decision.shadow,
+            "trigger_time": format_time(decision.trigger_time),
+            "message": message,
+        },
+        keys=tuple(sorted(keys)),
+        unique_key=f"once:decision:{decision.id}",
+    )
+
+
+def appeal_record(appeal: dict[str, Any]) -> NewRecord:
+    return NewRecord(
+        kind="appeal",
+        occurred_at=appeal["at"],
+        payload=appeal,
+        keys=(f"appeal:{appeal['appeal_id']}", f"appealed:{appeal['decision_id']}"),
+        unique_key=f"once:appeal:{appeal['appeal_id']}:{appeal['event']}",
+    )

@@ -1,0 +1,324 @@
+"""The evidence store: one DB-API code path for SQLite and PostgreSQL.
+
+The two databases differ here only in what `Dialect` names: the parameter marker, how a write
+transaction starts, and how the chain head row is locked. Appends are serialized on that head row
+(SQLite: BEGIN IMMEDIATE takes the write lock; PostgreSQL: SELECT ... FOR UPDATE), so several
+workers can share one PostgreSQL locker without forking the chain.
+
+Purging keeps the chain verifiable: the records older than the retention period are deleted as a
+prefix of the chain and a `checkpoint` record is appended naming the last purged seq and hash, so
+the first remaining record still links to something the chain itself vouches for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from abusewatch.contract import format_time, utcnow
+from abusewatch.evidence.chain import GENESIS_HASH, ChainRecord, canonical_json, record_hash
+
+_PAGE = 1000  # rows fetched per query while walking the chain
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Dialect:
+    name: str
+    marker: str  # DB-API parameter marker
+    begin_write: str
+    lock_suffix: str
+
+    def sql(self, statement: str) -> str:
+        """Statements are written with '?' markers; PostgreSQL (psycopg) wants '%s'."""
+        return statement if self.marker == "?" else statement.replace("?", self.marker)
+
+
+SQLITE = Dialect("sqlite", "?", "BEGIN IMMEDIATE", "")
+POSTGRESQL = Dialect("postgresql", "%s", "BEGIN", " FOR UPDATE")
+
+# Portable DDL: the same statements run on SQLite and PostgreSQL.
+_DDL = (
+    """CREATE TABLE IF NOT EXISTS evidence_records (
+        seq BIGINT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS evidence_records_kind_time ON evidence_records (kind, occurred_at)",
+    # Lookup keys ("post:ID", "target:ID", "decision:ID", ...). Derived from payloads for queries;
+    # not hashed, so tampering with them can hide a record from an export but never alter one.
+    "CREATE TABLE IF NOT EXISTS evidence_keys (key TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (key, seq))",
+    "CREATE INDEX IF NOT EXISTS evidence_keys_seq ON evidence_keys (seq)",
+    "CREATE TABLE IF NOT EXISTS evidence_head (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL)",
+    f"INSERT INTO evidence_head (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}') ON CONFLICT (id) DO NOTHING",
+    # Posts scored per UTC day, for the transparency report: counters, not evidence, not chained.
+    "CREATE TABLE IF NOT EXISTS scored_posts_daily (day TEXT PRIMARY KEY, posts BIGINT NOT NULL)",
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewRecord:
+    """A record to append. `unique_key`, when set, makes the append a no-op if a record with that
+    key already exists: redelivered Kafka messages (at-least-once) are not recorded twice."""
+
+    kind: str
+    occurred_at: str
+    payload: dict[str, Any]
+    keys: tuple[str, ...] = ()
+    unique_key: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChainReport:
+    records: int
+    head_seq: int
+    head_hash: str
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _connect(dsn: str) -> tuple[Any, Dialect]:
+    if dsn.startswith("sqlite:///"):
+        path = dsn.removeprefix("sqlite:///")  # sqlite:////abs -> /abs, sqlite:///rel -> rel
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit (isolation_level=None): transactions are begun explicitly, as on PostgreSQL.
+        return sqlite3.connect(path, isolation_level=None, check_same_thread=False), SQLITE
+    if dsn.startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        return psycopg.connect(dsn, autocommit=True), POSTGRESQL
+    raise ValueError(f"unsupported evidence DSN {dsn!r}: use sqlite:///PATH or postgresql://...")
+
+
+def open_store(dsn: str, *, clock: Callable[[], datetime] = utcnow) -> EvidenceStore:
+    connection, dialect = _connect(dsn)
+    return EvidenceStore(connection, dialect, clock=clock)
+
+
+class EvidenceStore:
+    """Append-only, hash-chained evidence. Thread-safe: the actions service calls it from worker
+    threads (asyncio.to_thread) so database latency never blocks the event loop."""
+
+    def __init__(self, connection: Any, dialect: Dialect, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._connection = connection
+        self.dialect = dialect
+        self._clock = clock
+        self._lock = threading.Lock()
+        with self._lock:
+            for statement in _DDL:
+                self._execute(statement)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        cursor = self._connection.cursor()
+        cursor.execute(self.dialect.sql(statement), tuple(params))
+        return cursor
+
+    def _query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self._execute(statement, params).fetchall())
+
+    def _write(self, work: Callable[[], Any]) -> Any:
+        """Run `work` in one write transaction holding the chain head lock."""
+        with self._lock:
+            self._execute(self.dialect.begin_write)
+            try:
+                result = work()
+            except BaseException:
+                self._execute("ROLLBACK")
+                raise
+            self._execute("COMMIT")
+            return result
+
+    def _lock_head(self) -> tuple[int, str]:
+        seq, head_hash = self._query("SELECT seq, hash FROM evidence_head WHERE id = 1" + self.dialect.lock_suffix)[0]
+        return int(seq), head_hash
+
+    def _append_locked(self, head: tuple[int, str], record: NewRecord) -> ChainRecord:
+        seq, prev_hash = head[0] + 1, head[1]
+        recorded_at = format_time(self._clock())
+        # Store the payload as canonical JSON so that what is hashed is exactly what is kept.
+        payload = json.loads(canonical_json(record.payload))
+        envelope = {
+            "seq": seq,
+            "kind": record.kind,
+            "occurred_at": record.occurred_at,
+            "recorded_at": recorded_at,
+            "payload": payload,
+            "prev_hash": prev_hash,
+        }
+        stored = ChainRecord(**envelope, hash=record_hash(envelope))
+        self._execute(
+            "INSERT INTO evidence_records (seq, kind, occurred_at, recorded_at, payload, prev_hash, hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (seq, record.kind, record.occurred_at, recorded_at, canonical_json(payload), prev_hash, stored.hash),
+        )
+        keys = set(record.keys) | ({record.unique_key} if record.unique_key else set())
+        for key in sorted(keys):
+            self._execute("INSERT INTO evidence_keys (key, seq) VALUES (?, ?)", (key, seq))
+        self._execute("UPDATE evidence_head SET seq = ?, hash = ? WHERE id = 1", (seq, stored.hash))
+        return stored
+
+    @staticmethod
+    def _row(row: Sequence[Any]) -> ChainRecord:
+        seq, kind, occurred_at, recorded_at, payload, prev_hash, row_hash = row
+        return ChainRecord(int(seq), kind, occurred_at, recorded_at, json.loads(payload), prev_hash, row_hash)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def append(
+        self, records: Iterable[NewRecord], *, scored_posts_by_day: Mapping[str, int] | None = None
+    ) -> list[ChainRecord]:
+        """Append records (skipping already-recorded unique keys) and add to the per-day counters,
+        all in one transaction. Returns the records actually appended."""
+        records = list(records)
+
+        def work() -> list[ChainRecord]:
+            head = self._lock_head()
+            appended: list[ChainRecord] = []
+            for record in records:
+                # The transaction sees its own inserts, so duplicates within one batch are caught too.
+                if record.unique_key and self._query(
+                    "SELECT 1 FROM evidence_keys WHERE key = ? LIMIT 1", (record.unique_key,)
+                ):
+                    continue
+                stored = self._append_locked(head, record)
+                head = (stored.seq, stored.hash)
+                appended.append(stored)
+            for day, posts in sorted((scored_posts_by_day or {}).items()):
+                self._execute(
+                    "INSERT INTO scored_posts_daily (day, posts) VALUES (?, ?)"
+                    " ON CONFLICT (day) DO UPDATE SET posts = scored_posts_daily.posts + excluded.posts",
+                    (day, posts),
+                )
+            return appended
+
+        return self._write(work)
+
+    def purge(self, older_than: datetime) -> int:
+        """Delete the prefix of the chain recorded before `older_than`; append a checkpoint so the
+        rest still verifies. Returns how many records were deleted."""
+        cutoff = format_time(older_than)
+
+        def work() -> int:
+            head = self._lock_head()
+            first_kept = self._query("SELECT MIN(seq) FROM evidence_records WHERE recorded_at >= ?", (cutoff,))[0][0]
+            last_purged = head[0] if first_kept is None else int(first_kept) - 1
+            count = int(self._query("SELECT COUNT(*) FROM evidence_records WHERE seq <= ?", (last_purged,))[0][0])
+            if count == 0:
+                return 0
+            last_purged_hash = self._query("SELECT hash FROM evidence_records WHERE seq = ?", (last_purged,))[0][0]
+            self._execute("DELETE FROM evidence_keys WHERE seq <= ?", (last_purged,))
+            self._execute("DELETE FROM evidence_records WHERE seq <= ?", (last_purged,))
+            checkpoint = {
+                "purged_through_seq": last_purged,
+                "last_purged_hash": last_purged_hash,
+                "purged_records": count,
+                "cutoff": cutoff,
+            }
+            self._append_locked(head, NewRecord("checkpoint", format_time(self._clock()), checkpoint, ("checkpoint",)))
+            return count
+
+        return self._write(work)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def head(self) -> tuple[int, str]:
+        with self._lock:
+            seq, head_hash = self._query("SELECT seq, hash FROM evidence_head WHERE id = 1")[0]
+        return int(seq), head_hash
+
+    def iter_chain(self) -> Iterator[ChainRecord]:
+        """Every stored record in chain order, read a page at a time."""
+        after = -1
+        while True:
+            with self._lock:
+                rows = self._query(
+                    "SELECT seq, kind, occurred_at, recorded_at, payload, prev_hash, hash FROM evidence_records"
+                    f" WHERE seq > ? ORDER BY seq LIMIT {_PAGE}",
+                    (after,),
+                )
+            if not rows:
+                return
+            for row in rows:
+                yield self._row(row)
+            after = int(rows[-1][0])
+
+    def by_key(self, key: str, *, kinds: Iterable[str] | None = None) -> list[ChainRecord]:
+        """Records indexed under `key` (e.g. "target:u1"), in chain order."""
+        with self._lock:
+            rows = self._query(
+                "SELECT r.seq, r.kind, r.occurred_at, r.recorded_at, r.payload, r.prev_hash, r.hash"
+                " FROM evidence_records r JOIN evidence_keys k ON k.seq = r.seq WHERE k.key = ? ORDER BY r.seq",
+                (key,),
+            )
+        wanted = set(kinds) if kinds is not None else None
+        return [record for record in map(self._row, rows) if wanted is None or record.kind in wanted]
+
+    def by_kind(self, kind: str, *, occurred_from: str, occurred_to: str) -> list[ChainRecord]:
+        """Records of `kind` whose occurred_at is in [occurred_from, occurred_to) (RFC 3339 text)."""
+        with self._lock:
+            rows = self._query(
+                "SELECT seq, kind, occurred_at, recorded_at, payload, prev_hash, hash FROM evidence_records"
+                " WHERE kind = ? AND occurred_at >= ? AND occurred_at < ? ORDER BY seq",
+                (kind, occurred_from, occurred_to),
+            )
+        return [self._row(row) for row in rows]
+
+    def scored_posts(self, first_day: str, last_day: str) -> dict[str, int]:
+        """Posts scored per UTC day (YYYY-MM-DD), both ends inclusive."""
+        with self._lock:
+            rows = self._query(
+                "SELECT day, posts FROM scored_posts_daily WHERE day >= ? AND day <= ? ORDER BY day",
+                (first_day, last_day),
+            )
+        return {day: int(posts) for day, posts in rows}
+
+    def verify(self) -> ChainReport:
+        """Walk the whole chain: every hash recomputes, every record links to the one before, no
+        seq is missing, and the last record is the head. A purged prefix must be vouched for by a
+        checkpoint record in the chain."""
+        problems: list[str] = []
+        checkpoints: dict[int, str] = {}
+        previous: ChainRecord | None = None
+        first: ChainRecord | None = None
+        count = 0
+        for record in self.iter_chain():
+            count += 1
+            first = first or record
+            if not record.hash_is_valid():
+                problems.append(f"seq {record.seq}: content does not match its hash (record altered)")
+            if previous is not None:
+                if record.seq != previous.seq + 1:
+                    problems.append(f"seq {previous.seq + 1}..{record.seq - 1}: missing (records deleted)")
+                elif record.prev_hash != previous.hash:
+                    problems.append(f"seq {record.seq}: prev_hash does not match seq {previous.seq}'s hash")
+            if record.kind == "checkpoint":
+                checkpoints[int(record.payload["purged_through_seq"])] = record.payload["last_purged_hash"]
+            previous = record
+        if first is not None and first.seq != 1:
+            if checkpoints.get(first.seq - 1) != first.prev_hash:
+                problems.append(f"seq 1..{first.seq - 1}: missing and no checkpoint vouches for their removal")
+        elif first is not None and first.prev_hash != GENESIS_HASH:
+            problems.append("seq 1: prev_hash is not the genesis hash")
+        head_seq, head_hash = self.head()
+        last_seq, last_hash = (previous.seq, previous.hash) if previous else (0, GENESIS_HASH)
+        if (last_seq, last_hash) != (head_seq, head_hash):
+            problems.append(f"head is seq {head_seq} but the chain ends at seq {last_seq} (records removed or altered)")
+        return ChainReport(count, head_seq, head_hash, tuple(problems))
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()

@@ -1,0 +1,30 @@
+"""The backend interface: what the engine needs from a runtime (after TEI's `backends/core`)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from abusewatch.inference.batching import TokenizedBatch
+
+
+class Backend(Protocol):
+    """Runs the classifier network on one batch. `prepare` and `predict` are called from two
+    different worker threads, so the engine can prepare the next batch while one is on the model."""
+
+    device: str  # "cpu" or "cuda:0", as reported in logs and metrics
+    dtype: str  # the precision actually used: fp32, bf16, fp16 or int8
+    max_batch_tokens: int
+
+    def health(self) -> bool:
+        """Run a tiny forward pass; True when the model answers with finite logits."""
+        ...
+
+    def prepare(self, batch: TokenizedBatch) -> Any:
+        """Turn padded numpy inputs into whatever `predict` consumes (tensors, on device)."""
+        ...
+
+    def predict(self, prepared: Any) -> np.ndarray:
+        """Logits, float32 numpy [posts, labels]."""
+        ...

@@ -1,0 +1,113 @@
+"""The bounded request queue between async callers and the batcher.
+
+Like text-embeddings-inference's queue plus its request semaphore: a fixed number of slots covers
+every post admitted and not yet answered (waiting, being batched, or on the model), so memory stays
+bounded under overload. A full queue makes callers wait for a slot, or raise `Overloaded` when they
+asked not to wait. Everything here runs on the event loop thread; no locks are needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+class Overloaded(RuntimeError):
+    """The engine has no free queue slots and the caller asked not to wait."""
+
+
+@dataclass
+class QueuedPost:
+    """One post waiting for the model: its token ids and the future its caller awaits."""
+
+    token_ids: Sequence[int]
+    future: asyncio.Future
+    enqueued_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def length(self) -> int:
+        return len(self.token_ids)
+
+
+class RequestQueue:
+    """Bounded FIFO of `QueuedPost` with windows taken by the batcher."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"queue capacity must be at least 1, got {capacity}")
+        self.capacity = capacity
+        self._free_slots = capacity
+        self._pending: deque[QueuedPost] = deque()
+        self._pending_tokens = 0
+        self._closed = False
+        self._slot_freed = asyncio.Event()
+        self._post_arrived = asyncio.Event()
+
+    @property
+    def depth(self) -> int:
+        """Posts waiting to be batched."""
+        return len(self._pending)
+
+    @property
+    def in_flight(self) -> int:
+        """Posts admitted and not yet answered (waiting, batched, or on the model)."""
+        return self.capacity - self._free_slots
+
+    async def acquire_slot(self) -> None:
+        """Wait until a slot is free and take it (backpressure for callers that may wait)."""
+        while self._free_slots == 0:
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+        self._free_slots -= 1
+
+    def try_acquire_slots(self, count: int) -> None:
+        """Take `count` slots at once or none: raise `Overloaded` when fewer are free."""
+        if count > self._free_slots:
+            raise Overloaded(f"{count} posts asked, {self._free_slots} of {self.capacity} queue slots free")
+        self._free_slots -= count
+
+    def release_slots(self, count: int) -> None:
+        """Give back the slots of answered posts."""
+        self._free_slots += count
+        self._slot_freed.set()
+
+    def put(self, post: QueuedPost) -> None:
+        """Queue a post whose slot the caller already holds."""
+        if self._closed:
+            raise RuntimeError("the queue is closed")
+        self._pending.append(post)
+        self._pending_tokens += post.length
+        self._post_arrived.set()
+
+    def close(self) -> None:
+        """Refuse new posts; `next_window` drains what is queued, then returns empty."""
+        self._closed = True
+        self._post_arrived.set()
+
+    async def next_window(self, max_posts: int, fill_tokens: int, fill_posts: int, max_wait_s: float) -> list[QueuedPost]:
+        """The oldest queued posts (at most `max_posts`), once a batch's worth is there or the oldest
+        post has waited `max_wait_s`. Returns an empty list only when the queue is closed and empty."""
+        while True:
+            if self._pending:
+                oldest_wait = time.monotonic() - self._pending[0].enqueued_at
+                batch_full = self._pending_tokens >= fill_tokens or len(self._pending) >= fill_posts
+                if batch_full or oldest_wait >= max_wait_s or self._closed:
+                    return self._take(max_posts)
+                timeout: float | None = max_wait_s - oldest_wait
+            elif self._closed:
+                return []
+            else:
+                timeout = None
+            self._post_arrived.clear()
+            try:
+                await asyncio.wait_for(self._post_arrived.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    def _take(self, max_posts: int) -> list[QueuedPost]:
+        taken = [self._pending.popleft() for _ in range(min(max_posts, len(self._pending)))]
+        self._pending_tokens -= sum(post.length for post in taken)
+        return taken

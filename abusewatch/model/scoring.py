@@ -1,0 +1,66 @@
+"""Batch scoring: tokenize, sort by length so batches carry little padding, bf16 autocast."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """bf16 autocast on CPU and CUDA (the CPUs here have native bf16; outputs match fp32 closely)."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def encode(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Token ids per text, truncated to max_length, unpadded."""
+    return tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)["input_ids"]
+
+
+def pad_batch(token_ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(ids) for ids in token_ids)
+    input_ids = torch.full((len(token_ids), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(token_ids), width), dtype=torch.long)
+    for row, ids in enumerate(token_ids):
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[row, : len(ids)] = 1
+    return input_ids, attention_mask
+
+
+def score_logits(
+    network: torch.nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    max_length: int,
+    batch_size: int = 64,
+    device: torch.device | None = None,
+    bf16: bool = True,
+    progress: bool = False,
+) -> np.ndarray:
+    """Raw logits [len(texts), num_labels] as float32, in the order of `texts`."""
+    device = device or next(network.parameters()).device
+    token_ids = encode(tokenizer, texts, max_length)
+    order = np.argsort([len(ids) for ids in token_ids], kind="stable")
+    logits = np.zeros((len(texts), network.head.out_features), dtype=np.float32)
+    starts = range(0, len(order), batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc="scoring", unit="batch", mininterval=5)
+    was_training = network.training
+    network.eval()
+    with torch.inference_mode(), autocast(device, bf16):
+        for start in starts:
+            rows = order[start : start + batch_size]
+            input_ids, attention_mask = pad_batch([token_ids[i] for i in rows], tokenizer.pad_token_id)
+            output = network(input_ids.to(device), attention_mask.to(device))
+            logits[rows] = output.float().cpu().numpy()
+    network.train(was_training)
+    return logits

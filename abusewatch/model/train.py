@@ -1,0 +1,226 @@
+"""`abusewatch train`: multi-task fine-tuning of MiniLM on every mapped dataset, then calibration.
+
+One network, one logit per label; each example only contributes loss for the labels its dataset
+annotates (masked BCE). Datasets are sampled in proportion to size**sampling_power so that small
+datasets (the threat and harassment ones) are seen often enough. After training, dev logits
+calibrate each label (Platt scaling) and set per-label thresholds for a precision target; all of
+it, with the recipe and dev metrics, is written to the artifact's abusewatch.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import math
+import random
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from abusewatch.labels import LABELS
+from abusewatch.model.artifact import DEFAULT_MODEL_DIR
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "abusewatch-minilm"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from abusewatch.model.data import DATASETS
+
+    trainable = ",".join(name for name, spec in DATASETS.items() if spec.train)
+    parser.add_argument("--output", type=Path, default=DEFAULT_MODEL_DIR, help="artifact directory to write")
+    parser.add_argument("--datasets-dir", type=Path, default=None, help="default: ABUSEWATCH_DATASETS_DIR")
+    parser.add_argument("--datasets", default=trainable, help="comma-separated datasets to train on")
+    parser.add_argument("--steps", type=int, default=1400, help="optimizer steps (the CPU budget)")
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop the loop early after this long")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=5e-5, help="encoder learning rate")
+    parser.add_argument("--head-lr", type=float, default=1e-3, help="learning rate of the new linear head")
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--warmup", type=float, default=0.06, help="fraction of steps with linear warm-up")
+    parser.add_argument("--sampling-power", type=float, default=0.5, help="dataset weight = size**power")
+    parser.add_argument("--precision-target", type=float, default=0.8, help="per-label threshold precision")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: setting)")
+    parser.add_argument("--no-bf16", action="store_true", help="train in fp32 instead of bf16 autocast")
+    parser.add_argument("--version", default=None, help="artifact version (default: UTC timestamp)")
+
+
+def git_commit() -> str:
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def masked_bce(logits, targets, mask):
+    """Mean binary cross-entropy over the known (mask 1) labels only."""
+    import torch.nn.functional as F
+
+    losses = F.binary_cross_entropy_with_logits(logits.float(), targets, reduction="none")
+    return (losses * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def sampling_probabilities(sources: list[str], power: float) -> np.ndarray:
+    """Per-example probability so that each dataset's share is proportional to size**power."""
+    names, inverse, counts = np.unique(np.array(sources), return_inverse=True, return_counts=True)
+    dataset_share = counts.astype(np.float64) ** power
+    dataset_share /= dataset_share.sum()
+    return dataset_share[inverse] / counts[inverse]
+
+
+def warmup_linear(total_steps: int, warmup_fraction: float):
+    warmup = max(1, int(total_steps * warmup_fraction))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return factor
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+    from transformers import AutoTokenizer
+
+    from abusewatch.config import load
+    from abusewatch.model import data
+    from abusewatch.model.artifact import ModelArtifact, save_artifact
+    from abusewatch.model.network import AbuseClassifier, pretrained_encoder_dir
+    from abusewatch.model.scoring import autocast, pad_batch, pick_device
+    from abusewatch.model.settings import ModelSettings
+
+    settings = load(ModelSettings)
+    torch.set_num_threads(args.threads or settings.torch_threads)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    device = pick_device(args.device)
+    bf16 = not args.no_bf16
+    started = time.time()
+
+    datasets_dir = args.datasets_dir or Path(settings.datasets_dir)
+    train_names = [name.strip() for name in args.datasets.split(",") if name.strip()]
+    # Dev splits of every dataset are loaded (and kept out of training), not only the trained ones.
+    train_parts, dev_parts = data.load_splits(datasets_dir)
+    train_parts = {name: part for name, part in train_parts.items() if name in train_names}
+    training = data.merge_duplicates(train_parts)
+    log.info("training examples after merging duplicates: %d from %s", len(training), ", ".join(train_parts))
+
+    tokenizer = AutoTokenizer.from_pretrained(str(pretrained_encoder_dir()), local_files_only=True)
+    network = AbuseClassifier.from_pretrained_encoder().to(device)
+    network.train()
+    head_params = list(network.head.parameters())
+    head_ids = {id(p) for p in head_params}
+    encoder_params = [p for p in network.parameters() if id(p) not in head_ids]
+    optimizer = torch.optim.AdamW(
+        [{"params": encoder_params, "lr": args.lr}, {"params": head_params, "lr": args.head_lr}],
+        weight_decay=args.weight_decay,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(args.steps, args.warmup))
+
+    rng = np.random.default_rng(args.seed)
+    probabilities = sampling_probabilities(training.sources, args.sampling_power)
+    targets_all = torch.from_numpy(training.targets)
+    mask_all = torch.from_numpy(training.mask)
+
+    steps_done, running_loss, loss_history = 0, None, []
+    interactive = sys.stderr.isatty()
+    progress = tqdm(total=args.steps, desc="training", unit="step", mininterval=1 if interactive else 30)
+    for step in range(args.steps):
+        if args.max_minutes is not None and time.time() - started > args.max_minutes * 60:
+            log.warning("time budget of %.1f min reached after %d steps", args.max_minutes, step)
+            break
+        rows = rng.choice(len(training), size=args.batch_size, p=probabilities)
+        encoded = tokenizer([training.texts[i] for i in rows], truncation=True, max_length=args.max_length)
+        input_ids, attention_mask = pad_batch(encoded["input_ids"], tokenizer.pad_token_id)
+        with autocast(device, bf16):
+            logits = network(input_ids.to(device), attention_mask.to(device))
+        loss = masked_bce(logits, targets_all[rows].to(device), mask_all[rows].to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        steps_done = step + 1
+        running_loss = loss.item() if running_loss is None else 0.98 * running_loss + 0.02 * loss.item()
+        if steps_done % 50 == 0:
+            loss_history.append([steps_done, round(running_loss, 4)])
+        progress.set_postfix(loss=f"{running_loss:.4f}", refresh=False)
+        progress.update(1)
+    progress.close()
+    train_seconds = time.time() - started
+
+    network = network.float().cpu().eval()
+    from abusewatch.model.evaluate import calibrate_and_measure
+
+    version = args.version or datetime.now(timezone.utc).strftime("%Y.%m.%d.%H%M")
+    calibration, thresholds, threshold_details, dev_summary = calibrate_and_measure(
+        network, tokenizer, dev_parts, args.max_length, args.precision_target
+    )
+    recipe = {
+        "command": "abusewatch train " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["train"] else sys.argv[1:]),
+        "git_commit": git_commit(),
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "device": str(device),
+        "torch": torch.__version__,
+        "bf16_autocast": bf16,
+        "threads": torch.get_num_threads(),
+        "hyperparameters": {
+            key: (str(value) if isinstance(value, Path) else value)
+            for key, value in vars(args).items()
+            if key not in ("output", "datasets_dir", "threads", "device", "version")
+        },
+        "steps_completed": steps_done,
+        "examples_seen": steps_done * args.batch_size,
+        "train_seconds": round(train_seconds, 1),
+        "total_seconds": round(time.time() - started, 1),
+        "final_running_loss": running_loss,
+        "loss_history": loss_history,
+        "split_salt": data.SPLIT_SALT,
+        "datasets": {
+            name: {
+                "use": spec.note,
+                "trained_on": name in train_parts,
+                "train_examples": len(train_parts[name]) if name in train_parts else 0,
+                "dev_examples": len(dev_parts[name]),
+                "train_label_counts": train_parts[name].label_counts() if name in train_parts else {},
+                "dev_label_counts": dev_parts[name].label_counts(),
+            }
+            for name, spec in data.DATASETS.items()
+        },
+        "merged_training_examples": len(training),
+        "label_map": {
+            name: {label: [dataclasses.asdict(rule) for rule in rules] for label, rules in mapping.items()}
+            for name, mapping in data.LABEL_MAP.items()
+        },
+    }
+    artifact = ModelArtifact(
+        name=MODEL_NAME,
+        version=version,
+        labels=LABELS,
+        network=network,
+        tokenizer=tokenizer,
+        max_length=args.max_length,
+        calibration=calibration,
+        thresholds=thresholds,
+        metadata={"recipe": recipe, "thresholds": threshold_details, "dev_metrics": dev_summary},
+    )
+    save_artifact(artifact, args.output)
+    log.info("wrote %s (version %s) after %.0f s", args.output, version, time.time() - started)
+    for label in LABELS:
+        log.info("%-18s dev ROC-AUC %s", label, dev_summary["roc_auc"].get(label))
+    return 0

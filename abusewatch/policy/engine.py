@@ -1,0 +1,326 @@
+"""The decision engine: one post-scores or target-alerts message in, explainable decisions out.
+
+Pure apart from the `Cooldowns` it is handed (which it updates): no I/O, no Kafka. Every decision
+carries the rule id, the observed values and thresholds that triggered it, model and policy
+versions, evidence post ids, an expiry and a deterministic id, so reprocessing the same input after
+a crash yields the same action_id / escalation_id and the platform can drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import uuid
+from collections import OrderedDict
+from datetime import datetime, timedelta
+from typing import Any
+
+from abusewatch.contract import format_time, parse_time
+from abusewatch.labels import LABELS
+from abusewatch.policy.model import ActionSpec, Policy, Rule
+
+# Namespace of every id the actions service derives (uuid5). Never change it: ids would change.
+DECISION_ID_NAMESPACE = uuid.UUID("5d0c3c1e-8f57-4d1a-9a55-0a3e5c2b7f10")
+
+
+def decision_id(*parts: object) -> str:
+    """A deterministic id: uuid5 over the parts joined by '|'."""
+    return str(uuid.uuid5(DECISION_ID_NAMESPACE, "|".join(str(part) for part in parts)))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Decision:
+    """One output message: a platform action or an escalation."""
+
+    rule_id: str
+    topic: str  # "platform-actions" or "escalations"
+    key: str  # Kafka key: the subject id for actions, the escalation_id for escalations
+    message: dict[str, Any]
+    shadow: bool
+    trigger_time: datetime  # event time of the post or alert that triggered it (response times)
+
+    @property
+    def id(self) -> str:
+        return self.message["action_id"] if self.topic == "platform-actions" else self.message["escalation_id"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Skip:
+    """A rule that matched but did not act, and why ("cooldown" or "allowlist: <reason>")."""
+
+    rule_id: str
+    kind: str
+    subject_id: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Decisions:
+    matched_rules: tuple[str, ...] = ()
+    decisions: tuple[Decision, ...] = ()
+    skipped: tuple[Skip, ...] = ()
+
+    @property
+    def to_emit(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if not d.shadow)
+
+    @property
+    def shadowed(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.shadow)
+
+
+class Cooldowns:
+    """When each (rule, kind, subject) last acted, in event-time seconds.
+
+    Bounded: the least recently used entries are dropped beyond `max_entries`; losing one only
+    allows an early renewal, whose deterministic id keeps it harmless.
+    """
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._last_acted: OrderedDict[str, float] = OrderedDict()
+        self._max_entries = max_entries
+
+    def ready(self, key: str, at: float, cooldown_s: int) -> bool:
+        last = self._last_acted.get(key)
+        return last is None or at - last >= cooldown_s
+
+    def mark(self, key: str, at: float) -> None:
+        self._last_acted.pop(key, None)
+        self._last_acted[key] = at
+        while len(self._last_acted) > self._max_entries:
+            self._last_acted.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._last_acted)
+
+
+# ---------------------------------------------------------------------------------------------
+# Conditions: each returns (matched, observed values, thresholds) so a verdict explains itself.
+
+
+def _post_conditions(when: dict[str, Any], scored: dict[str, Any]) -> tuple[bool, dict[str, float], dict[str, float]]:
+    scores = scored["scores"]
+    observed = {label: float(scores[label]) for label in LABELS}
+    thresholds: dict[str, float] = {}
+    matched = True
+    for label, threshold in (when.get("scores_at_least") or {}).items():
+        thresholds[label] = float(threshold)
+        matched &= scores[label] >= threshold
+    if when.get("doxxing_detected"):
+        observed["doxxing_detected"] = 1.0 if scored["doxxing"]["detected"] else 0.0
+        thresholds["doxxing_detected"] = 1.0
+        matched &= bool(scored["doxxing"]["detected"])
+    if "has_target" in when:
+        matched &= bool(scored["targets"]) == when["has_target"]
+    return matched, observed, thresholds
+
+
+_ALERT_MINIMA = {
+    "min_distinct_authors": ("distinct_authors", lambda a: a["distinct_authors"]),
+    "min_abusive_posts": ("abusive_posts", lambda a: a["counts"]["abusive_posts"]),
+    "min_zscore": ("zscore", lambda a: (a.get("baseline") or {}).get("zscore", 0.0)),
+    "min_non_follower_share": ("non_follower_share", lambda a: a["non_follower_share"]),
+    "min_new_account_share": ("new_account_share", lambda a: a["new_account_share"]),
+}
+
+
+def _alert_conditions(when: dict[str, Any], alert: dict[str, Any]) -> tuple[bool, dict[str, float], dict[str, float]]:
+    observed = {name: float(value(alert)) for name, value in _ALERT_MINIMA.values()}
+    thresholds: dict[str, float] = {}
+    matched = alert["status"] in when.get("status_in", (alert["status"],))
+    for condition, (name, value) in _ALERT_MINIMA.items():
+        if condition in when:
+            thresholds[name] = float(when[condition])
+            matched &= value(alert) >= when[condition]
+    return matched, observed, thresholds
+
+
+def _summary(rule: Rule, observed: dict[str, float], thresholds: dict[str, float]) -> str:
+    met = ", ".join(f"{name} {observed.get(name, 0.0):.3f} >= {limit:g}" for name, limit in thresholds.items())
+    return f"{rule.id}: {met}" if met else f"{rule.id}: {rule.description or 'matched'}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Building the messages.
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Trigger:
+    """What one matched rule saw: enough to build every action it takes."""
+
+    rule: Rule
+    policy: Policy
+    reasons: dict[str, Any]
+    event_time: datetime
+    now: datetime
+    evidence_post_ids: list[str]
+    context_id: str  # the post id (post rules) or campaign id (alert rules)
+
+
+def _bucket(event_time: datetime, cooldown_s: int) -> int:
+    """Time bucket of the idempotency key: one id per subject per cooldown period."""
+    return math.floor(event_time.timestamp() / cooldown_s) if cooldown_s > 0 else 0
+
+
+def _idempotency_key(trigger: _Trigger, spec: ActionSpec, subject: str) -> str:
+    # A campaign is always part of the key. A post is only when there is no cooldown (every post
+    # acts on its own); otherwise the time bucket is, so an author yields one action per period.
+    campaign_id = trigger.reasons["campaign_id"]
+    per_input = campaign_id or (trigger.context_id if spec.cooldown_s == 0 else "-")
+    return decision_id(trigger.rule.id, spec.kind, subject, per_input, _bucket(trigger.event_time, spec.cooldown_s))
+
+
+def _action(trigger: _Trigger, spec: ActionSpec, subject_type: str, subject_id: str) -> Decision:
+    action_id = _idempotency_key(trigger, spec, f"{subject_type}:{subject_id}")
+    message = {
+        "schema": "platform-actions/v1",
+        "action_id": action_id,
+        "op": "apply",
+        "kind": spec.kind,
+        "subject": {"type": subject_type, "id": subject_id},
+        "scope": dict(spec.scope),
+        "duration_s": spec.duration_s,
+        "issued_at": format_time(trigger.now),
+        "expires_at": format_time(trigger.now + timedelta(seconds=spec.duration_s)),
+        "revokes": None,
+        "evidence_post_ids": list(trigger.evidence_post_ids),
+        "reasons": trigger.reasons,
+    }
+    return Decision(trigger.rule.id, "platform-actions", subject_id, message, trigger.rule.shadow, trigger.event_time)
+
+
+def _escalation(
+    trigger: _Trigger,
+    spec: ActionSpec,
+    subject: str,
+    *,
+    target_id: str | None,
+    author_id: str | None,
+    campaign_id: str | None,
+) -> Decision:
+    escalation_id = _idempotency_key(trigger, spec, subject)
+    message = {
+        "schema": "escalations/v1",
+        "escalation_id": escalation_id,
+        "severity": spec.severity,
+        "category": spec.category,
+        "target_id": target_id,
+        "author_id": author_id,
+        "campaign_id": campaign_id,
+        "created_at": format_time(trigger.now),
+        "expires_at": format_time(trigger.now + timedelta(seconds=trigger.policy.escalation_ttl_s)),
+        "evidence_post_ids": list(trigger.evidence_post_ids),
+        "reasons": trigger.reasons,
+    }
+    return Decision(trigger.rule.id, "escalations", escalation_id, message, trigger.rule.shadow, trigger.event_time)
+
+
+def _gate(
+    cooldowns: Cooldowns, trigger: _Trigger, spec: ActionSpec, subject_id: str, skipped: list[Skip]
+) -> bool:
+    """Cooldown check-and-mark for one (rule, kind, subject); records a Skip when cooling down."""
+    key = f"{trigger.rule.id}|{spec.kind}|{subject_id}"
+    at = trigger.event_time.timestamp()
+    if not cooldowns.ready(key, at, spec.cooldown_s):
+        skipped.append(Skip(trigger.rule.id, spec.kind, subject_id, "cooldown"))
+        return False
+    cooldowns.mark(key, at)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# The two entry points.
+
+
+def decide_post(scored: dict[str, Any], *, policy: Policy, cooldowns: Cooldowns, now: datetime) -> Decisions:
+    """Decisions for one validated post-scores message (threat, doxxing and other post rules)."""
+    post_id, author_id, targets = scored["post_id"], scored["author_id"], list(scored["targets"])
+    event_time = parse_time(scored["post"]["created_at"])
+    matched_rules: list[str] = []
+    decisions: list[Decision] = []
+    skipped: list[Skip] = []
+    for rule in policy.rules_for("post-scores"):
+        matched, observed, thresholds = _post_conditions(rule.when, scored)
+        if not matched:
+            continue
+        matched_rules.append(rule.id)
+        if author_id in policy.allowlisted_authors:
+            reason = f"allowlist: {policy.allowlisted_authors[author_id]}"
+            skipped += [Skip(rule.id, spec.kind, author_id, reason) for spec in rule.actions]
+            continue
+        reasons = {
+            "rule_id": rule.id,
+            "summary": _summary(rule, observed, thresholds),
+            "scores": observed,
+            "thresholds": thresholds,
+            "model": dict(scored["model"]),
+            "policy_version": policy.version,
+            "campaign_id": None,
+            "alert_id": None,
+            "post_id": post_id,
+            "doxxing_kinds": list(scored["doxxing"]["kinds"]),
+        }
+        trigger = _Trigger(rule, policy, reasons, event_time, now, [post_id], post_id)
+        for spec in rule.actions:
+            if spec.kind == "escalate":
+                if _gate(cooldowns, trigger, spec, author_id, skipped):
+                    target = targets[0] if targets else None
+                    decisions.append(
+                        _escalation(trigger, spec, author_id, target_id=target, author_id=author_id, campaign_id=None)
+                    )
+            elif spec.kind == "throttle_author":
+                if _gate(cooldowns, trigger, spec, author_id, skipped):
+                    decisions.append(_action(trigger, spec, "author", author_id))
+            elif spec.kind == "hold_for_review":
+                if _gate(cooldowns, trigger, spec, post_id, skipped):
+                    decisions.append(_action(trigger, spec, "post", post_id))
+            else:  # limit_replies_to_target: one limit per target the post is aimed at
+                for target in targets:
+                    if _gate(cooldowns, trigger, spec, target, skipped):
+                        decisions.append(_action(trigger, spec, "target", target))
+    return Decisions(tuple(matched_rules), tuple(decisions), tuple(skipped))
+
+
+def _alert_model(alert: dict[str, Any]) -> dict[str, str]:
+    if alert.get("model"):
+        return dict(alert["model"])
+    return {"name": "pile-on-detector", "version": alert.get("detector_version") or "unknown"}
+
+
+def decide_alert(alert: dict[str, Any], *, policy: Policy, cooldowns: Cooldowns, now: datetime) -> Decisions:
+    """Decisions for one validated target-alerts message (pile-on rules)."""
+    target_id, campaign_id = alert["target_id"], alert["campaign_id"]
+    event_time = parse_time(alert.get("event_time") or alert["detected_at"])
+    matched_rules: list[str] = []
+    decisions: list[Decision] = []
+    skipped: list[Skip] = []
+    for rule in policy.rules_for("target-alerts"):
+        matched, observed, thresholds = _alert_conditions(rule.when, alert)
+        if not matched:
+            continue
+        matched_rules.append(rule.id)
+        reasons = {
+            "rule_id": rule.id,
+            "summary": _summary(rule, observed, thresholds),
+            "scores": observed,
+            "thresholds": thresholds,
+            "model": _alert_model(alert),
+            "policy_version": policy.version,
+            "campaign_id": campaign_id,
+            "alert_id": alert["alert_id"],
+            "alert_status": alert["status"],
+            "detector_version": alert.get("detector_version"),
+        }
+        trigger = _Trigger(rule, policy, reasons, event_time, now, list(alert["top_post_ids"]), campaign_id)
+        for spec in rule.actions:
+            if spec.kind == "escalate":
+                if not alert["top_post_ids"]:
+                    # An escalation without evidence cannot be reviewed (the schema requires one).
+                    skipped.append(Skip(rule.id, spec.kind, campaign_id, "no evidence posts in alert"))
+                elif _gate(cooldowns, trigger, spec, campaign_id, skipped):
+                    decisions.append(
+                        _escalation(trigger, spec, campaign_id, target_id=target_id, author_id=None, campaign_id=campaign_id)
+                    )
+            elif _gate(cooldowns, trigger, spec, target_id, skipped):
+                decisions.append(_action(trigger, spec, "target", target_id))
+    return Decisions(tuple(matched_rules), tuple(decisions), tuple(skipped))

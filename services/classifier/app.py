@@ -1,0 +1,56 @@
+"""Classifier service: posts -> validate -> score (batched) -> post-scores, bad input -> posts-dlq."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import faust
+
+from abusewatch import config
+from abusewatch.classify import IncomingMessage, PostClassifier
+from abusewatch.contract import encode
+from abusewatch.inference import EngineSettings, InferenceEngine
+from abusewatch.services.common import ServiceContext, create_app, raw_topic
+from abusewatch.settings import ClassifierStreamSettings, IngestSettings
+
+
+def build(ctx: ServiceContext) -> faust.App:
+    app = create_app(ctx)
+    stream_settings = config.load(ClassifierStreamSettings)
+    engine = InferenceEngine.from_settings(config.load(EngineSettings))
+    ctx.readiness_checks.append(lambda: engine.ready)
+    posts = raw_topic(app, ctx, "posts")
+    post_scores = raw_topic(app, ctx, "post-scores")
+    dead_letters = raw_topic(app, ctx, "posts-dlq")
+    classifier = PostClassifier(
+        engine.score, engine.model_info, config.load(IngestSettings), source_topic=posts.get_topic_name()
+    )
+    metrics = ctx.metrics
+
+    engine_started = asyncio.Event()
+
+    @app.task
+    async def start_engine() -> None:
+        await engine.start()
+        engine_started.set()
+
+    @app.agent(posts, concurrency=stream_settings.concurrency)
+    async def classify(stream: faust.StreamT) -> None:
+        await engine_started.wait()
+        async for events in stream.take_events(stream_settings.take_max, within=stream_settings.take_within_s):
+            started = time.perf_counter()
+            batch = await classifier.classify(
+                [IncomingMessage(e.message.key, e.message.value, e.message.partition, e.message.offset) for e in events]
+            )
+            for key, message in batch.scores:
+                await post_scores.send(key=key, value=encode(message))
+            for key, message in batch.dead_letters:
+                await dead_letters.send(key=key, value=encode(message))
+                metrics.dead_lettered.labels(dead_letters.get_topic_name(), message["error"]["code"]).inc()
+            metrics.messages_in.labels(posts.get_topic_name()).inc(len(events))
+            metrics.messages_out.labels(post_scores.get_topic_name()).inc(len(batch.scores))
+            metrics.batch_size.observe(len(events))
+            metrics.processing_seconds.observe(time.perf_counter() - started)
+
+    return app

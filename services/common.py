@@ -1,0 +1,162 @@
+"""What every stream service shares: settings, metrics, the Faust app, health and readiness.
+
+A service module (services/<role>/app.py) defines `build(ctx) -> faust.App`: it creates its
+topics with `raw_topic`, registers its agents, and adds readiness checks to `ctx`. Agents read like
+decode -> pure library call -> send; no domain logic lives here or in the agents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+
+from abusewatch import config
+from abusewatch.settings import KafkaSettings, ServiceSettings
+
+log = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+@dataclasses.dataclass
+class ServiceMetrics:
+    """Prometheus metrics every service exports. One registry per service process (Prometheus adds
+    job/instance labels when scraping), so the metrics carry only the labels that vary inside it."""
+
+    registry: CollectorRegistry
+    messages_in: Counter  # labels: topic
+    messages_out: Counter  # labels: topic
+    dead_lettered: Counter  # labels: topic, reason
+    processing_seconds: Histogram
+    batch_size: Histogram
+    consumer_lag: Gauge  # labels: topic, partition
+
+    @classmethod
+    def create(cls, role: str) -> ServiceMetrics:
+        registry = CollectorRegistry()
+        Info("abusewatch_service", "Which service role this process runs", registry=registry).info({"role": role})
+        return cls(
+            registry=registry,
+            messages_in=Counter("abusewatch_messages_in", "Messages consumed", ["topic"], registry=registry),
+            messages_out=Counter("abusewatch_messages_out", "Messages produced", ["topic"], registry=registry),
+            dead_lettered=Counter(
+                "abusewatch_messages_dead_lettered",
+                "Messages sent to a dead-letter topic, by reason",
+                ["topic", "reason"],
+                registry=registry,
+            ),
+            processing_seconds=Histogram(
+                "abusewatch_processing_seconds",
+                "Time from taking a batch off the stream to sending its outputs",
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            batch_size=Histogram(
+                "abusewatch_stream_batch_size", "Messages per batch taken from the stream",
+                buckets=BATCH_BUCKETS, registry=registry,
+            ),
+            consumer_lag=Gauge(
+                "abusewatch_consumer_lag",
+                "High watermark minus position, per assigned partition",
+                ["topic", "partition"],
+                registry=registry,
+            ),
+        )
+
+
+@dataclasses.dataclass
+class ServiceContext:
+    """Everything a service needs, built once from the environment and passed down explicitly."""
+
+    role: str
+    kafka: KafkaSettings
+    service: ServiceSettings
+    metrics: ServiceMetrics
+    readiness_checks: list[Callable[[], bool]] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def from_env(cls, role: str) -> ServiceContext:
+        return cls(
+            role=role,
+            kafka=config.load(KafkaSettings),
+            service=config.load(ServiceSettings),
+            metrics=ServiceMetrics.create(role),
+        )
+
+    @property
+    def port(self) -> int:
+        return getattr(self.service, f"{self.role}_port")
+
+    @property
+    def app_id(self) -> str:
+        return self.kafka.topic(f"abusewatch-{self.role}")
+
+    def is_ready(self) -> bool:
+        return all(check() for check in self.readiness_checks)
+
+
+def create_app(ctx: ServiceContext, lag_interval_s: float = 5.0) -> faust.App:
+    """A Faust app for `ctx.role` with health, readiness and metrics on 127.0.0.1:<port>."""
+    data_dir = Path(ctx.kafka.data_dir) / ctx.app_id
+    app = faust.App(
+        ctx.app_id,
+        broker=[f"kafka://{server}" for server in ctx.kafka.bootstrap.split(",")],
+        store=ctx.kafka.table_store,
+        datadir=str(data_dir),
+        web_host=ctx.service.host,
+        web_bind=ctx.service.host,
+        web_port=ctx.port,
+        broker_session_timeout=ctx.kafka.session_timeout_s,
+        broker_heartbeat_interval=ctx.kafka.heartbeat_interval_s,
+        topic_partitions=ctx.kafka.partitions,
+        topic_replication_factor=ctx.kafka.replication_factor,
+        # Tansu auto-creates topics with 4 partitions; every topic is created explicitly instead.
+        topic_allow_declare=False,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+    )
+    ctx.readiness_checks.append(lambda: bool(app.consumer.assignment()) if app.consumer else False)
+    metrics = ctx.metrics
+
+    @app.page("/healthz")
+    async def healthz(web, request):  # noqa: ANN001 - Faust view signature
+        return web.json({"status": "ok", "service": ctx.role})
+
+    @app.page("/readyz")
+    async def readyz(web, request):  # noqa: ANN001
+        ready = ctx.is_ready()
+        return web.json({"ready": ready, "service": ctx.role}, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    async def prometheus_metrics(web, request):  # noqa: ANN001
+        return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+    @app.timer(lag_interval_s)
+    async def record_consumer_lag() -> None:
+        # Lag from the fetch high watermark: Tansu's ListOffsets(latest) is wrong for batches.
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            position = await consumer.position(tp)
+            highwater = consumer.highwater(tp)
+            if position is not None and highwater is not None:
+                metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(highwater - position, 0))
+
+    return app
+
+
+def raw_topic(app: faust.App, ctx: ServiceContext, name: str) -> faust.TopicT:
+    """A topic of raw bytes (the contract encodes with orjson), named with the configured prefix."""
+    return app.topic(
+        ctx.kafka.topic(name),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=ctx.kafka.partitions,
+    )

@@ -1,0 +1,67 @@
+"""The classify step: one output per input, duplicates dead-lettered, outputs match the contract.
+
+The scorer here is a stand-in that returns fixed probabilities: this tests the step's bookkeeping;
+the real model is exercised in tests/integration.
+"""
+
+import asyncio
+
+import orjson
+
+from abusewatch import contract
+from abusewatch.classify import IncomingMessage, PostClassifier, RecentPostIds
+from abusewatch.labels import LABELS
+from abusewatch.settings import IngestSettings
+
+
+def _scorer(calls):
+    async def score(texts):
+        calls.append(list(texts))
+        return [{label: 0.5 for label in LABELS} for _ in texts]
+
+    return score
+
+
+def _message(offset, **fields):
+    post = {"post_id": f"p{offset}", "author_id": "a", "text": "hi @t", "created_at": "2026-11-21T09:00:00Z"}
+    post.update(fields)
+    return IncomingMessage(key=post["post_id"].encode(), value=orjson.dumps(post), partition=0, offset=offset)
+
+
+def test_every_input_yields_exactly_one_output_and_valid_messages():
+    calls = []
+    classifier = PostClassifier(_scorer(calls), {"name": "m", "version": "1"}, IngestSettings(), "posts")
+    messages = [
+        _message(0, reply_to_user_id="t"),
+        _message(1, text=""),
+        IncomingMessage(key=None, value=b"{oops", partition=0, offset=2),
+        _message(3),
+        _message(4, post_id="p0"),  # duplicate of the first
+        _message(5, text="call me at +1 (415) 555-0132", reply_to_user_id="t"),
+    ]
+    batch = asyncio.run(classifier.classify(messages))
+    assert len(batch.scores) + len(batch.dead_letters) == len(messages)
+    assert [m["post_id"] for _, m in batch.scores] == ["p0", "p3", "p5"]
+    assert sorted(m["error"]["code"] for _, m in batch.dead_letters) == [
+        "duplicate_post_id",
+        "invalid_json",
+        "schema_violation",
+    ]
+    assert calls == [["hi @t", "hi @t", "call me at +1 (415) 555-0132"]]  # one batched call
+    for _, message in batch.scores:
+        contract.validate("post-scores", message)
+    for _, message in batch.dead_letters:
+        contract.validate("posts-dlq", message)
+    by_id = {m["post_id"]: m for _, m in batch.scores}
+    assert by_id["p0"]["targets"] == ["t"]
+    assert by_id["p5"]["doxxing"] == {"detected": True, "kinds": ["phone"]}
+    assert by_id["p3"]["doxxing"]["detected"] is False
+
+
+def test_recent_post_ids_is_bounded():
+    recent = RecentPostIds(capacity=2)
+    assert not recent.seen_before("a")
+    assert not recent.seen_before("b")
+    assert recent.seen_before("a")
+    assert not recent.seen_before("c")  # evicts b, the least recently seen
+    assert not recent.seen_before("b")

@@ -1,0 +1,38 @@
+"""Packaging and configuration stay in sync with the code."""
+
+import tomllib
+from pathlib import Path
+
+from abusewatch import config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_python_package_is_listed_in_pyproject():
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = set()
+    for init in (ROOT / "abusewatch").rglob("__init__.py"):
+        found.add(".".join(init.parent.relative_to(ROOT).parts))
+    for init in (ROOT / "services").rglob("__init__.py"):
+        found.add(".".join(("abusewatch", "services", *init.parent.relative_to(ROOT / "services").parts)))
+    assert found == listed
+
+
+def test_configuration_docs_are_generated_from_the_settings():
+    assert (ROOT / "docs" / "configuration.md").read_text().strip() == config.markdown().strip(), (
+        "run: abusewatch config --markdown > docs/configuration.md"
+    )
+
+
+def test_settings_parse_environment_values():
+    from abusewatch.settings import IngestSettings, KafkaSettings
+
+    kafka = config.load(KafkaSettings, env={"KAFKA_BOOTSTRAP": "k:1", "ABUSEWATCH_PARTITIONS": "8"})
+    assert (kafka.bootstrap, kafka.partitions) == ("k:1", 8)
+    assert config.load(IngestSettings, env={}).max_text_chars == 10_000
+    try:
+        config.load(KafkaSettings, env={"ABUSEWATCH_PARTITIONS": "many"})
+    except ValueError as exc:
+        assert "ABUSEWATCH_PARTITIONS" in str(exc)
+    else:
+        raise AssertionError("invalid integer accepted")
