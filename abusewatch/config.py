@@ -101,4 +101,6 @@ _SETTINGS_MODULES = [
     "abusewatch.policy.settings",
     "abusewatch.evidence.settings",
     "abusewatch.services.actions.settings",
+    "abusewatch.api.settings",
+    "abusewatch.inference.settings",
 ]

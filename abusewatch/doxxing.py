@@ -3,7 +3,7 @@
 `detect_personal_data(text)` answers "does this text expose personal data, and which kinds?". It
 does not decide doxxing on its own: doxxing is personal data *aimed at someone*, so the classifier
 reports `doxxing.detected` only when the post also has targets (a reply-to or a mention); see
-`DoxxingResult.as_post_scores_field` and docs/doxxing.md.
+`abusewatch.classify` and docs/doxxing.md.
 
 It runs on every post, so every pattern is compiled once at import, texts without a digit skip
 every finder but the email one, and each candidate match is validated in Python (digit counts,
@@ -50,10 +50,6 @@ class DoxxingResult:
     detected: bool
     kinds: tuple[str, ...]
     spans: tuple[PersonalDataSpan, ...]
-
-    def as_post_scores_field(self, *, has_targets: bool) -> dict[str, object]:
-        """The post-scores `doxxing` object: detected only when the post is aimed at someone."""
-        return {"detected": self.detected and has_targets, "kinds": list(self.kinds)}
 
 
 NOTHING_FOUND = DoxxingResult(detected=False, kinds=(), spans=())

@@ -7,19 +7,24 @@ decode -> pure library call -> send; no domain logic lives here or in the agents
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
 from abusewatch import config
 from abusewatch.settings import KafkaSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
 
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"
+# Exit status of a worker that stopped itself on an unexpected error (see fail_fast).
+EXIT_UNEXPECTED_ERROR = 70
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
@@ -135,7 +140,8 @@ def create_app(ctx: ServiceContext, lag_interval_s: float = 5.0) -> faust.App:
 
     @app.page("/metrics")
     async def prometheus_metrics(web, request):  # noqa: ANN001
-        return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp wants the charset apart from the content type.
+        return web.bytes(generate_latest(metrics.registry), content_type=PROMETHEUS_CONTENT_TYPE)
 
     @app.timer(lag_interval_s)
     async def record_consumer_lag() -> None:
@@ -160,3 +166,19 @@ def raw_topic(app: faust.App, ctx: ServiceContext, name: str) -> faust.TopicT:
         value_serializer="raw",
         partitions=ctx.kafka.partitions,
     )
+
+
+@contextlib.contextmanager
+def fail_fast(ctx: ServiceContext) -> Iterator[None]:
+    """Around one batch: an unexpected error ends the process at once, without committing.
+
+    Faust acks a batch taken with take_events even when the agent body raises, and the next commit
+    would then skip it. Exiting immediately keeps at-least-once delivery: the restarted worker (by
+    Kubernetes, Compose or `abusewatch run`) re-reads the batch from the last commit.
+    """
+    try:
+        yield
+    except Exception:
+        log.critical("%s: unexpected error while processing a batch; exiting to be restarted", ctx.role, exc_info=True)
+        logging.shutdown()
+        os._exit(EXIT_UNEXPECTED_ERROR)

@@ -85,13 +85,15 @@ class PileOnDetector:
         self.authors = authors if authors is not None else AuthorIndex(settings.author_index_size)
         self.stats = DetectorStats()
         self._clock = clock
-        self._thresholds = settings.thresholds()
+        self._thresholds = tuple(settings.thresholds().items())
+        self._new_account_s = settings.new_account_days * 86_400.0
         self._windows = settings.windows()
         self._longest_s = self._windows[-1][0]
         self._min_floor = min(posts for _, posts, _ in self._windows)
         self._bucket_s = settings.bucket_s
         self._keep_buckets = (self._longest_s + settings.grace_s) // settings.bucket_s + 1
         self._alpha = 1.0 - 0.5 ** (settings.bucket_s / settings.baseline_halflife_s)
+        self._prior_weight = 1.0 - (1.0 - self._alpha) ** (settings.baseline_prior_s / settings.bucket_s)
         self._near_dups = NearDuplicateIndex(
             settings.minhash_num_perm, settings.near_duplicate_threshold, max_targets=100_000
         )
@@ -101,9 +103,12 @@ class PileOnDetector:
 
     # -- input ---------------------------------------------------------------------------------
 
-    def process(self, message: dict[str, Any]) -> list[dict[str, Any]]:
-        """One post-scores/v1 message -> the alerts it causes (often none)."""
-        post = extract(message, self._thresholds, self.settings.new_account_days)
+    def process(self, message: dict[str, Any], sweep: bool = True) -> list[dict[str, Any]]:
+        """One post-scores/v1 message -> the alerts it causes (often none). With sweep, campaign
+        lifecycle and expiry run whenever event time has moved a bucket on; a caller that must
+        control when state is written (the Faust service) passes sweep=False and calls `sweep()`
+        once per batch."""
+        post = extract(message, self._thresholds, self._new_account_s)
         self.stats.posts += 1
         alerts: list[dict[str, Any]] = []
         for position, target in enumerate(post.targets):
@@ -112,10 +117,17 @@ class PileOnDetector:
         watermark = post.ts - self.settings.grace_s
         if watermark > self._watermark:
             self._watermark = watermark
-            if watermark >= self._next_sweep:
-                self._next_sweep = watermark + self._bucket_s
-                alerts.extend(self.advance(watermark))
+        if sweep:
+            alerts.extend(self.sweep())
         return alerts
+
+    def sweep(self) -> list[dict[str, Any]]:
+        """`advance` to the watermark (newest event time seen minus the grace period) once event
+        time has moved a bucket on since the last sweep; otherwise nothing."""
+        if self._watermark < self._next_sweep:
+            return []
+        self._next_sweep = self._watermark + self._bucket_s
+        return self.advance(self._watermark)
 
     def advance(self, watermark: float) -> list[dict[str, Any]]:
         """Move campaigns with no recent abuse to cooling / closed and forget idle targets."""
@@ -156,11 +168,11 @@ class PileOnDetector:
         bucket = int(post.ts // self._bucket_s)
         state = self.store.get(target)
         if state is None:
-            state = TargetState(post.ts, bucket - 1)
+            state = TargetState(post.ts, bucket - 1, self._prior_weight)
         elif post.ts < state.newest_ts - self.settings.grace_s:
             self.stats.late_dropped += 1
             return []
-        elif post.abusive and state.evidence and any(e.post_id == post.post_id for e in state.evidence):
+        elif post.abusive and state.evidence and self._already_counted(target, state.evidence, post.post_id):
             self.stats.duplicates_dropped += 1  # redelivered (at-least-once): counted already
             return []
         if bucket > state.folded_bucket + 1:
@@ -175,17 +187,30 @@ class PileOnDetector:
         self.store.put(target, state)
         return alerts
 
+    def _already_counted(self, target: str, evidence: list[Evidence], post_id: str) -> bool:
+        if len(evidence) < self.settings.hot_min_abusive_posts:
+            return any(e.post_id == post_id for e in evidence)
+        return self._near_dups.seen(target, evidence, post_id)
+
     def _roll(self, target: str, state: TargetState, bucket: int) -> None:
         """A new bucket started: fold finished buckets into the baseline (unless a campaign is
         open: the attack must not become the target's normal), drop buckets and evidence that
         left the longest window."""
+        previous = state.folded_bucket
         if state.campaign is None:
             self._fold(state, bucket - 1)
         state.folded_bucket = bucket - 1
         oldest = bucket - self._keep_buckets
-        stale = [key for key in state.buckets if key < oldest]
-        for key in stale:
-            del state.buckets[key]
+        buckets = state.buckets
+        # Keys older than the previous roll's cut are gone already: look only at the new range
+        # when that is shorter than the dict (a busy target keeps hundreds of buckets).
+        newly_stale = range(previous + 1 - self._keep_buckets, oldest)
+        if len(newly_stale) < len(buckets):
+            for key in newly_stale:
+                buckets.pop(key, None)
+        else:
+            for key in [key for key in buckets if key < oldest]:
+                del buckets[key]
         if state.evidence:
             horizon = state.newest_ts - self._longest_s - self.settings.grace_s
             if state.evidence[0].ts < horizon:
@@ -196,6 +221,7 @@ class PileOnDetector:
         alpha, keep = self._alpha, 1.0 - self._alpha
         mean, mad, total_mean = state.base_mean, state.base_mad, state.base_total
         previous = state.folded_bucket
+        state.base_weight = 1.0 - (1.0 - state.base_weight) * keep ** (last - previous)
 
         def skip_empty(count: int) -> None:
             # Closed form of `count` EWMA steps over empty buckets (x = 0, so |x - mean| = mean).
@@ -207,9 +233,14 @@ class PileOnDetector:
             mean *= factor
             total_mean *= factor
 
-        for key in sorted(k for k in state.buckets if previous < k <= last):
+        buckets = state.buckets
+        if last - previous < len(buckets):
+            keys = [k for k in range(previous + 1, last + 1) if k in buckets]
+        else:
+            keys = sorted(k for k in buckets if previous < k <= last)
+        for key in keys:
             skip_empty(key - previous - 1)
-            total, abusive = unpack(state.buckets[key])
+            total, abusive = unpack(buckets[key])
             mad += alpha * (abs(abusive - mean) - mad)
             mean += alpha * (abusive - mean)
             total_mean += alpha * (total - total_mean)
@@ -219,10 +250,13 @@ class PileOnDetector:
 
     def _on_abusive(self, target: str, state: TargetState, post: ScoredPost, follows: bool | None) -> list[dict]:
         evidence = state.evidence if state.evidence is not None else []
-        signature = self._near_dups.signature(post.text)
-        cluster = self._near_dups.add(target, evidence, post.post_id, post.author_id, signature)
+        if len(evidence) + 1 >= self.settings.hot_min_abusive_posts:
+            signature = self._near_dups.signature(post.text)
+            cluster = self._near_dups.add(target, evidence, post.post_id, post.author_id, signature)
+        else:  # a lone abusive post: no index (most targets never get a second one)
+            signature, cluster = b"", post.post_id
         evidence.append(
-            Evidence(post.ts, post.post_id, post.author_id, post.new_account, follows is False, post.scores,
+            Evidence(post.ts, post.post_id, post.author_id, post.new_account, follows is False, post.scores(),
                      cluster, signature)
         )
         if len(evidence) > self.settings.max_evidence_posts:
@@ -236,6 +270,8 @@ class PileOnDetector:
         if len(evidence) < self._min_floor:
             return []
         for size_s, min_posts, min_authors in self._windows:
+            if not self._may_trigger(state, size_s, min_posts):
+                continue
             stats = self._window_stats(target, state, size_s)
             reasons = self._trigger_reasons(stats, min_posts, min_authors)
             if reasons:
@@ -244,12 +280,33 @@ class PileOnDetector:
 
     # -- evaluation ----------------------------------------------------------------------------
 
+    def _may_trigger(self, state: TargetState, size_s: int, min_posts: int) -> bool:
+        """Cheap necessary conditions (post count and the lowest share) before the full stats,
+        which walk the evidence: a busy target gets abusive posts every few seconds."""
+        start = state.newest_ts - size_s
+        abusive = 0
+        for item in reversed(state.evidence or ()):
+            if item.ts <= start:
+                break
+            abusive += 1
+        if abusive < min_posts:
+            return False
+        total = self._total_posts(state, start)
+        return abusive >= self.settings.coordinated_min_abusive_share * total
+
+    def _total_posts(self, state: TargetState, start: float) -> int:
+        first = int(start // self._bucket_s) + 1
+        last = int(state.newest_ts // self._bucket_s)
+        buckets = state.buckets
+        if last - first + 1 > len(buckets):
+            return sum(v // _PACK for k, v in buckets.items() if k >= first)
+        return sum(buckets.get(k, 0) // _PACK for k in range(first, last + 1))
+
     def _window_stats(self, target: str, state: TargetState, size_s: int) -> WindowStats:
         end = state.newest_ts
         start = end - size_s
         evidence = tuple(e for e in state.evidence or () if e.ts > start)
-        first_bucket = int(start // self._bucket_s) + 1
-        total = sum(v // _PACK for k, v in state.buckets.items() if k >= first_bucket)
+        total = self._total_posts(state, start)
 
         per_author: Counter[str] = Counter(e.author_id for e in evidence)
         cap = self.settings.max_posts_per_author
@@ -258,7 +315,9 @@ class PileOnDetector:
         for e in evidence:
             cluster_authors.setdefault(e.cluster, set()).add(e.author_id)
         abusive = len(evidence)
-        near_dups = sum(1 for e in evidence if len(cluster_authors[e.cluster]) > 1)
+        # Copy-paste needs 3+ authors on one text: two strangers sending the same short insult
+        # ("fuck you") is common and means nothing.
+        near_dups = sum(1 for e in evidence if len(cluster_authors[e.cluster]) >= 3)
         repeat = 0
         for author in per_author:
             entry = self.authors.get(author)
@@ -272,8 +331,9 @@ class PileOnDetector:
             peak = max(peak, hi - lo + 1)
 
         buckets_in_window = size_s / self._bucket_s
-        expected = state.base_mean * buckets_in_window
-        spread = max(_MAD_TO_SIGMA * state.base_mad * math.sqrt(buckets_in_window), math.sqrt(expected), 1.0)
+        mean, mad = state.base_mean / state.base_weight, state.base_mad / state.base_weight
+        expected = mean * buckets_in_window
+        spread = max(_MAD_TO_SIGMA * mad * math.sqrt(buckets_in_window), math.sqrt(expected), 1.0)
         per_min = 60.0 / self._bucket_s
         return WindowStats(
             size_s=size_s,
@@ -289,8 +349,8 @@ class PileOnDetector:
             repeat_author_share=repeat / len(per_author) if per_author else 0.0,
             peak_minute_abusive_posts=peak,
             zscore=(abusive - expected) / spread,
-            baseline_per_min=state.base_mean * per_min,
-            baseline_total_per_min=state.base_total * per_min,
+            baseline_per_min=mean * per_min,
+            baseline_total_per_min=state.base_total / state.base_weight * per_min,
             evidence=evidence,
         )
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from abusewatch.labels import LABELS
 
@@ -12,40 +11,64 @@ _DAY_S = 86_400.0
 
 
 def epoch_seconds(value: str) -> float:
-    # Python 3.11's fromisoformat reads the Z suffix; contract.parse_time adds a check for naive
-    # times, which the schema already rules out for post-scores.
+    # Python 3.11's fromisoformat reads the Z suffix; the schema rules out naive times.
     return datetime.fromisoformat(value).timestamp()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ScoredPost:
+class ScoredPost(NamedTuple):
+    # A NamedTuple rather than a frozen dataclass: built for every post on the hot path, and a
+    # frozen dataclass's __init__ costs several times more.
     post_id: str
     author_id: str
-    targets: tuple[str, ...]
+    targets: list[str]
     ts: float  # event time (post created_at), epoch seconds
     abusive: bool
-    scores: tuple[float, ...]  # LABELS order
+    label_scores: dict[str, float]
     new_account: bool
     follows_first_target: bool | None  # posts/v1 author_follows_target refers to the replied-to user
     text: str
     model: dict[str, str] | None
 
+    def scores(self) -> tuple[float, ...]:
+        """Scores in LABELS order (kept with evidence; computed for abusive posts only)."""
+        return tuple(float(self.label_scores.get(label, 0.0)) for label in LABELS)
 
-def extract(message: dict[str, Any], thresholds: dict[str, float], new_account_days: float) -> ScoredPost:
+
+def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...], new_account_s: float) -> ScoredPost:
     post = message["post"]
     label_scores = message["scores"]
-    ts = epoch_seconds(post["created_at"])
+    ts = datetime.fromisoformat(post["created_at"]).timestamp()
     author_created = post.get("author_created_at")
-    new_account = bool(author_created) and ts - epoch_seconds(author_created) < new_account_days * _DAY_S
+    abusive = False
+    for label, threshold in thresholds:
+        if label_scores.get(label, 0.0) >= threshold:
+            abusive = True
+            break
     return ScoredPost(
-        post_id=message["post_id"],
-        author_id=message["author_id"],
-        targets=tuple(message["targets"]),
-        ts=ts,
-        abusive=any(label_scores.get(label, 0.0) >= threshold for label, threshold in thresholds.items()),
-        scores=tuple(float(label_scores.get(label, 0.0)) for label in LABELS),
-        new_account=new_account,
-        follows_first_target=post.get("author_follows_target"),
-        text=post["text"],
-        model=message.get("model"),
+        message["post_id"],
+        message["author_id"],
+        message["targets"],
+        ts,
+        abusive,
+        label_scores,
+        bool(author_created) and ts - datetime.fromisoformat(author_created).timestamp() < new_account_s,
+        post.get("author_follows_target"),
+        post["text"],
+        message.get("model"),
     )
+
+
+def fan_out(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """One post-scores message per target, for re-keying a stream by target. Each copy names only
+    its target; author_follows_target is kept only for the first target (the replied-to user),
+    which is the one it describes."""
+    targets = message["targets"]
+    if len(targets) == 1:
+        return [(targets[0], message)]
+    copies = []
+    for position, target in enumerate(targets):
+        copy = {**message, "targets": [target]}
+        if position:
+            copy["post"] = {**message["post"], "author_follows_target": None}
+        copies.append((target, copy))
+    return copies

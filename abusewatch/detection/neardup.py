@@ -7,6 +7,7 @@ LSH index is a derived cache, rebuilt from stored signatures when a target is no
 from __future__ import annotations
 
 import re
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
 
@@ -35,45 +36,60 @@ class NearDuplicateIndex:
 
     def __init__(self, num_perm: int, threshold: float, max_targets: int) -> None:
         self._num_perm = num_perm
-        self._threshold = threshold
         self._max_targets = max_targets
-        template = MinHash(num_perm=num_perm, seed=_SEED)
+        template = MinHash(num_perm=num_perm, seed=_SEED, hashfunc=zlib.crc32)
         self._permutations = template.permutations
         self._scheme = template.scheme
+        # Choosing the LSH bands integrates false positive/negative curves (milliseconds): do it
+        # once, not for every target's index.
+        optimal = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self._lsh_params = (optimal.b, optimal.r)
         # target -> (lsh, post_id -> (cluster, author_id))
         self._indexes: OrderedDict[str, tuple[MinHashLSH, dict[str, tuple[str, str]]]] = OrderedDict()
 
     def signature(self, text: str) -> bytes:
-        minhash = MinHash(num_perm=self._num_perm, seed=_SEED, permutations=self._permutations, scheme=self._scheme)
+        # crc32: stable across processes (signatures are stored) and ~5x cheaper than the sha1 default
+        minhash = MinHash(
+            num_perm=self._num_perm, seed=_SEED, hashfunc=zlib.crc32, permutations=self._permutations,
+            scheme=self._scheme,
+        )
         minhash.update_batch(list(shingles(text)))
         return minhash.hashvalues.astype(np.uint32).tobytes()
 
     def _minhash(self, signature: bytes) -> MinHash:
         values = np.frombuffer(signature, dtype=np.uint32).astype(np.uint64)
-        return MinHash(num_perm=self._num_perm, seed=_SEED, hashvalues=values, scheme=self._scheme)
+        return MinHash(
+            num_perm=self._num_perm, seed=_SEED, hashvalues=values, permutations=self._permutations, scheme=self._scheme
+        )
 
     def _index_for(self, target: str, evidence: Iterable[Evidence]) -> tuple[MinHashLSH, dict[str, tuple[str, str]]]:
         entry = self._indexes.get(target)
         if entry is not None:
             self._indexes.move_to_end(target)
             return entry
-        lsh = MinHashLSH(threshold=self._threshold, num_perm=self._num_perm)
+        lsh = MinHashLSH(num_perm=self._num_perm, params=self._lsh_params)
         members: dict[str, tuple[str, str]] = {}
         for item in evidence:
             if item.post_id not in members:
-                lsh.insert(item.post_id, self._minhash(item.signature))
+                if item.signature:
+                    lsh.insert(item.post_id, self._minhash(item.signature))
                 members[item.post_id] = (item.cluster, item.author_id)
         self._indexes[target] = (lsh, members)
         if len(self._indexes) > self._max_targets:
             self._indexes.popitem(last=False)
         return lsh, members
 
+    def seen(self, target: str, evidence: Iterable[Evidence], post_id: str) -> bool:
+        """Whether the post is already in the target's evidence (redelivered: at-least-once)."""
+        return post_id in self._index_for(target, evidence)[1]
+
     def add(self, target: str, evidence: Iterable[Evidence], post_id: str, author_id: str, signature: bytes) -> str:
         """Index the post; return its cluster: the cluster of a near-duplicate by another author
-        if there is one, else the post's own id."""
+        if there is one, else the post's own id. Posts without a signature are their own cluster."""
         lsh, members = self._index_for(target, evidence)
-        if post_id in members:  # redelivered post (at-least-once): already indexed
-            return members[post_id][0]
+        if not signature:
+            members[post_id] = (post_id, author_id)
+            return post_id
         minhash = self._minhash(signature)
         cluster = post_id
         for candidate in lsh.query(minhash):
@@ -96,5 +112,6 @@ class NearDuplicateIndex:
         lsh, members = entry
         keep_ids = set(keep)
         for post_id in [p for p in members if p not in keep_ids]:
-            lsh.remove(post_id)
+            if post_id in lsh:
+                lsh.remove(post_id)
             del members[post_id]

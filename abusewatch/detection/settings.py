@@ -78,13 +78,20 @@ class DetectorSettings:
         6 * 3600,
         "Half-life of the per-target EWMA baseline of abusive posts per bucket (frozen during campaigns).",
     )
+    baseline_prior_s: int = setting(
+        "ABUSEWATCH_DETECTOR_BASELINE_PRIOR_S",
+        1800,
+        "A target seen for the first time is assumed to have had this long without abusive posts (so the "
+        "first minutes of an attack on a new target stand out, and bias-corrected EWMAs start sane).",
+    )
     new_account_days: float = setting(
         "ABUSEWATCH_DETECTOR_NEW_ACCOUNT_DAYS", 30.0, "An author younger than this at posting time is a new account."
     )
     hot_min_abusive_posts: int = setting(
         "ABUSEWATCH_DETECTOR_HOT_MIN_ABUSIVE_POSTS",
-        3,
-        "Abusive posts in the longest window before a target keeps per-post evidence and near-duplicate hashes.",
+        2,
+        "Abusive posts in the longest window from which on each abusive post gets a MinHash signature "
+        "(near-duplicate detection costs ~50 us a post: only for targets receiving more than one).",
     )
     max_evidence_posts: int = setting(
         "ABUSEWATCH_DETECTOR_MAX_EVIDENCE_POSTS",

@@ -36,7 +36,7 @@ class Evidence(NamedTuple):
     non_follower: bool
     scores: tuple[float, ...]  # in abusewatch.labels.LABELS order
     cluster: str  # post_id of the first near-duplicate seen; its own post_id when none
-    signature: bytes  # MinHash hash values (uint32), to rebuild the LSH index after a restart
+    signature: bytes  # MinHash hash values (uint32), to rebuild the LSH index; b"" when not computed
 
 
 class Campaign:
@@ -98,12 +98,25 @@ class Campaign:
 class TargetState:
     """Everything the detector remembers about one target."""
 
-    __slots__ = ("newest_ts", "buckets", "folded_bucket", "base_mean", "base_mad", "base_total", "evidence", "campaign")
+    __slots__ = (
+        "newest_ts",
+        "buckets",
+        "folded_bucket",
+        "base_weight",
+        "base_mean",
+        "base_mad",
+        "base_total",
+        "evidence",
+        "campaign",
+    )
 
-    def __init__(self, newest_ts: float, folded_bucket: int) -> None:
+    def __init__(self, newest_ts: float, folded_bucket: int, base_weight: float) -> None:
         self.newest_ts = newest_ts  # newest event time seen for the target (its own watermark)
         self.buckets: dict[int, int] = {}  # bucket index -> pack(total, abusive)
         self.folded_bucket = folded_bucket  # buckets up to this index are folded into the baseline
+        # The EWMAs start at 0; base_weight (1 - (1 - alpha)^buckets) is how much history they hold,
+        # to divide by (bias correction), starting from a prior of quiet buckets.
+        self.base_weight = base_weight
         self.base_mean = 0.0  # EWMA of abusive posts per bucket
         self.base_mad = 0.0  # EWMA of absolute deviation from base_mean (robust spread)
         self.base_total = 0.0  # EWMA of all posts per bucket (reported as the target's usual rate)
@@ -123,6 +136,7 @@ class TargetState:
                 self.newest_ts,
                 [[k, v] for k, v in self.buckets.items()],
                 self.folded_bucket,
+                self.base_weight,
                 self.base_mean,
                 self.base_mad,
                 self.base_total,
@@ -133,8 +147,8 @@ class TargetState:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> TargetState:
-        newest, buckets, folded, mean, mad, total, evidence, campaign = orjson.loads(raw)
-        state = cls(newest, folded)
+        newest, buckets, folded, weight, mean, mad, total, evidence, campaign = orjson.loads(raw)
+        state = cls(newest, folded, weight)
         state.buckets = {k: v for k, v in buckets}
         state.base_mean, state.base_mad, state.base_total = mean, mad, total
         if evidence:

@@ -17,9 +17,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from abusewatch.contract import format_time
+from abusewatch.contract import format_time, parse_time
 from abusewatch.evidence.store import NewRecord
 from abusewatch.policy.engine import Decision, Skip
+
+
+def _utc(timestamp: str) -> str:
+    """occurred_at in one format (UTC, milliseconds, Z) so that text order is time order."""
+    return format_time(parse_time(timestamp))
 
 
 def _skips(skipped: tuple[Skip, ...]) -> list[dict[str, str]]:
@@ -30,7 +35,7 @@ def post_record(scored: dict[str, Any], matched_rules: tuple[str, ...], skipped:
     keys = (f"post:{scored['post_id']}", f"author:{scored['author_id']}", *(f"target:{t}" for t in scored["targets"]))
     return NewRecord(
         kind="post",
-        occurred_at=scored["post"]["created_at"],
+        occurred_at=_utc(scored["post"]["created_at"]),
         payload={"scored": scored, "matched_rules": list(matched_rules), "skipped": _skips(skipped)},
         keys=keys,
         unique_key=f"once:post:{scored['post_id']}",
@@ -40,7 +45,7 @@ def post_record(scored: dict[str, Any], matched_rules: tuple[str, ...], skipped:
 def alert_record(alert: dict[str, Any], matched_rules: tuple[str, ...], skipped: tuple[Skip, ...]) -> NewRecord:
     return NewRecord(
         kind="alert",
-        occurred_at=alert["detected_at"],
+        occurred_at=_utc(alert["detected_at"]),
         payload={"alert": alert, "matched_rules": list(matched_rules), "skipped": _skips(skipped)},
         keys=(f"target:{alert['target_id']}", f"campaign:{alert['campaign_id']}"),
         unique_key=f"once:alert:{alert['alert_id']}",
@@ -52,11 +57,11 @@ def decision_record(decision: Decision) -> NewRecord:
     keys = {f"decision:{decision.id}"}
     if decision.topic == "platform-actions":
         keys.add(f"{message['subject']['type']}:{message['subject']['id']}")
-        occurred_at = message["issued_at"]
+        occurred_at = _utc(message["issued_at"])
     else:
         keys |= {f"target:{message['target_id']}"} if message["target_id"] else set()
         keys |= {f"author:{message['author_id']}"} if message["author_id"] else set()
-        occurred_at = message["created_at"]
+        occurred_at = _utc(message["created_at"])
     if message["reasons"].get("campaign_id"):
         keys.add(f"campaign:{message['reasons']['campaign_id']}")
     return NewRecord(
@@ -77,7 +82,7 @@ def decision_record(decision: Decision) -> NewRecord:
 def appeal_record(appeal: dict[str, Any]) -> NewRecord:
     return NewRecord(
         kind="appeal",
-        occurred_at=appeal["at"],
+        occurred_at=_utc(appeal["at"]),
         payload=appeal,
         keys=(f"appeal:{appeal['appeal_id']}", f"appealed:{appeal['decision_id']}"),
         unique_key=f"once:appeal:{appeal['appeal_id']}:{appeal['event']}",

@@ -256,6 +256,15 @@ class EvidenceStore:
                 yield self._row(row)
             after = int(rows[-1][0])
 
+    def get(self, seq: int) -> ChainRecord | None:
+        with self._lock:
+            rows = self._query(
+                "SELECT seq, kind, occurred_at, recorded_at, payload, prev_hash, hash FROM evidence_records"
+                " WHERE seq = ?",
+                (seq,),
+            )
+        return self._row(rows[0]) if rows else None
+
     def by_key(self, key: str, *, kinds: Iterable[str] | None = None) -> list[ChainRecord]:
         """Records indexed under `key` (e.g. "target:u1"), in chain order."""
         with self._lock:
@@ -267,13 +276,23 @@ class EvidenceStore:
         wanted = set(kinds) if kinds is not None else None
         return [record for record in map(self._row, rows) if wanted is None or record.kind in wanted]
 
-    def by_kind(self, kind: str, *, occurred_from: str, occurred_to: str) -> list[ChainRecord]:
-        """Records of `kind` whose occurred_at is in [occurred_from, occurred_to) (RFC 3339 text)."""
+    def by_kind(
+        self, kind: str, *, occurred_from: str | None = None, occurred_to: str | None = None
+    ) -> list[ChainRecord]:
+        """Records of `kind`, optionally only those with occurred_at in [occurred_from, occurred_to)
+        (RFC 3339 text in the same Z format, so text order is time order)."""
+        where, params = ["kind = ?"], [kind]
+        if occurred_from is not None:
+            where.append("occurred_at >= ?")
+            params.append(occurred_from)
+        if occurred_to is not None:
+            where.append("occurred_at < ?")
+            params.append(occurred_to)
         with self._lock:
             rows = self._query(
                 "SELECT seq, kind, occurred_at, recorded_at, payload, prev_hash, hash FROM evidence_records"
-                " WHERE kind = ? AND occurred_at >= ? AND occurred_at < ? ORDER BY seq",
-                (kind, occurred_from, occurred_to),
+                f" WHERE {' AND '.join(where)} ORDER BY seq",
+                params,
             )
         return [self._row(row) for row in rows]
 

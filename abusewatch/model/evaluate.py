@@ -142,3 +142,229 @@ def calibrate_and_measure(network, tokenizer, dev_parts: dict, max_length: int, 
             probabilities["tweeteval_hate"][:, identity] >= DECISION_PROBABILITY, part.targets[:, identity]
         )
     return calibration, thresholds, details, summary
+
+
+# ---------------------------------------------------------------------------------------------
+# Baselines.
+
+
+def profanity_check_probabilities(texts: list[str]) -> np.ndarray:
+    """alt-profanity-check (TF-IDF + linear SVM, calibrated by its authors) P(offensive) per text."""
+    from profanity_check import predict_prob
+
+    return np.asarray(predict_prob(list(texts)), dtype=np.float64)
+
+
+def tfidf_baseline(train_texts: list[str], train_labels: np.ndarray, texts: list[str]) -> np.ndarray:
+    """Single-task baseline: TF-IDF word+char n-grams and logistic regression, trained on the train split."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
+    features = make_union(
+        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=3, sublinear_tf=True),
+    )
+    model = make_pipeline(features, LogisticRegression(C=4.0, max_iter=2000, class_weight="balanced"))
+    model.fit(train_texts, train_labels)
+    return model.predict(texts)
+
+
+def _official_rows(datasets_dir: Path, name: str):
+    """(train rows, dev rows) of one dataset exactly as training splits them (dev overlap not removed)."""
+    from abusewatch.model import data
+
+    return data.split_rows(data.READERS[name](datasets_dir), data.DATASETS[name])
+
+
+# ---------------------------------------------------------------------------------------------
+# The command.
+
+
+def _label_row(scope: str, label: str, model_scores, baseline_scores, labels, threshold: float) -> dict:
+    from abusewatch.model.calibration import expected_calibration_error
+
+    precision, recall = precision_recall_at(model_scores, labels, threshold)
+    row = {
+        "split": scope,
+        "label": label,
+        "n": int(len(labels)),
+        "positives": int((np.asarray(labels) > 0.5).sum()),
+        "roc_auc": roc_auc(model_scores, labels),
+        "threshold": threshold,
+        "precision_at_threshold": precision,
+        "recall_at_threshold": recall,
+        "ece": expected_calibration_error(model_scores, np.asarray(labels) > 0.5),
+    }
+    if baseline_scores is not None:
+        row["baseline_roc_auc"] = roc_auc(baseline_scores, labels)
+        row["baseline_ece"] = expected_calibration_error(baseline_scores, np.asarray(labels) > 0.5)
+    return row
+
+
+def evaluate_dev(artifact, datasets_dir: Path, baselines: bool, batch_size: int) -> dict:
+    from abusewatch.model import data
+    from abusewatch.model.scoring import score_logits
+
+    _, dev = data.load_splits(datasets_dir)
+    probabilities, baseline = {}, {}
+    for name, part in dev.items():
+        logits = score_logits(artifact.network, artifact.tokenizer, part.texts, artifact.max_length, batch_size)
+        probabilities[name] = artifact.calibration.probabilities(logits)
+        if baselines:
+            baseline[name] = profanity_check_probabilities(part.texts)
+
+    toxicity, identity = LABELS.index("toxicity"), LABELS.index("identity_attack")
+    headline = []
+
+    def add_headline(metric: str, name: str, model_value: float, train_and_score=None, profanity_value=None):
+        row = {"metric": metric, "split": name, "model": model_value}
+        if baselines:
+            row["alt_profanity_check"] = profanity_value
+            row["tfidf_single_task"] = train_and_score() if train_and_score else None
+        headline.append(row)
+
+    for name, column in (("tweeteval_offensive", toxicity), ("tweeteval_hate", identity)):
+        part = dev[name]
+        truth = part.targets[:, column]
+
+        def single_task(name=name):
+            train_rows, dev_rows = _official_rows(datasets_dir, name)
+            predicted = tfidf_baseline(
+                [r["text"] for r in train_rows], np.array([r["label"] == "1" for r in train_rows]),
+                [r["text"] for r in dev_rows],
+            )
+            return macro_f1(predicted, np.array([r["label"] == "1" for r in dev_rows]))
+
+        add_headline(
+            "macro_f1",
+            name,
+            macro_f1(probabilities[name][:, column] >= DECISION_PROBABILITY, truth),
+            single_task,
+            macro_f1(baseline[name] >= DECISION_PROBABILITY, truth) if baselines else None,
+        )
+
+    davidson = dev["davidson2017"]
+    davidson_truth = davidson_true_classes(davidson)
+
+    def davidson_single_task():
+        train_rows, dev_rows = _official_rows(datasets_dir, "davidson2017")
+        predicted = tfidf_baseline(
+            [r["text"] for r in train_rows], np.array([int(r["class"]) for r in train_rows]),
+            [r["text"] for r in dev_rows],
+        )
+        return weighted_f1(predicted, np.array([int(r["class"]) for r in dev_rows]))
+
+    add_headline(
+        "weighted_f1",
+        "davidson2017",
+        weighted_f1(davidson_classes(probabilities["davidson2017"]), davidson_truth),
+        davidson_single_task,
+        # alt-profanity-check has no hate class: offensive (1) or neither (2).
+        weighted_f1(np.where(baseline["davidson2017"] >= DECISION_PROBABILITY, 1, 2), davidson_truth)
+        if baselines
+        else None,
+    )
+
+    per_label = []
+    for column, label in enumerate(LABELS):
+        threshold = artifact.thresholds[label]
+        pooled_model, pooled_baseline, pooled_truth = [], [], []
+        for name, part in dev.items():
+            known = part.mask[:, column] > 0
+            truth = part.targets[known, column]
+            if (truth > 0.5).sum() < MIN_POSITIVES or (truth < 0.5).sum() < MIN_POSITIVES:
+                continue
+            model_scores = probabilities[name][known, column]
+            baseline_scores = baseline[name][known] if baselines else None
+            per_label.append(_label_row(name, label, model_scores, baseline_scores, truth, threshold))
+            pooled_model.append(model_scores)
+            pooled_truth.append(truth)
+            if baselines:
+                pooled_baseline.append(baseline_scores)
+        if pooled_truth:
+            per_label.append(
+                _label_row(
+                    "pooled",
+                    label,
+                    np.concatenate(pooled_model),
+                    np.concatenate(pooled_baseline) if baselines else None,
+                    np.concatenate(pooled_truth),
+                    threshold,
+                )
+            )
+    return {"headline": headline, "per_label": per_label}
+
+
+def evaluate_csv(artifact, path: Path, label: str, baselines: bool, batch_size: int) -> dict:
+    from abusewatch.model.scoring import score_logits
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or not {"text", "label"} <= set(rows[0]):
+        raise SystemExit(f"{path}: expected a header with text,label columns")
+    texts = [row["text"] for row in rows]
+    truth = np.array([float(row["label"]) for row in rows])
+    column = LABELS.index(label)
+    logits = score_logits(artifact.network, artifact.tokenizer, texts, artifact.max_length, batch_size)
+    scores = artifact.calibration.probabilities(logits)[:, column]
+    baseline_scores = profanity_check_probabilities(texts) if baselines else None
+    row = _label_row(str(path), label, scores, baseline_scores, truth, artifact.thresholds[label])
+    row["macro_f1"] = macro_f1(scores >= DECISION_PROBABILITY, truth)
+    if baselines:
+        row["baseline_macro_f1"] = macro_f1(baseline_scores >= DECISION_PROBABILITY, truth)
+    return {"headline": [], "per_label": [row]}
+
+
+def _format(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def format_table(rows: list[dict], columns: list[str]) -> str:
+    cells = [[_format(row.get(column)) for column in columns] for row in rows]
+    widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
+    lines = ["  ".join(column.ljust(width) for column, width in zip(columns, widths, strict=True))]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in cells]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from abusewatch.config import load
+    from abusewatch.model.artifact import load_artifact
+    from abusewatch.model.settings import ModelSettings
+
+    settings = load(ModelSettings)
+    torch.set_num_threads(args.threads or settings.torch_threads)
+    started = time.time()
+    artifact = load_artifact(args.model)
+    baselines = not args.no_baselines
+    if args.csv is not None:
+        results = evaluate_csv(artifact, args.csv, args.label, baselines, args.batch_size)
+    else:
+        datasets_dir = args.datasets_dir or Path(settings.datasets_dir)
+        results = evaluate_dev(artifact, datasets_dir, baselines, args.batch_size)
+    results["model"] = {"name": artifact.name, "version": artifact.version, "path": str(args.model)}
+    results["seconds"] = round(time.time() - started, 1)
+    if args.json:
+        json.dump(results, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print(f"model {artifact.name} {artifact.version}  ({results['seconds']} s)")
+    if results["headline"]:
+        print()
+        print(format_table(results["headline"], ["metric", "split", "model", "alt_profanity_check", "tfidf_single_task"]))
+    print()
+    columns = ["split", "label", "n", "positives", "roc_auc", "threshold", "precision_at_threshold",
+               "recall_at_threshold", "ece"]
+    if baselines:
+        columns += ["baseline_roc_auc", "baseline_ece"]
+    if args.csv is not None:
+        columns += ["macro_f1"] + (["baseline_macro_f1"] if baselines else [])
+    print(format_table(results["per_label"], columns))
+    return 0

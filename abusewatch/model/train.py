@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import math
 import random
 import subprocess
 import sys
@@ -38,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--datasets-dir", type=Path, default=None, help="default: ABUSEWATCH_DATASETS_DIR")
     parser.add_argument("--datasets", default=trainable, help="comma-separated datasets to train on")
     parser.add_argument("--steps", type=int, default=1400, help="optimizer steps (the CPU budget)")
-    parser.add_argument("--max-minutes", type=float, default=None, help="stop the loop early after this long")
+    parser.add_argument(
+        "--max-minutes", type=float, default=None, help="training-loop time budget; the schedule decays by time too"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--lr", type=float, default=5e-5, help="encoder learning rate")
@@ -80,15 +81,21 @@ def sampling_probabilities(sources: list[str], power: float) -> np.ndarray:
     return dataset_share[inverse] / counts[inverse]
 
 
-def warmup_linear(total_steps: int, warmup_fraction: float):
-    warmup = max(1, int(total_steps * warmup_fraction))
+def schedule_factor(progress: float, warmup_fraction: float) -> float:
+    """Learning-rate multiplier at `progress` in [0, 1]: linear warm-up, then linear decay to 0."""
+    if progress < warmup_fraction:
+        return max(progress / warmup_fraction, 1e-3)
+    return max(0.0, (1.0 - progress) / (1.0 - warmup_fraction))
 
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
-    return factor
+def training_progress(step: int, total_steps: int, elapsed_s: float, budget_s: float | None) -> float:
+    """Fraction of the run done: steps, or wall time where a time budget runs out first.
+
+    On a shared CPU the step rate varies several-fold, so a time budget has to drive the schedule
+    (not just cut the run short) for the learning rate to still decay to zero at the end.
+    """
+    by_steps = step / total_steps
+    return by_steps if budget_s is None else max(by_steps, elapsed_s / budget_s)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -130,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
         [{"params": encoder_params, "lr": args.lr}, {"params": head_params, "lr": args.head_lr}],
         weight_decay=args.weight_decay,
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(args.steps, args.warmup))
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
+    budget_s = args.max_minutes * 60 if args.max_minutes is not None else None
 
     rng = np.random.default_rng(args.seed)
     probabilities = sampling_probabilities(training.sources, args.sampling_power)
@@ -140,10 +148,14 @@ def run(args: argparse.Namespace) -> int:
     steps_done, running_loss, loss_history = 0, None, []
     interactive = sys.stderr.isatty()
     progress = tqdm(total=args.steps, desc="training", unit="step", mininterval=1 if interactive else 30)
+    loop_started = time.time()
     for step in range(args.steps):
-        if args.max_minutes is not None and time.time() - started > args.max_minutes * 60:
+        progress_fraction = training_progress(step, args.steps, time.time() - loop_started, budget_s)
+        if progress_fraction >= 1.0:
             log.warning("time budget of %.1f min reached after %d steps", args.max_minutes, step)
             break
+        for group, base_lr in zip(optimizer.param_groups, base_lrs, strict=True):
+            group["lr"] = base_lr * schedule_factor(progress_fraction, args.warmup)
         rows = rng.choice(len(training), size=args.batch_size, p=probabilities)
         encoded = tokenizer([training.texts[i] for i in rows], truncation=True, max_length=args.max_length)
         input_ids, attention_mask = pad_batch(encoded["input_ids"], tokenizer.pad_token_id)
@@ -154,7 +166,6 @@ def run(args: argparse.Namespace) -> int:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
         optimizer.step()
-        scheduler.step()
         steps_done = step + 1
         running_loss = loss.item() if running_loss is None else 0.98 * running_loss + 0.02 * loss.item()
         if steps_done % 50 == 0:
@@ -162,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         progress.set_postfix(loss=f"{running_loss:.4f}", refresh=False)
         progress.update(1)
     progress.close()
-    train_seconds = time.time() - started
+    train_seconds = time.time() - loop_started
 
     network = network.float().cpu().eval()
     from abusewatch.model.evaluate import calibrate_and_measure

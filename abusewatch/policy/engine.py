@@ -184,7 +184,7 @@ def _action(trigger: _Trigger, spec: ActionSpec, subject_type: str, subject_id: 
         "expires_at": format_time(trigger.now + timedelta(seconds=spec.duration_s)),
         "revokes": None,
         "evidence_post_ids": list(trigger.evidence_post_ids),
-        "reasons": trigger.reasons,
+        "reasons": dict(trigger.reasons),
     }
     return Decision(trigger.rule.id, "platform-actions", subject_id, message, trigger.rule.shadow, trigger.event_time)
 
@@ -210,7 +210,7 @@ def _escalation(
         "created_at": format_time(trigger.now),
         "expires_at": format_time(trigger.now + timedelta(seconds=trigger.policy.escalation_ttl_s)),
         "evidence_post_ids": list(trigger.evidence_post_ids),
-        "reasons": trigger.reasons,
+        "reasons": dict(trigger.reasons),
     }
     return Decision(trigger.rule.id, "escalations", escalation_id, message, trigger.rule.shadow, trigger.event_time)
 
@@ -219,6 +219,8 @@ def _gate(
     cooldowns: Cooldowns, trigger: _Trigger, spec: ActionSpec, subject_id: str, skipped: list[Skip]
 ) -> bool:
     """Cooldown check-and-mark for one (rule, kind, subject); records a Skip when cooling down."""
+    if spec.cooldown_s == 0:
+        return True  # acts on every input, even one that arrives out of event-time order
     key = f"{trigger.rule.id}|{spec.kind}|{subject_id}"
     at = trigger.event_time.timestamp()
     if not cooldowns.ready(key, at, spec.cooldown_s):
@@ -319,7 +321,9 @@ def decide_alert(alert: dict[str, Any], *, policy: Policy, cooldowns: Cooldowns,
                     skipped.append(Skip(rule.id, spec.kind, campaign_id, "no evidence posts in alert"))
                 elif _gate(cooldowns, trigger, spec, campaign_id, skipped):
                     decisions.append(
-                        _escalation(trigger, spec, campaign_id, target_id=target_id, author_id=None, campaign_id=campaign_id)
+                        _escalation(
+                            trigger, spec, campaign_id, target_id=target_id, author_id=None, campaign_id=campaign_id
+                        )
                     )
             elif _gate(cooldowns, trigger, spec, target_id, skipped):
                 decisions.append(_action(trigger, spec, "target", target_id))

@@ -11,7 +11,7 @@ from abusewatch import config
 from abusewatch.classify import IncomingMessage, PostClassifier
 from abusewatch.contract import encode
 from abusewatch.inference import EngineSettings, InferenceEngine
-from abusewatch.services.common import ServiceContext, create_app, raw_topic
+from abusewatch.services.common import ServiceContext, create_app, fail_fast, raw_topic
 from abusewatch.settings import ClassifierStreamSettings, IngestSettings
 
 
@@ -40,14 +40,15 @@ def build(ctx: ServiceContext) -> faust.App:
         await engine_started.wait()
         async for events in stream.take_events(stream_settings.take_max, within=stream_settings.take_within_s):
             started = time.perf_counter()
-            batch = await classifier.classify(
-                [IncomingMessage(e.message.key, e.message.value, e.message.partition, e.message.offset) for e in events]
-            )
-            for key, message in batch.scores:
-                await post_scores.send(key=key, value=encode(message))
-            for key, message in batch.dead_letters:
-                await dead_letters.send(key=key, value=encode(message))
-                metrics.dead_lettered.labels(dead_letters.get_topic_name(), message["error"]["code"]).inc()
+            with fail_fast(ctx):
+                batch = await classifier.classify(
+                    [IncomingMessage(e.message.key, e.message.value, e.message.partition, e.message.offset) for e in events]
+                )
+                for key, message in batch.scores:
+                    await post_scores.send(key=key, value=encode(message))
+                for key, message in batch.dead_letters:
+                    await dead_letters.send(key=key, value=encode(message))
+                    metrics.dead_lettered.labels(dead_letters.get_topic_name(), message["error"]["code"]).inc()
             metrics.messages_in.labels(posts.get_topic_name()).inc(len(events))
             metrics.messages_out.labels(post_scores.get_topic_name()).inc(len(batch.scores))
             metrics.batch_size.observe(len(events))

@@ -1,0 +1,225 @@
+"""The HTTP API role: a Perspective-compatible scoring endpoint and read-only case views.
+
+    POST /v1alpha1/comments:analyze            Perspective AnalyzeComment (abusewatch.api.perspective)
+    GET  /v1/campaigns/open                    open pile-on campaigns      (abusewatch.api.cases)
+    GET  /v1/targets/{target_id}/history       evidence about one target
+    GET  /v1/escalations/{escalation_id}       an escalation with its evidence
+    GET  /healthz /readyz /metrics             probes and Prometheus, without a token
+
+`run_api()` is what `abusewatch serve api` runs. `create_api(settings, scorer=..., cases=...)`
+builds the application; tests and embedders inject their own scorer and case reader, and the
+defaults are the shared inference engine and the evidence locker, started and stopped with the app.
+Handlers only parse, call and shape; the logic lives in perspective.py and cases.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from abusewatch import config
+from abusewatch.api.auth import bearer_token_middleware, token_check_enabled
+from abusewatch.api.cases import CaseReader, EvidenceCaseReader
+from abusewatch.api.errors import ApiConfigError, ApiError, invalid_argument
+from abusewatch.api.metrics import ApiMetrics
+from abusewatch.api.perspective import Scorer, analyze, parse_analyze_request
+from abusewatch.api.settings import ApiSettings
+from abusewatch.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("abusewatch.api.access")
+
+SETTINGS = web.AppKey("settings", ApiSettings)
+SCORER = web.AppKey("scorer", Scorer)
+CASES = web.AppKey("cases", CaseReader)
+REGISTRY = web.AppKey("registry", CollectorRegistry)
+METRICS = web.AppKey("metrics", ApiMetrics)
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def _error_response(error: ApiError) -> web.Response:
+    response = _json(error.body(), status=error.code)
+    if error.code == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="abusewatch"'
+    return response
+
+
+# -- middlewares (outermost first) --------------------------------------------------------------
+
+
+@web.middleware
+async def observe_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Metrics and the access log. Logs the path only: a query string may carry a token."""
+    started = time.perf_counter()
+    response = await handler(request)
+    elapsed = time.perf_counter() - started
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    metrics = request.app[METRICS]
+    metrics.requests.labels(route, request.method, str(response.status)).inc()
+    metrics.request_seconds.labels(route).observe(elapsed)
+    access_log.info("%s %s %d %.1fms", request.method, request.path, response.status, elapsed * 1e3)
+    return response
+
+
+@web.middleware
+async def google_api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves as {"error": {"code", "message", "status"}}, like Google APIs."""
+    try:
+        return await handler(request)
+    except ApiError as error:
+        return _error_response(error)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = _error_response(ApiError(exc.status, exc.reason))
+        if "Allow" in exc.headers:  # a 405 says which methods the path does take
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception:
+        log.exception("unhandled error answering %s %s", request.method, request.path)
+        return _error_response(ApiError(500, "Internal error."))
+
+
+# -- handlers -----------------------------------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return _json({"status": "ok", "service": "api"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    scorer = request.app.get(SCORER)
+    ready = scorer is not None and scorer.ready
+    body = {"ready": ready, "service": "api", "model": scorer.model_info if scorer is not None else None}
+    return _json(body, status=200 if ready else 503)
+
+
+async def prometheus_metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(request.app[REGISTRY]), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def analyze_comment(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError as exc:
+        raise invalid_argument(f"Invalid JSON payload received. {exc}") from exc
+    analyze_request = parse_analyze_request(body, max_comment_bytes=settings.max_comment_bytes)
+    response = await analyze(analyze_request, request.app[SCORER], max_spans=settings.max_span_sentences)
+    return _json(response)
+
+
+async def open_campaigns(request: web.Request) -> web.Response:
+    return _json({"campaigns": await request.app[CASES].open_campaigns()})
+
+
+async def target_history(request: web.Request) -> web.Response:
+    target_id = request.match_info["target_id"]
+    records = await request.app[CASES].target_history(target_id)
+    return _json({"target_id": target_id, "records": records})
+
+
+async def escalation(request: web.Request) -> web.Response:
+    escalation_id = request.match_info["escalation_id"]
+    found = await request.app[CASES].escalation(escalation_id)
+    if found is None:
+        raise ApiError(404, f"Escalation {escalation_id} is not in the evidence locker.")
+    return _json(found)
+
+
+# -- default dependencies -----------------------------------------------------------------------
+
+
+async def _inference_engine(app: web.Application) -> AsyncIterator[None]:
+    """The shared inference engine, loaded and started with the app, stopped after it."""
+    from abusewatch.inference import EngineSettings, InferenceEngine
+
+    engine = await asyncio.to_thread(InferenceEngine.from_settings, config.load(EngineSettings), app[REGISTRY])
+    await engine.start()
+    app[SCORER] = engine
+    yield
+    await engine.stop()
+
+
+async def _evidence_locker(app: web.Application) -> AsyncIterator[None]:
+    from abusewatch.evidence import open_store
+    from abusewatch.evidence.settings import EvidenceSettings
+
+    settings = app[SETTINGS]
+    store = await asyncio.to_thread(open_store, config.load(EvidenceSettings).dsn)
+    app[CASES] = EvidenceCaseReader(
+        store, campaign_lookback=timedelta(hours=settings.campaign_lookback_h), history_limit=settings.history_limit
+    )
+    yield
+    await asyncio.to_thread(store.close)
+
+
+async def create_api(
+    settings: ApiSettings,
+    *,
+    scorer: Scorer | None = None,
+    cases: CaseReader | None = None,
+    registry: CollectorRegistry | None = None,
+) -> web.Application:
+    """The API application. Without `scorer` / `cases` it owns an inference engine and an evidence
+    store (from EngineSettings / EvidenceSettings); injected ones are the caller's to start and stop.
+
+    Raises ApiConfigError when no token is set and ABUSEWATCH_API_ALLOW_NO_TOKEN is not true.
+    """
+    middlewares: list[Any] = [observe_requests, google_api_errors]
+    if token_check_enabled(settings):
+        middlewares.append(bearer_token_middleware(settings.token))
+    else:
+        log.warning("ABUSEWATCH_API_ALLOW_NO_TOKEN=true: the API is serving WITHOUT authentication")
+    # The body limit leaves room for JSON escaping (up to 6 bytes per character of text).
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_comment_bytes * 6 + 65_536)
+    app[SETTINGS] = settings
+    app[REGISTRY] = registry if registry is not None else CollectorRegistry()
+    app[METRICS] = ApiMetrics(app[REGISTRY])
+    if scorer is None:
+        app.cleanup_ctx.append(_inference_engine)
+    else:
+        app[SCORER] = scorer
+    if cases is None:
+        app.cleanup_ctx.append(_evidence_locker)
+    else:
+        app[CASES] = cases
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", prometheus_metrics)
+    app.router.add_post("/v1alpha1/comments:analyze", analyze_comment)
+    app.router.add_get("/v1/campaigns/open", open_campaigns)
+    app.router.add_get("/v1/targets/{target_id}/history", target_history)
+    app.router.add_get("/v1/escalations/{escalation_id}", escalation)
+    return app
+
+
+def run_api() -> int:
+    """Serve the API on ServiceSettings.host:api_port until SIGINT/SIGTERM. Returns the exit code."""
+    service = config.load(ServiceSettings)
+    settings = config.load(ApiSettings)
+
+    async def configured_api() -> web.Application:
+        app = await create_api(settings)
+        log.info("serving the API on http://%s:%d", service.host, service.api_port)
+        return app
+
+    try:
+        web.run_app(configured_api(), host=service.host, port=service.api_port, access_log=None, print=None)
+    except ApiConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    return 0

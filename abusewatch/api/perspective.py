@@ -1,0 +1,239 @@
+"""Perspective API compatibility: `comments:analyze` requests in, Perspective-shaped scores out.
+
+The request and response follow Google's Perspective API (commentanalyzer v1alpha1,
+AnalyzeComment), so existing Perspective clients work by changing the base URL. Scores come from
+our classifier through a `Scorer` (the shared inference engine, which batches concurrent
+requests). docs/api.md lists the attribute mapping and what is accepted but ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from abusewatch.api.errors import ApiError, invalid_argument
+from abusewatch.inference import Overloaded
+
+SCORE_TYPE = "PROBABILITY"
+SUPPORTED_LANGUAGES = ("en",)  # the classifier is trained on English only
+
+LabelScores = Mapping[str, float]
+
+
+def _severe_toxicity(scores: LabelScores) -> float:
+    # Perspective's SEVERE_TOXICITY is "very hateful, aggressive" and much less sensitive to
+    # profanity alone. Our closest reading: toxic AND one of the severe labels. The product keeps
+    # it <= TOXICITY (severe toxicity is a kind of toxicity) and leaves out `obscene`, so swearing
+    # without an attack, threat or harassment stays low.
+    severe = max(scores["threat"], scores["identity_attack"], scores["insult"], scores["sexual_harassment"])
+    return scores["toxicity"] * severe
+
+
+# Perspective attribute -> how to compute it from our labels (abusewatch.labels.LABELS).
+ATTRIBUTES: dict[str, Callable[[LabelScores], float]] = {
+    "TOXICITY": lambda scores: scores["toxicity"],
+    "SEVERE_TOXICITY": _severe_toxicity,
+    "IDENTITY_ATTACK": lambda scores: scores["identity_attack"],
+    "INSULT": lambda scores: scores["insult"],
+    "THREAT": lambda scores: scores["threat"],
+    "PROFANITY": lambda scores: scores["obscene"],
+    "SEXUALLY_EXPLICIT": lambda scores: scores["sexual_harassment"],
+}
+
+# Top-level request fields Perspective defines. Google APIs reject unknown fields, and so do we:
+# a typo ("requestedAttribute") should fail loudly, not silently score nothing.
+_REQUEST_FIELDS = frozenset(
+    {
+        "comment",
+        "context",
+        "requestedAttributes",
+        "languages",
+        "doNotStore",
+        "clientToken",
+        "sessionId",
+        "communityId",
+        "spanAnnotations",
+    }
+)
+_ATTRIBUTE_FIELDS = frozenset({"scoreType", "scoreThreshold"})
+
+# A sentence: from a non-space character up to and including its closing punctuation, or to the
+# end of the line. Perspective scores spans "currently at per-sentence level".
+_SENTENCE = re.compile(r"[^\s.!?][^.!?\n]*[.!?]*")
+
+
+class Scorer(Protocol):
+    """What the API needs from the inference engine (abusewatch.inference.InferenceEngine)."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    @property
+    def model_info(self) -> dict[str, str]: ...
+
+    async def score(self, texts: Sequence[str], *, wait: bool = True) -> list[dict[str, float]]: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestedAttribute:
+    name: str
+    score_threshold: float | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AnalyzeRequest:
+    """A validated AnalyzeComment request."""
+
+    text: str
+    attributes: tuple[RequestedAttribute, ...]
+    languages: tuple[str, ...]  # as requested, lower-cased; empty when the client left it out
+    span_annotations: bool
+    client_token: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TextSpan:
+    """A part of the comment: Python indices for slicing, UTF-16 offsets for the response."""
+
+    start: int
+    end: int
+    begin_utf16: int
+    end_utf16: int
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], where: str, description: str) -> Any:
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise invalid_argument(f"Invalid value at '{where}': expected {description}")
+    return value
+
+
+def parse_analyze_request(body: Any, *, max_comment_bytes: int) -> AnalyzeRequest:
+    """Validate an AnalyzeComment request body; ApiError(400) names the first problem."""
+    _expect(body, dict, "(root)", "a JSON object")
+    for name in body:
+        if name not in _REQUEST_FIELDS:
+            raise invalid_argument(f'Invalid JSON payload received. Unknown name "{name}": Cannot find field.')
+    comment = _expect(body.get("comment"), dict, "comment", "an object with a 'text' field")
+    text = _expect(comment.get("text"), str, "comment.text", "a string")
+    if not text.strip():
+        raise invalid_argument("Comment must be non-empty.")
+    size = len(text.encode("utf-8"))
+    if size > max_comment_bytes:
+        raise invalid_argument(f"Comment text is {size} bytes; the limit is {max_comment_bytes} bytes.")
+    comment_type = comment.get("type", "PLAIN_TEXT")
+    if comment_type != "PLAIN_TEXT":
+        raise invalid_argument(f"Invalid value at 'comment.type': only PLAIN_TEXT is supported, got {comment_type!r}")
+
+    requested = _expect(body.get("requestedAttributes"), dict, "requested_attributes", "a map of attribute names")
+    if not requested:
+        raise invalid_argument("Must request at least one attribute.")
+    attributes = tuple(_requested_attribute(name, options) for name, options in requested.items())
+
+    languages = tuple(
+        _expect(language, str, "languages", "a list of language codes").lower()
+        for language in _expect(body.get("languages", []), list, "languages", "a list of language codes")
+    )
+    unsupported = [language for language in languages if language not in SUPPORTED_LANGUAGES]
+    if unsupported:
+        # The wording Perspective itself uses for this case, so clients' error handling matches.
+        raise invalid_argument(
+            f"Attribute {attributes[0].name} does not support request languages: {','.join(unsupported)}"
+        )
+    _expect(body.get("doNotStore", False), bool, "do_not_store", "a boolean")
+    span_annotations = _expect(body.get("spanAnnotations", False), bool, "span_annotations", "a boolean")
+    client_token = body.get("clientToken")
+    if client_token is not None:
+        _expect(client_token, str, "client_token", "a string")
+    return AnalyzeRequest(text, attributes, languages, span_annotations, client_token)
+
+
+def _requested_attribute(name: str, options: Any) -> RequestedAttribute:
+    if name not in ATTRIBUTES:
+        raise invalid_argument(f"Unknown attribute: {name}. Supported attributes: {', '.join(ATTRIBUTES)}.")
+    options = _expect(options, dict, f"requested_attributes[{name}]", "an object ({} for defaults)")
+    for field in options:
+        if field not in _ATTRIBUTE_FIELDS:
+            raise invalid_argument(
+                f'Invalid JSON payload received. Unknown name "{field}" at \'requested_attributes[{name}]\': '
+                "Cannot find field."
+            )
+    score_type = options.get("scoreType", SCORE_TYPE)
+    if score_type != SCORE_TYPE:
+        raise invalid_argument(f"Attribute {name} does not support score type {score_type}; use {SCORE_TYPE}.")
+    threshold = options.get("scoreThreshold")
+    if threshold is not None:
+        _expect(threshold, (int, float), f"requested_attributes[{name}].score_threshold", "a number")
+        if not 0 <= threshold <= 1:
+            raise invalid_argument(f"Attribute {name}: scoreThreshold must be between 0 and 1, got {threshold}.")
+        threshold = float(threshold)
+    return RequestedAttribute(name, threshold)
+
+
+def sentence_spans(text: str, max_spans: int) -> list[TextSpan]:
+    """The comment cut into sentences (at most `max_spans` runs of whole sentences)."""
+    bounds = [(m.start(), m.start() + len(m.group().rstrip())) for m in _SENTENCE.finditer(text)]
+    if not bounds:
+        bounds = [(0, len(text))]
+    if len(bounds) > max_spans:
+        per_span = math.ceil(len(bounds) / max_spans)
+        runs = [bounds[i : i + per_span] for i in range(0, len(bounds), per_span)]
+        bounds = [(run[0][0], run[-1][1]) for run in runs]
+    return [TextSpan(start, end, _utf16_offset(text, start), _utf16_offset(text, end)) for start, end in bounds]
+
+
+def _utf16_offset(text: str, index: int) -> int:
+    # Perspective's span offsets count UTF-16 code units: an emoji outside the BMP counts as two.
+    return index + sum(1 for char in text[:index] if ord(char) > 0xFFFF)
+
+
+def _score(value: float) -> dict[str, Any]:
+    return {"value": value, "type": SCORE_TYPE}
+
+
+def analyze_response(
+    request: AnalyzeRequest, summary: LabelScores, spans: Sequence[tuple[TextSpan, LabelScores]]
+) -> dict[str, Any]:
+    """The AnalyzeComment response for model scores of the whole comment and of its spans."""
+    attribute_scores: dict[str, Any] = {}
+    for attribute in request.attributes:
+        compute = ATTRIBUTES[attribute.name]
+        threshold = attribute.score_threshold
+        value = compute(summary)
+        if threshold is not None and value < threshold:
+            continue  # Perspective leaves out attributes scoring below the requested threshold
+        entry: dict[str, Any] = {"summaryScore": _score(value)}
+        if request.span_annotations:
+            span_scores = []
+            for span, scores in spans:
+                span_value = compute(scores)
+                if threshold is None or span_value >= threshold:
+                    span_scores.append({"begin": span.begin_utf16, "end": span.end_utf16, "score": _score(span_value)})
+            entry["spanScores"] = span_scores
+        attribute_scores[attribute.name] = entry
+    response: dict[str, Any] = {
+        "attributeScores": attribute_scores,
+        "languages": list(request.languages or SUPPORTED_LANGUAGES),
+        # We do not detect languages: the model reads English, and this says so.
+        "detectedLanguages": list(SUPPORTED_LANGUAGES),
+    }
+    if request.client_token is not None:
+        response["clientToken"] = request.client_token
+    return response
+
+
+async def analyze(request: AnalyzeRequest, scorer: Scorer, *, max_spans: int) -> dict[str, Any]:
+    """Score the comment (and its sentences, for span annotations) in one engine call."""
+    spans = sentence_spans(request.text, max_spans) if request.span_annotations else []
+    # A one-sentence comment's only span is the comment: score it once.
+    span_texts = [request.text[span.start : span.end] for span in spans] if len(spans) > 1 else []
+    try:
+        # Never queue behind a full engine: an HTTP client is better served by a quick 429 it can
+        # retry than by a request that hangs until its own timeout.
+        scores = await scorer.score([request.text, *span_texts], wait=False)
+    except Overloaded as exc:
+        raise ApiError(429, f"The model is overloaded, retry later ({exc}).") from exc
+    span_scores = scores[1:] if span_texts else scores[:1] * len(spans)
+    return analyze_response(request, scores[0], list(zip(spans, span_scores, strict=True)))

@@ -1,0 +1,105 @@
+"""Scoring detector output against a scenario's ground truth (used by `abusewatch replay`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from collections.abc import Iterable
+from typing import Any
+
+from abusewatch.detection.features import epoch_seconds
+
+PILE_ON_KINDS = frozenset({"pile_on", "hop", "slow_burn"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Episode:
+    target: str
+    start: float
+    end: float
+    kind: str
+    name: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Episode:
+        return cls(row["target"], epoch_seconds(row["start"]), epoch_seconds(row["end"]), row.get("kind", "pile_on"),
+                   row.get("episode", ""))
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def score_alerts(
+    alerts: Iterable[dict[str, Any]], truth: list[Episode], benign_posts: int, match_slack_s: float
+) -> dict[str, Any]:
+    """Campaign-level precision and recall, detection delay and false alerts per million benign
+    posts. A campaign (its first alert) matches an episode on the same target when it opens between
+    the episode's start and end + match_slack_s. Campaigns matching no pile-on episode are false
+    alerts (including ones on a persistent single abuser or a viral benign burst)."""
+    first_alert: dict[str, dict[str, Any]] = {}
+    links: dict[str, list[str]] = {}
+    for alert in alerts:
+        first_alert.setdefault(alert["campaign_id"], alert)
+        links.setdefault(alert["campaign_id"], [])
+        links[alert["campaign_id"]].extend(alert.get("linked_campaign_ids") or ())
+    by_target: dict[str, list[Episode]] = {}
+    for episode in truth:
+        by_target.setdefault(episode.target, []).append(episode)
+
+    detected: dict[Episode, float] = {}  # episode -> first alert event time
+    campaign_episode: dict[str, Episode] = {}
+    false_campaigns: list[dict[str, Any]] = []
+    for campaign_id, alert in first_alert.items():
+        ts = epoch_seconds(alert["event_time"])
+        match = next(
+            (e for e in by_target.get(alert["target_id"], ()) if e.start <= ts <= e.end + match_slack_s), None
+        )
+        if match is None or match.kind not in PILE_ON_KINDS:
+            false_campaigns.append({"campaign_id": campaign_id, "target_id": alert["target_id"],
+                                    "event_time": alert["event_time"], "episode": match.name if match else None,
+                                    "kind": match.kind if match else "background"})
+            continue
+        campaign_episode[campaign_id] = match
+        detected[match] = min(ts, detected.get(match, ts))
+
+    per_kind: dict[str, dict[str, Any]] = {}
+    for kind in sorted({e.kind for e in truth}):
+        episodes = [e for e in truth if e.kind == kind]
+        hits = [e for e in episodes if e in detected]
+        delays = [detected[e] - e.start for e in hits]
+        per_kind[kind] = {
+            "episodes": len(episodes),
+            "detected": len(hits),
+            "recall": len(hits) / len(episodes) if episodes else None,
+            "delay_s_median": statistics.median(delays) if delays else None,
+            "delay_s_p95": _percentile(delays, 0.95),
+        }
+    pile_ons = [e for e in truth if e.kind in PILE_ON_KINDS]
+    delays = [detected[e] - e.start for e in pile_ons if e in detected]
+    # Linking: a later hop of a crowd should carry the campaign id of an earlier hop.
+    hop_campaigns = {cid: e for cid, e in campaign_episode.items() if e.kind == "hop"}
+    later_hops = [cid for cid, e in hop_campaigns.items()
+                  if any(o.name == e.name and o.start < e.start for o in hop_campaigns.values())]
+    linked_hops = [cid for cid in later_hops
+                   if any(hop_campaigns.get(other) and hop_campaigns[other].name == hop_campaigns[cid].name
+                          for other in links.get(cid, ()))]
+    campaigns = len(first_alert)
+    return {
+        "campaigns": campaigns,
+        "true_campaigns": campaigns - len(false_campaigns),
+        "false_campaigns": len(false_campaigns),
+        "precision": (campaigns - len(false_campaigns)) / campaigns if campaigns else None,
+        "recall": len([e for e in pile_ons if e in detected]) / len(pile_ons) if pile_ons else None,
+        "delay_s_median": statistics.median(delays) if delays else None,
+        "delay_s_p95": _percentile(delays, 0.95),
+        "benign_posts": benign_posts,
+        "false_alerts_per_million_benign_posts": len(false_campaigns) / benign_posts * 1e6 if benign_posts else None,
+        "later_hops_detected": len(later_hops),
+        "later_hops_linked": len(linked_hops),
+        "per_kind": per_kind,
+        "false_campaign_examples": false_campaigns[:10],
+    }

@@ -1,0 +1,381 @@
+"""`abusewatch bench`: the inference engine against a naive one-post-at-a-time baseline, one process.
+
+On the same tweets (TweetEval offensive validation texts) it measures, per variant:
+  throughput   posts/s scoring every post in one call (the engine batches them), and its ratio
+               to the naive baseline: the plain fp32 network, tokenizing and scoring one post at
+               a time, as a simple service would
+  latency      p50/p99 per post at a steady open-loop offered load (Poisson arrivals at --load
+               x that variant's throughput), measured from each post's scheduled arrival
+  memory       peak RSS of the process while the variant ran (VmHWM, reset per variant)
+  accuracy     max abs score difference to the fp32 engine over all labels, and macro-F1 on the
+               offensive label (toxicity >= 0.5, as `abusewatch eval`) where the labels are known
+Variants: the engine at its defaults, then each option toggled (fp32, bf16, int8, cascade).
+`--tune-cascade` instead picks the cascade threshold on the dev sets (at most 1 macro-F1 point lost).
+Machines are shared and noisy: compare variants within one run, as ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import platform
+import resource
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from abusewatch.config import load
+from abusewatch.inference.loadgen import LatencyResult, measure_open_loop
+from abusewatch.inference.settings import EngineSettings
+
+log = logging.getLogger(__name__)
+
+# Option toggles benchmarked against the defaults; each is a set of EngineSettings overrides.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "fp32": {"dtype": "fp32"},
+    "bf16": {"dtype": "bf16"},
+    "int8": {"dtype": "int8"},
+    "cascade": {"cascade": True},
+}
+# Dev sets for the cascade threshold: folder under the datasets dir, and the label its 1 means.
+CASCADE_DEV_SETS = (("tweeteval_offensive", "toxicity"), ("tweeteval_hate", "identity_attack"))
+BENCH_POSTS_SET = "tweeteval_offensive"
+BENCH_LABEL = "toxicity"
+DECISION_PROBABILITY = 0.5  # as `abusewatch eval` decides for its macro-F1
+MAX_CASCADE_F1_LOSS = 0.01
+CASCADE_THRESHOLD_STEP = 0.005
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = load(EngineSettings)
+    parser.add_argument("--model-dir", default=defaults.model_dir, help="model artifact directory")
+    parser.add_argument("--datasets-dir", type=Path, default=None, help="default: ABUSEWATCH_DATASETS_DIR")
+    parser.add_argument("--posts", type=int, default=0, help="posts per throughput run (0: all 1,324)")
+    parser.add_argument("--naive-posts", type=int, default=200, help="posts for the naive baseline's throughput")
+    parser.add_argument("--latency-seconds", type=float, default=8.0, help="open-loop run per variant")
+    parser.add_argument("--load", type=float, default=0.6, help="offered load as a share of each variant's throughput")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
+    parser.add_argument("--quick", action="store_true", help="400 posts, 60 naive posts, 3 s latency runs")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    parser.add_argument("--tune-cascade", action="store_true", help="choose the cascade threshold on the dev sets")
+    parser.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="benchmark through an embedded broker and the classifier service (abusewatch.pipeline_bench)",
+    )
+    parser.add_argument("--pipeline-backlog", type=int, default=4000, help="--pipeline: posts produced at once")
+    parser.add_argument("--pipeline-rate", type=float, default=100.0, help="--pipeline: steady offered posts/s")
+    parser.add_argument("--pipeline-seconds", type=float, default=20.0, help="--pipeline: steady run length")
+
+
+@dataclass
+class VariantResult:
+    name: str
+    device: str
+    dtype: str
+    cascade: bool
+    posts_per_s: float
+    ratio_to_naive: float
+    latency: LatencyResult
+    peak_rss_mib: float
+    max_abs_diff_to_fp32: float | None
+    macro_f1: float | None
+    transformer_share: float
+
+
+def read_lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def datasets_dir(args: argparse.Namespace) -> Path:
+    if args.datasets_dir is not None:
+        return args.datasets_dir
+    from abusewatch.model.data import default_datasets_dir
+
+    return default_datasets_dir()
+
+
+def reset_peak_rss() -> None:
+    """Reset the kernel's peak-RSS mark (VmHWM) so the next reading covers only what follows."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        log.warning("cannot reset peak RSS; figures are the process's peak so far")
+
+
+def peak_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def macro_f1(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(labels > 0, probabilities >= DECISION_PROBABILITY, average="macro"))
+
+
+class NaiveScorer:
+    """The baseline: the plain fp32 network, one post at a time (tokenize, forward, calibrate)."""
+
+    def __init__(self, artifact: Any) -> None:
+        self._artifact = artifact
+
+    def score(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        rows = []
+        with torch.inference_mode():
+            for text in texts:
+                encoded = self._artifact.tokenizer(
+                    text, truncation=True, max_length=self._artifact.max_length, return_tensors="pt"
+                )
+                logits = self._artifact.network(encoded["input_ids"], encoded["attention_mask"])
+                rows.append(self._artifact.calibration.probabilities(logits.numpy())[0])
+        return np.stack(rows)
+
+
+def as_matrix(results: list[dict[str, float]], labels: tuple[str, ...]) -> np.ndarray:
+    return np.array([[result[label] for label in labels] for result in results])
+
+
+async def bench_naive(scorer: NaiveScorer, texts: list[str], load_share: float, latency_s: float):
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="naive")
+    loop = asyncio.get_running_loop()
+    scorer.score(texts[:2])  # warm-up
+    started = time.perf_counter()
+    scores = await loop.run_in_executor(worker, scorer.score, texts)
+    posts_per_s = len(texts) / (time.perf_counter() - started)
+
+    async def score_one(batch):
+        return await loop.run_in_executor(worker, scorer.score, list(batch))
+
+    latency = await measure_open_loop(score_one, texts, load_share * posts_per_s, latency_s)
+    worker.shutdown()
+    return scores, posts_per_s, latency
+
+
+async def bench_engine(engine: Any, texts: list[str], load_share: float, latency_s: float, warmup_posts: int):
+    await engine.start()
+    try:
+        await engine.score(texts[:warmup_posts])
+        started = time.perf_counter()
+        results = await engine.score(texts)
+        posts_per_s = len(texts) / (time.perf_counter() - started)
+        latency = await measure_open_loop(engine.score, texts, load_share * posts_per_s, latency_s)
+    finally:
+        await engine.stop()
+    return results, posts_per_s, latency
+
+
+def run_benchmark(args: argparse.Namespace, artifact: Any) -> dict[str, Any]:
+    from prometheus_client import CollectorRegistry
+
+    from abusewatch.inference.engine import InferenceEngine
+
+    folder = datasets_dir(args) / BENCH_POSTS_SET
+    texts = read_lines(folder / "val_text.txt")
+    gold = np.array([int(label) for label in read_lines(folder / "val_labels.txt")])
+    if args.posts:
+        texts, gold = texts[: args.posts], gold[: args.posts]
+    label_column = artifact.labels.index(BENCH_LABEL)
+    base = load(EngineSettings, model_dir=args.model_dir)
+    warmup_posts = base.max_batch_posts
+
+    reset_peak_rss()
+    naive_texts = texts[: args.naive_posts]
+    naive_scores, naive_rate, naive_latency = asyncio.run(
+        bench_naive(NaiveScorer(artifact), naive_texts, args.load, args.latency_seconds)
+    )
+    naive = {
+        "posts_per_s": naive_rate,
+        "latency": asdict(naive_latency),
+        "peak_rss_mib": peak_rss_mib(),
+        "posts": len(naive_texts),
+    }
+    log.info("naive: %.1f posts/s, p50 %.1f ms", naive_rate, naive_latency.p50_ms)
+
+    names = [name.strip() for name in args.variants.split(",") if name.strip()]
+    unknown = set(names) - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown variants: {sorted(unknown)}")
+    # fp32 runs first: it is the reference every other variant's scores are compared with.
+    ordered = ["fp32"] + [name for name in names if name != "fp32"]
+    reference: np.ndarray | None = None
+    variants = []
+    for name in ordered:
+        settings = replace(base, **VARIANTS[name])
+        reset_peak_rss()
+        engine = InferenceEngine.from_artifact(artifact, settings, CollectorRegistry())
+        results, rate, latency = asyncio.run(bench_engine(engine, texts, args.load, args.latency_seconds, warmup_posts))
+        scores = as_matrix(results, artifact.labels)
+        if reference is None:
+            reference = scores
+            naive["max_abs_diff_to_fp32"] = float(np.abs(naive_scores - scores[: len(naive_texts)]).max())
+        went_to_transformer = np.ones(len(texts), dtype=bool)
+        if settings.cascade:
+            went_to_transformer = engine._first_pass.needs_transformer(engine._first_pass.probabilities(texts))
+        diff = np.abs(scores - reference)[went_to_transformer]
+        result = VariantResult(
+            name=name,
+            device=engine.device,
+            dtype=engine.dtype,
+            cascade=settings.cascade,
+            posts_per_s=rate,
+            ratio_to_naive=rate / naive_rate,
+            latency=latency,
+            peak_rss_mib=peak_rss_mib(),
+            max_abs_diff_to_fp32=float(diff.max()) if diff.size else None,
+            macro_f1=macro_f1(scores[:, label_column], gold),
+            transformer_share=float(went_to_transformer.mean()),
+        )
+        log.info("%s: %.1f posts/s (x%.1f), p50 %.1f ms", name, rate, result.ratio_to_naive, latency.p50_ms)
+        variants.append(result)
+        del engine
+    if "fp32" not in names:
+        variants = [variant for variant in variants if variant.name != "fp32"]
+    return {
+        "machine": machine_description(),
+        "command": command_line(),
+        "model": {"name": artifact.name, "version": artifact.version},
+        "posts": len(texts),
+        "defaults": asdict(base),
+        "naive": naive,
+        "variants": [asdict(variant) for variant in variants],
+    }
+
+
+def machine_description() -> str:
+    import torch
+
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
+    return f"{cpu}, {len(os.sched_getaffinity(0))} cores, torch {torch.__version__}"
+
+
+def command_line() -> str:
+    import sys
+
+    return "abusewatch bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "abusewatch bench"
+
+
+def print_report(report: dict[str, Any]) -> None:
+    naive = report["naive"]
+    print(f"machine: {report['machine']}")
+    print(f"model: {report['model']['name']} {report['model']['version']}; {report['posts']} TweetEval offensive val posts")
+    header = f"{'variant':<10} {'device':<7} {'dtype':<5} {'posts/s':>8} {'x naive':>8} {'p50 ms':>7} {'p99 ms':>7} {'@ rate':>7} {'RSS MiB':>8} {'max|d|':>7} {'F1':>6} {'to TF':>6}"
+    print(header)
+    print("-" * len(header))
+    naive_latency = naive["latency"]
+    print(
+        f"{'naive':<10} {'cpu':<7} {'fp32':<5} {naive['posts_per_s']:>8.1f} {1.0:>8.1f} {naive_latency['p50_ms']:>7.1f} "
+        f"{naive_latency['p99_ms']:>7.1f} {naive_latency['offered_rate']:>7.0f} {naive['peak_rss_mib']:>8.0f} "
+        f"{naive.get('max_abs_diff_to_fp32', float('nan')):>7.4f} {'':>6} {1.0:>6.2f}"
+    )
+    for variant in report["variants"]:
+        latency = variant["latency"]
+        diff = variant["max_abs_diff_to_fp32"]
+        print(
+            f"{variant['name']:<10} {variant['device']:<7} {variant['dtype']:<5} {variant['posts_per_s']:>8.1f} "
+            f"{variant['ratio_to_naive']:>8.1f} {latency['p50_ms']:>7.1f} {latency['p99_ms']:>7.1f} "
+            f"{latency['offered_rate']:>7.0f} {variant['peak_rss_mib']:>8.0f} {diff if diff is not None else float('nan'):>7.4f} "
+            f"{variant['macro_f1'] * 100:>6.1f} {variant['transformer_share']:>6.2f}"
+        )
+    print("max|d|: max abs score difference to the fp32 engine (cascade: over posts sent to the transformer);")
+    print("F1: macro-F1 on the offensive label; to TF: share of posts the transformer scored.")
+
+
+def tune_cascade(args: argparse.Namespace, artifact: Any) -> dict[str, Any]:
+    """Per candidate threshold: share of posts skipping the transformer and macro-F1 per dev set;
+    picks the highest threshold losing at most 1 point of macro-F1 on every dev set. Thresholds stay
+    below every per-label decision threshold so no skipped post can be flagged."""
+    from prometheus_client import CollectorRegistry
+
+    from abusewatch.inference.cascade import LexicalFirstPass
+    from abusewatch.inference.engine import InferenceEngine
+
+    settings = load(EngineSettings, model_dir=args.model_dir, cascade=False)
+    engine = InferenceEngine.from_artifact(artifact, settings, CollectorRegistry())
+    first_pass = LexicalFirstPass(threshold=0.0)
+    ceiling = min([DECISION_PROBABILITY, *artifact.thresholds.values()])
+    candidates = np.round(np.arange(0.0, ceiling + 1e-9, CASCADE_THRESHOLD_STEP), 4)
+    dev_sets = []
+    for folder_name, label in CASCADE_DEV_SETS:
+        folder = datasets_dir(args) / folder_name
+        texts = read_lines(folder / "val_text.txt")
+        gold = np.array([int(value) for value in read_lines(folder / "val_labels.txt")])
+        column = artifact.labels.index(label)
+        transformer = as_matrix(engine.score_blocking(texts), artifact.labels)[:, column]
+        lexical = first_pass.probabilities(texts)
+        alone = macro_f1(transformer, gold)
+        rows = []
+        for threshold in candidates:
+            skipped = lexical < threshold
+            cascaded = np.where(skipped, lexical, transformer)
+            rows.append({"threshold": float(threshold), "skipped": float(skipped.mean()), "macro_f1": macro_f1(cascaded, gold)})
+        dev_sets.append({"dev_set": folder_name, "label": label, "posts": len(texts), "transformer_alone": alone, "curve": rows})
+    acceptable = [
+        index
+        for index in range(len(candidates))
+        if all(dev["transformer_alone"] - dev["curve"][index]["macro_f1"] <= MAX_CASCADE_F1_LOSS for dev in dev_sets)
+    ]
+    # The largest prefix of acceptable thresholds: past the first failure the loss only grows on
+    # average, and a lone acceptable point beyond it would be noise.
+    chosen_index = 0
+    while chosen_index + 1 in acceptable:
+        chosen_index += 1
+    return {"chosen_threshold": float(candidates[chosen_index]), "ceiling": ceiling, "dev_sets": dev_sets, "chosen_index": chosen_index}
+
+
+def print_cascade(report: dict[str, Any]) -> None:
+    index = report["chosen_index"]
+    print(f"cascade threshold chosen: {report['chosen_threshold']} (searched up to {report['ceiling']:.3f})")
+    for dev in report["dev_sets"]:
+        row = dev["curve"][index]
+        print(
+            f"  {dev['dev_set']} ({dev['label']}, {dev['posts']} posts): transformer alone macro-F1 "
+            f"{dev['transformer_alone'] * 100:.1f}, cascade {row['macro_f1'] * 100:.1f}, skips {row['skipped'] * 100:.0f}% of posts"
+        )
+    print("threshold  " + "  ".join(f"{dev['dev_set']}: F1 / skipped" for dev in report["dev_sets"]))
+    for position in range(0, len(report["dev_sets"][0]["curve"]), 2):
+        cells = [f"{dev['curve'][position]['macro_f1'] * 100:5.1f} / {dev['curve'][position]['skipped'] * 100:3.0f}%" for dev in report["dev_sets"]]
+        print(f"{report['dev_sets'][0]['curve'][position]['threshold']:9.3f}  " + "  ".join(f"{cell:>30}" for cell in cells))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.pipeline:
+        from abusewatch.pipeline_bench import run_pipeline_benchmark
+
+        texts = read_lines(datasets_dir(args) / BENCH_POSTS_SET / "val_text.txt")
+        report = run_pipeline_benchmark(texts, args.pipeline_backlog, args.pipeline_rate, args.pipeline_seconds)
+        print(json.dumps(report, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        return 0
+    if args.quick:
+        args.posts = args.posts or 400
+        args.naive_posts = min(args.naive_posts, 60)
+        args.latency_seconds = min(args.latency_seconds, 3.0)
+    from abusewatch.model.artifact import load_artifact
+
+    artifact = load_artifact(args.model_dir)
+    if args.tune_cascade:
+        report = tune_cascade(args, artifact)
+        print_cascade(report)
+    else:
+        report = run_benchmark(args, artifact)
+        print_report(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0

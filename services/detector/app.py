@@ -1,0 +1,96 @@
+"""Detector service: post-scores -> re-key by target -> pile-on detector -> target-alerts.
+
+Two agents. `rekey` fans each post out to its targets onto the internal topic
+`detector-by-target` (keyed by target id), so all posts about one target reach one worker and one
+table partition. `detect` feeds them to the pure PileOnDetector, keeps per-target state in the
+Faust table `detector-targets` (memory:// in tests, rocksdb:// in production) and sends alerts
+keyed by target_id. Delivery is at-least-once; alert ids are deterministic, so consumers dedupe.
+"""
+
+from __future__ import annotations
+
+import time
+
+import faust
+
+from abusewatch import config
+from abusewatch.broker import create_topics
+from abusewatch.contract import decode, encode
+from abusewatch.detection import DetectorSettings, PileOnDetector
+from abusewatch.detection.features import fan_out
+from abusewatch.services.common import ServiceContext, create_app, raw_topic
+from abusewatch.services.detector.settings import DetectorStreamSettings
+from abusewatch.services.detector.state_store import TableStateStore
+
+REKEYED_TOPIC = "detector-by-target"
+STATE_TABLE = "detector-targets"
+
+
+def internal_topics(ctx: ServiceContext) -> list[str]:
+    """Unprefixed names of the topics this service needs beyond the contract's: the re-keyed
+    stream and the state table's changelog (Faust names it <app id>-<table>-changelog)."""
+    app_id_unprefixed = ctx.app_id[len(ctx.kafka.topic_prefix):]
+    return [REKEYED_TOPIC, f"{app_id_unprefixed}-{STATE_TABLE}-changelog"]
+
+
+def build(ctx: ServiceContext) -> faust.App:
+    app = create_app(ctx)
+    settings = config.load(DetectorSettings)
+    stream_settings = config.load(DetectorStreamSettings)
+    # Faust must not auto-create topics on this broker (wrong partition counts): create ours.
+    create_topics(ctx.kafka, internal_topics(ctx))
+    post_scores = raw_topic(app, ctx, "post-scores")
+    by_target = raw_topic(app, ctx, REKEYED_TOPIC)
+    target_alerts = raw_topic(app, ctx, "target-alerts")
+    # bytes keys and values: Faust stores them raw; TargetState encodes itself.
+    table = app.Table(STATE_TABLE, key_type=bytes, value_type=bytes, partitions=ctx.kafka.partitions)
+    metrics = ctx.metrics
+    source_name, rekeyed_name, alerts_name = (
+        post_scores.get_topic_name(), by_target.get_topic_name(), target_alerts.get_topic_name()
+    )
+
+    @app.agent(post_scores)
+    async def rekey(stream: faust.StreamT) -> None:
+        async for values in stream.take(stream_settings.take_max, within=stream_settings.take_within_s):
+            sent = 0
+            for raw in values:
+                try:
+                    copies = fan_out(decode(raw))
+                except (ValueError, KeyError, TypeError):
+                    metrics.dead_lettered.labels(source_name, "invalid_post_scores").inc()
+                    continue
+                for target, message in copies:
+                    await by_target.send(key=target.encode(), value=encode(message))
+                    sent += 1
+            metrics.messages_in.labels(source_name).inc(len(values))
+            metrics.messages_out.labels(rekeyed_name).inc(sent)
+
+    @app.agent(by_target)
+    async def detect(stream: faust.StreamT) -> None:
+        # The stream's own setter: table writes are routed by the "current event" (see state_store).
+        store = TableStateStore(table, stream._set_current_event, stream_settings.state_cache_targets)
+        detector = PileOnDetector(settings, store=store)
+
+        @app.on_partitions_revoked.connect
+        async def forget_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
+            # Another worker owns these targets now; its table partition is the truth.
+            store.drop_partitions({tp.partition for tp in revoked if tp.topic == rekeyed_name})
+        async for events in stream.take_events(stream_settings.take_max, within=stream_settings.take_within_s):
+            started = time.perf_counter()
+            alerts = []
+            for event in events:
+                store.begin(event)
+                try:
+                    alerts.extend(detector.process(decode(event.value), sweep=False))
+                except (ValueError, KeyError, TypeError):
+                    metrics.dead_lettered.labels(rekeyed_name, "invalid_post_scores").inc()
+            alerts.extend(detector.sweep())
+            store.flush()
+            for alert in alerts:
+                await target_alerts.send(key=alert["target_id"].encode(), value=encode(alert))
+            metrics.messages_in.labels(rekeyed_name).inc(len(events))
+            metrics.messages_out.labels(alerts_name).inc(len(alerts))
+            metrics.batch_size.observe(len(events))
+            metrics.processing_seconds.observe(time.perf_counter() - started)
+
+    return app

@@ -1,0 +1,87 @@
+"""The API with the real model behind the real inference engine, over a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+from aiohttp import web
+
+from abusewatch import config
+from abusewatch.api.app import create_api
+from abusewatch.api.settings import ApiSettings
+from abusewatch.inference import EngineSettings
+from abusewatch.model.artifact import MANIFEST_FILE
+
+MODEL_DIR = Path(config.load(EngineSettings).model_dir)
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not (MODEL_DIR / MANIFEST_FILE).exists(), reason=f"no trained model in {MODEL_DIR}"),
+]
+
+TOKEN = "integration-token"
+ANALYZE = "/v1alpha1/comments:analyze"
+
+
+class NoCases:
+    async def open_campaigns(self):
+        return []
+
+    async def target_history(self, target_id):
+        return []
+
+    async def escalation(self, escalation_id):
+        return None
+
+
+def test_a_threat_scores_higher_than_a_kind_word(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ABUSEWATCH_CPU_THREADS", "1")
+
+    async def scenario() -> None:
+        # No scorer given: the app loads and starts the shared inference engine itself.
+        app = await create_api(ApiSettings(token=TOKEN), cases=NoCases())
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        try:
+            async with httpx.AsyncClient(
+                base_url=f"http://{host}:{port}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+            ) as client:
+                ready = await client.get("/readyz")
+                assert ready.status_code == 200, ready.text
+                assert ready.json()["model"]["name"]
+
+                def body(text: str) -> dict:
+                    return {
+                        "comment": {"text": text},
+                        "requestedAttributes": {"TOXICITY": {}, "THREAT": {}, "SEVERE_TOXICITY": {}},
+                        "spanAnnotations": True,
+                    }
+
+                # Sent together, so the engine batches them.
+                threat, kind = await asyncio.gather(
+                    client.post(ANALYZE, json=body("I will kill you")),
+                    client.post(ANALYZE, json=body("have a lovely day")),
+                )
+                assert threat.status_code == kind.status_code == 200
+                threat_scores, kind_scores = threat.json()["attributeScores"], kind.json()["attributeScores"]
+                for attribute in ("THREAT", "TOXICITY"):
+                    assert (
+                        threat_scores[attribute]["summaryScore"]["value"]
+                        > kind_scores[attribute]["summaryScore"]["value"]
+                    )
+                for scores in (threat_scores, kind_scores):
+                    for attribute in scores.values():
+                        assert 0 <= attribute["summaryScore"]["value"] <= 1
+                        assert attribute["summaryScore"]["type"] == "PROBABILITY"
+                metrics = await client.get("/metrics")
+                assert "abusewatch_inference_batch_posts" in metrics.text
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(scenario())

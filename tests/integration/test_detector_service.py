@@ -1,0 +1,77 @@
+"""The detector service alone, as deployed (`abusewatch serve detector`), through the real embedded
+broker: a pile-on against one target and friendly traffic to another go in as post-scores; one
+campaign comes out on target-alerts for the victim only, keyed by target, valid per schema; a
+malformed message is counted and skipped."""
+
+from __future__ import annotations
+
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+import orjson
+import pytest
+
+from abusewatch import contract
+from abusewatch.detection.simulate import score_message
+from abusewatch.stack import Stack
+
+from .conftest import TopicReader, stack_env
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)
+ABUSIVE = {"toxicity": 0.95, "threat": 0.1, "insult": 0.9, "identity_attack": 0.05, "sexual_harassment": 0.02, "obscene": 0.4}
+BENIGN = {"toxicity": 0.03, "threat": 0.0, "insult": 0.01, "identity_attack": 0.0, "sexual_harassment": 0.0, "obscene": 0.0}
+MODEL = {"name": "test", "version": "1"}
+
+
+def scored(index: int, target: str, author: str, at: datetime, scores: dict, new_account: bool) -> dict:
+    created = at - timedelta(days=3 if new_account else 900)
+    post = {
+        "post_id": f"p{index}", "author_id": author, "text": f"message number {index} to {target}",
+        "created_at": contract.format_time(at), "reply_to_user_id": target, "mentioned_user_ids": [],
+        "author_created_at": contract.format_time(created), "author_follows_target": not new_account,
+    }
+    message = score_message(post, scores, MODEL)
+    contract.validate("post-scores", message)
+    return message
+
+
+def test_detector_service_alerts_on_pile_on_only(broker, producer, tmp_path):
+    env = stack_env(broker, tmp_path, ABUSEWATCH_DETECTOR_TAKE_WITHIN_S="0.05")
+    stack = Stack(roles=("detector",), env=env, embedded_broker=False)
+    try:
+        stack.start(ready_timeout_s=90)
+    except Exception:
+        print(stack.log_tail("detector"))
+        stack.stop()
+        raise
+    topic = stack.kafka.topic
+    alerts = TopicReader(broker.bootstrap, topic("target-alerts"))
+    try:
+        messages = []
+        for i in range(40):  # 40 abusive replies from 20 new accounts within two minutes
+            messages.append(scored(i, "victim", f"troll{i % 20}", START + timedelta(seconds=3 * i), ABUSIVE, True))
+        for i in range(40, 240):  # friendly traffic to someone else, a few flagged by mistake
+            scores = ABUSIVE if i % 40 == 0 else BENIGN
+            messages.append(scored(i, "star", f"fan{i}", START + timedelta(seconds=(i - 40) * 0.6), scores, False))
+        for message in sorted(messages, key=lambda m: m["post"]["created_at"]):
+            producer.send(topic("post-scores"), key=message["post_id"].encode(), value=orjson.dumps(message))
+        producer.send(topic("post-scores"), value=b"{not json")
+        producer.flush()
+
+        received = alerts.wait_for(lambda m: any(a["status"] == "opened" for a in m), 60, "an opened alert")
+        for alert in received:
+            contract.validate("target-alerts", alert)
+        assert {a["target_id"] for a in received} == {"victim"}
+        assert {r.key for r in alerts.records} == {b"victim"}
+        opened = next(a for a in received if a["status"] == "opened")
+        assert opened["distinct_authors"] >= 5 and opened["new_account_share"] == 1.0
+        assert len({a["campaign_id"] for a in received}) == 1
+
+        stack.check_alive()
+        body = urllib.request.urlopen(stack.url("detector", "/metrics"), timeout=5).read().decode()
+        assert 'abusewatch_messages_dead_lettered_total{reason="invalid_post_scores"' in body
+    finally:
+        alerts.close()
+        stack.stop()

@@ -1,0 +1,215 @@
+"""The pure pile-on detector: windows, baseline, floors, campaign lifecycle, linking, ids."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from abusewatch import config, contract
+from abusewatch.detection import DetectorSettings, PileOnDetector
+from abusewatch.detection.features import fan_out
+from abusewatch.detection.simulate import score_message
+
+T0 = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)
+ABUSIVE = {"toxicity": 0.95, "threat": 0.1, "insult": 0.9, "identity_attack": 0.05, "sexual_harassment": 0.0, "obscene": 0.3}
+BENIGN = {"toxicity": 0.03, "threat": 0.0, "insult": 0.01, "identity_attack": 0.0, "sexual_harassment": 0.0, "obscene": 0.0}
+
+
+class Stream:
+    """Builds post-scores messages with increasing ids."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def post(self, target, author, at_s, abusive=True, new_account=True, follows=False, text=None, extra_targets=()):
+        self.count += 1
+        at = T0 + timedelta(seconds=at_s)
+        post = {
+            "post_id": f"p{self.count}", "author_id": author,
+            "text": text or f"distinct words number {self.count} for {author} about things",
+            "created_at": contract.format_time(at), "reply_to_user_id": target,
+            "mentioned_user_ids": list(extra_targets),
+            "author_created_at": contract.format_time(at - timedelta(days=2 if new_account else 800)),
+            "author_follows_target": follows,
+        }
+        return score_message(post, ABUSIVE if abusive else BENIGN, {"name": "test", "version": "1"})
+
+
+def detector(**overrides) -> PileOnDetector:
+    return PileOnDetector(config.load(DetectorSettings, env={}, **overrides), clock=lambda: T0)
+
+
+def run(det: PileOnDetector, messages) -> list[dict]:
+    alerts = []
+    for message in messages:
+        alerts.extend(det.process(message))
+    return alerts
+
+
+def pile_on(stream: Stream, target="victim", posts=30, authors=15, start_s=0.0, spacing_s=4.0, prefix="troll"):
+    return [stream.post(target, f"{prefix}{i % authors}", start_s + i * spacing_s) for i in range(posts)]
+
+
+def test_settings_parse_thresholds_and_windows():
+    settings = config.load(DetectorSettings, env={"ABUSEWATCH_DETECTOR_WINDOWS_S": "30,300",
+                                                  "ABUSEWATCH_DETECTOR_MIN_ABUSIVE_POSTS": "4,9",
+                                                  "ABUSEWATCH_DETECTOR_MIN_DISTINCT_AUTHORS": "3,5"})
+    assert settings.windows() == ((30, 4, 3), (300, 9, 5))
+    assert settings.thresholds()["toxicity"] == 0.8
+    with pytest.raises(ValueError):
+        config.load(DetectorSettings, env={"ABUSEWATCH_DETECTOR_WINDOWS_S": "60"}).windows()
+
+
+def test_pile_on_opens_one_campaign_fast_with_valid_evidence():
+    stream = Stream()
+    alerts = run(detector(), pile_on(stream))
+    opened = [a for a in alerts if a["status"] == "opened"]
+    assert len(opened) == 1
+    alert = opened[0]
+    contract.validate("target-alerts", alert)
+    assert alert["target_id"] == "victim"
+    assert contract.parse_time(alert["event_time"]) - T0 <= timedelta(seconds=60)
+    assert alert["distinct_authors"] >= 5 and alert["new_account_share"] == 1.0 and alert["non_follower_share"] == 1.0
+    assert alert["counts"]["abusive_posts"] >= 6 and alert["top_post_ids"] and alert["author_sample"]
+    assert alert["score_summary"]["toxicity"]["max"] == 0.95
+    assert any(reason.startswith("distinct_authors=") for reason in alert["reasons"])
+    assert {a["campaign_id"] for a in alerts} == {alert["campaign_id"]}
+
+
+def test_floors_a_handful_of_abusive_posts_never_alert():
+    stream = Stream()
+    # 5 abusive posts from 5 authors in a minute: below the posts floor of every window
+    assert run(detector(), [stream.post("quiet", f"a{i}", i * 10) for i in range(5)]) == []
+    # many posts but from 2 authors only: one persistent abuser is not a crowd
+    assert run(detector(), [stream.post("quiet2", f"b{i % 2}", i * 5) for i in range(60)]) == []
+
+
+def test_viral_benign_burst_with_a_few_percent_flagged_does_not_alert():
+    stream = Stream()
+    messages = []
+    for i in range(20_000):  # 20k friendly replies in 20 minutes, 4% flagged abusive by the model
+        messages.append(stream.post("popstar", f"fan{i}", i * 0.06, abusive=i % 25 == 0, new_account=i % 7 == 0,
+                                    follows=i % 2 == 0))
+    det = detector()
+    assert run(det, messages) == []
+    # ... while the same crowd size of abusive replies against a quiet target does alert
+    assert any(a["status"] == "opened" for a in run(det, pile_on(stream, "journalist", start_s=1300)))
+
+
+def test_pile_on_against_a_target_with_a_busy_baseline_needs_the_share():
+    stream = Stream()
+    det = detector()
+    background = [stream.post("busy", f"reg{i}", i * 1.0, abusive=False) for i in range(3600)]
+    assert run(det, background) == []
+    # 30 abusive among ~600 friendly posts in 10 minutes: 5% share, no coordination -> no alert
+    mixed = [stream.post("busy", f"reg{i}", 3600 + i * 1.0, abusive=False) for i in range(600)]
+    mixed += [stream.post("busy", f"x{i}", 3600 + i * 20.0, new_account=False, follows=True) for i in range(30)]
+    assert run(det, sorted(mixed, key=lambda m: m["post"]["created_at"])) == []
+
+
+def test_window_grace_drops_events_older_than_grace():
+    stream = Stream()
+    det = detector()
+    run(det, [stream.post("t", "a", 1000, abusive=False)])
+    run(det, [stream.post("t", "b", 1000 - 20, abusive=False)])  # within the 30 s grace
+    run(det, [stream.post("t", "c", 1000 - 120, abusive=False)])  # too late
+    assert det.stats.late_dropped == 1
+    state = det.store.get("t")
+    assert sum(v >> 32 for v in state.buckets.values()) == 2
+
+
+def test_baseline_learns_the_usual_abusive_rate_and_z_drops():
+    stream = Stream()
+    det = detector()
+    # two hours of a busy target that always gets a rude reply every 30 s among friendly ones
+    messages = [stream.post("rough", f"f{i}", i * 3.0, abusive=i % 10 == 0, new_account=False, follows=True)
+                for i in range(2400)]
+    assert run(det, messages) == []
+    state = det.store.get("rough")
+    per_min = state.base_mean / state.base_weight * 6
+    # ~2 per minute, diluted by the 30-minute quiet prior (2 h of data out of 2.5 h of history)
+    assert 1.3 < per_min < 2.1
+    quiet = detector()
+    run(quiet, [stream.post("calm", "c", 0, abusive=False)])
+    assert quiet.store.get("calm").base_mean == 0.0
+
+
+def test_campaign_lifecycle_escalating_cooling_closed_and_deterministic_ids():
+    def scenario():
+        stream = Stream()
+        messages = pile_on(stream, posts=60, authors=30, spacing_s=2.0)
+        # the campaign goes quiet; other traffic moves event time on
+        messages += [stream.post("elsewhere", f"o{i}", 130 + i * 30.0, abusive=False) for i in range(200)]
+        det = detector()
+        return run(det, messages) + det.flush()
+
+    alerts = scenario()
+    statuses = [a["status"] for a in alerts if a["target_id"] == "victim"]
+    assert statuses[0] == "opened"
+    assert "escalating" in statuses
+    assert statuses[-2:] == ["cooling", "closed"]
+    for alert in alerts:
+        contract.validate("target-alerts", alert)
+    assert len({a["alert_id"] for a in alerts}) == len(alerts)
+    again = scenario()  # re-processing the same stream (after a crash) gives the same ids
+    assert [(a["campaign_id"], a["alert_id"]) for a in again] == [(a["campaign_id"], a["alert_id"]) for a in alerts]
+
+
+def test_cooling_campaign_resumes_as_escalating():
+    stream = Stream()
+    det = detector()
+    messages = pile_on(stream, posts=20, authors=10)
+    messages += [stream.post("elsewhere", "o", 80 + 60.0 * i, abusive=False) for i in range(12)]  # 12 min quiet
+    messages += pile_on(stream, posts=5, authors=5, start_s=800, prefix="late")
+    alerts = [a for a in run(det, messages) if a["target_id"] == "victim"]
+    assert [a["status"] for a in alerts][-2:] == ["cooling", "escalating"]
+    assert alerts[-1]["reasons"] == ["abusive posts resumed after cooling"]
+    assert len({a["campaign_id"] for a in alerts}) == 1
+
+
+def test_redelivered_posts_are_not_counted_twice():
+    stream = Stream()
+    messages = pile_on(stream, posts=30, authors=15)
+    det = detector()
+    first = run(det, messages)
+    buckets = dict(det.store.get("victim").buckets)
+    assert run(det, messages[-10:]) == []  # at-least-once redelivery of the last 10
+    # recognised as already counted, or as older than the grace period: either way not counted again
+    assert det.stats.duplicates_dropped + det.stats.late_dropped == 10 and det.stats.duplicates_dropped > 0
+    assert det.store.get("victim").buckets == buckets
+    assert first
+
+
+def test_same_crowd_moving_to_another_target_is_linked():
+    stream = Stream()
+    det = detector()
+    first = run(det, pile_on(stream, "first", posts=30, authors=15))
+    second = run(det, pile_on(stream, "second", posts=30, authors=15, start_s=1200))
+    first_id = next(a["campaign_id"] for a in first if a["status"] == "opened")
+    opened_second = next(a for a in second if a["status"] == "opened" and a["target_id"] == "second")
+    assert opened_second["linked_campaign_ids"] == [first_id]
+    assert opened_second["baseline"]["repeat_author_share"] == 1.0
+    # a different crowd on a third target is not linked
+    third = run(det, pile_on(stream, "third", posts=30, authors=15, start_s=2400, prefix="other"))
+    assert next(a for a in third if a["status"] == "opened")["linked_campaign_ids"] == []
+
+
+def test_copy_paste_is_measured_as_near_duplicate_share():
+    stream = Stream()
+    script = "you are a disgrace and everyone knows it, log off forever and never come back here"
+    messages = [stream.post("victim", f"c{i}", i * 3.0, text=f"@victim {script} {'!' * (i % 3)}") for i in range(20)]
+    opened = next(a for a in run(detector(), messages) if a["status"] == "opened")
+    assert opened["near_duplicate_share"] > 0.8
+
+
+def test_a_post_fans_out_to_each_target_and_follows_applies_to_the_first():
+    stream = Stream()
+    message = stream.post("first", "a", 0, follows=True, extra_targets=("second",))
+    copies = fan_out(message)
+    assert [t for t, _ in copies] == ["first", "second"]
+    assert copies[0][1]["post"]["author_follows_target"] is True
+    assert copies[1][1]["post"]["author_follows_target"] is None
+    det = detector()
+    det.process(message)
+    assert det.store.get("first") is not None and det.store.get("second") is not None

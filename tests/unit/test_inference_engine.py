@@ -1,0 +1,231 @@
+"""The engine's queue, batcher and model stages around a trivial fake backend (no model needed).
+
+The fake tokenizer turns each word into one token whose id is the word's length; the fake backend
+returns, per post, the sum of its token ids and its token count, so every result can be checked
+against its own text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from abusewatch.config import load
+from abusewatch.inference import EngineSettings, InferenceEngine, Overloaded
+from abusewatch.inference.batching import TokenizedBatch, padding_efficiency
+from abusewatch.inference.tokenization import PostTokenizer
+
+LABELS = ("letters", "words")
+
+
+class WordLengthTokenizer:
+    pad_token_id = 0
+
+    def __call__(self, texts, truncation, max_length, padding, return_attention_mask):
+        return {"input_ids": [[len(word) for word in text.split()][:max_length] for text in texts]}
+
+
+class RecordingBackend:
+    """Answers [sum of ids, token count] per post; records batch shapes; can hold the model."""
+
+    device = "fake"
+    dtype = "fp32"
+
+    def __init__(self, max_batch_tokens: int, model_seconds: float = 0.0) -> None:
+        self.max_batch_tokens = max_batch_tokens
+        self.model_seconds = model_seconds
+        self.batches: list[TokenizedBatch] = []
+        self.released = threading.Event()
+        self.released.set()
+        self.fail_next = False
+
+    def health(self) -> bool:
+        return True
+
+    def prepare(self, batch: TokenizedBatch) -> TokenizedBatch:
+        return batch
+
+    def predict(self, batch: TokenizedBatch) -> np.ndarray:
+        self.released.wait()
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("model exploded")
+        time.sleep(self.model_seconds)
+        self.batches.append(batch)
+        ids = batch.input_ids * batch.attention_mask
+        return np.stack([ids.sum(axis=1), batch.attention_mask.sum(axis=1)], axis=1).astype(np.float32)
+
+
+def expected(text: str) -> dict[str, float]:
+    words = text.split()
+    return {"letters": float(sum(len(word) for word in words)), "words": float(len(words))}
+
+
+def make_engine(backend: RecordingBackend | None = None, **overrides) -> tuple[InferenceEngine, RecordingBackend]:
+    settings = load(EngineSettings, env={}, **overrides)
+    backend = backend or RecordingBackend(settings.max_batch_tokens)
+    engine = InferenceEngine(
+        settings=settings,
+        backend=backend,
+        tokenizer=PostTokenizer(WordLengthTokenizer(), max_length=64),
+        labels=LABELS,
+        calibrate=lambda logits: logits,
+        model_info={"name": "fake", "version": "0"},
+        registry=CollectorRegistry(),
+    )
+    return engine, backend
+
+
+def mixed_texts(count: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join("x" * int(rng.integers(1, 9)) for _ in range(int(rng.integers(1, 60)))) for _ in range(count)]
+
+
+def test_results_come_back_in_order_with_their_own_scores() -> None:
+    engine, _ = make_engine()
+    texts = mixed_texts(300)
+    assert engine.score_blocking(texts) == [expected(text) for text in texts]
+
+
+def test_batches_stay_within_token_budget() -> None:
+    engine, backend = make_engine(max_batch_tokens=256, max_batch_posts=32)
+    engine.score_blocking(mixed_texts(300, seed=1))
+    assert backend.batches
+    for batch in backend.batches:
+        posts, longest = batch.input_ids.shape
+        assert posts <= 32
+        assert posts == 1 or posts * longest <= 256
+
+
+def test_length_sorting_cuts_padding() -> None:
+    texts = mixed_texts(400, seed=2)
+    engine, backend = make_engine(max_batch_tokens=1024)
+    engine.score_blocking(texts)
+    engine_efficiency = np.mean([padding_efficiency(batch.lengths) for batch in backend.batches])
+    lengths = [len(text.split()) for text in texts]
+    size = round(np.mean([len(batch.lengths) for batch in backend.batches]))
+    arrival_efficiency = np.mean([padding_efficiency(lengths[i : i + size]) for i in range(0, len(lengths), size)])
+    assert engine_efficiency > 0.85
+    assert engine_efficiency > arrival_efficiency + 0.2
+
+
+def test_partial_batch_leaves_after_max_wait() -> None:
+    async def scenario() -> float:
+        engine, _ = make_engine(max_wait_ms=80)
+        await engine.start()
+        started = time.monotonic()
+        await engine.score(["one lonely post"])
+        elapsed = time.monotonic() - started
+        await engine.stop()
+        return elapsed
+
+    elapsed = asyncio.run(scenario())
+    assert 0.07 <= elapsed < 0.5
+
+
+def test_full_batch_does_not_wait_for_max_wait() -> None:
+    async def scenario() -> float:
+        engine, _ = make_engine(max_wait_ms=10_000, max_batch_tokens=64)
+        await engine.start()
+        started = time.monotonic()
+        await engine.score(["a b c d e f g h"] * 8)
+        elapsed = time.monotonic() - started
+        await engine.stop()
+        return elapsed
+
+    assert asyncio.run(scenario()) < 1.0
+
+
+def test_full_queue_pushes_back() -> None:
+    async def scenario() -> None:
+        backend = RecordingBackend(max_batch_tokens=2048)
+        engine, _ = make_engine(backend, queue_size=4, max_wait_ms=1)
+        await engine.start()
+        backend.released.clear()  # the model holds its first batch
+        first = asyncio.create_task(engine.score(["a b", "c d", "e f", "g h"]))
+        await asyncio.sleep(0.1)
+        with pytest.raises(Overloaded):
+            await engine.score(["no room"], wait=False)
+        waiting = asyncio.create_task(engine.score(["waits for room"]))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        backend.released.set()
+        assert await waiting == [expected("waits for room")]
+        assert len(await first) == 4
+        await engine.stop()
+
+    asyncio.run(scenario())
+
+
+def test_concurrent_callers_get_their_own_results() -> None:
+    async def scenario() -> None:
+        engine, backend = make_engine(max_wait_ms=2)
+        backend.model_seconds = 0.005
+        await engine.start()
+        calls = [mixed_texts(int(size), seed=seed) for seed, size in enumerate(np.arange(1, 40, 3))]
+        results = await asyncio.gather(*(engine.score(texts) for texts in calls))
+        await engine.stop()
+        for texts, result in zip(calls, results):
+            assert result == [expected(text) for text in texts]
+        assert max(batch.input_ids.shape[0] for batch in backend.batches) > 1
+
+    asyncio.run(scenario())
+
+
+def test_model_failure_reaches_the_callers_and_the_engine_recovers() -> None:
+    async def scenario() -> None:
+        engine, backend = make_engine()
+        await engine.start()
+        backend.fail_next = True
+        with pytest.raises(RuntimeError, match="model exploded"):
+            await engine.score(["doomed post"])
+        assert not engine.ready
+        assert await engine.score(["next post"]) == [expected("next post")]
+        assert engine.ready
+        await engine.stop()
+
+    asyncio.run(scenario())
+
+
+def test_stop_answers_admitted_posts_and_refuses_new_ones() -> None:
+    async def scenario() -> None:
+        engine, _ = make_engine(max_wait_ms=10_000)
+        await engine.start()
+        pending = asyncio.create_task(engine.score(["left in the queue"]))
+        await asyncio.sleep(0.05)
+        await engine.stop()
+        assert await pending == [expected("left in the queue")]
+        assert not engine.ready
+        with pytest.raises(RuntimeError, match="not started"):
+            await engine.score(["too late"])
+
+    asyncio.run(scenario())
+
+
+def test_metrics_count_posts_and_batches() -> None:
+    registry = CollectorRegistry()
+    settings = load(EngineSettings, env={})
+    engine = InferenceEngine(
+        settings=settings,
+        backend=RecordingBackend(settings.max_batch_tokens),
+        tokenizer=PostTokenizer(WordLengthTokenizer(), max_length=64),
+        labels=LABELS,
+        calibrate=lambda logits: logits,
+        model_info={"name": "fake", "version": "0"},
+        registry=registry,
+    )
+    engine.score_blocking(mixed_texts(50))
+    assert registry.get_sample_value("abusewatch_inference_posts_scored_total", {"path": "transformer"}) == 50
+    assert registry.get_sample_value("abusewatch_inference_batch_posts_sum") == 50
+    assert registry.get_sample_value("abusewatch_inference_device_info", {"device": "fake", "dtype": "fp32", "cascade": "False"}) == 1
+
+
+def test_settings_read_from_environment() -> None:
+    settings = load(EngineSettings, env={"ABUSEWATCH_MAX_BATCH_TOKENS": "512", "ABUSEWATCH_CASCADE": "true"})
+    assert settings.max_batch_tokens == 512
+    assert settings.cascade is True

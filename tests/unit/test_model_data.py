@@ -1,0 +1,96 @@
+"""Label mapping, masking, hierarchy and splits of abusewatch.model.data on hand-made rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from abusewatch.labels import LABELS
+from abusewatch.model import data
+from abusewatch.model.data import DatasetSpec, LabelledTexts, Rule
+
+T, THREAT, INSULT, IDENT, SEXH, OBSC = (LABELS.index(name) for name in LABELS)
+
+
+def test_rule_values_map_to_positive_negative_or_masked():
+    rules = {"threat": (Rule("cv", ("1",), ("0",)),)}
+    targets, mask = data.map_labels([{"cv": "1"}, {"cv": "0"}, {"cv": "?"}], rules)
+    assert targets[:, THREAT].tolist() == [1.0, 0.0, 0.0]
+    assert mask[:, THREAT].tolist() == [1.0, 1.0, 0.0]
+    # Labels the dataset does not annotate stay masked (toxicity only through the hierarchy).
+    assert mask[1:, INSULT].tolist() == [0.0, 0.0]
+
+
+def test_positive_from_any_rule_wins_over_negative_from_another():
+    rules = {"threat": (Rule("a", (), ("x",)), Rule("b", ("y",)))}
+    targets, mask = data.map_labels([{"a": "x", "b": "y"}, {"a": "x", "b": "n"}], rules)
+    assert targets[:, THREAT].tolist() == [1.0, 0.0]
+    assert mask[:, THREAT].tolist() == [1.0, 1.0]
+
+
+def test_hierarchy_positive_sublabel_implies_toxicity_and_clean_implies_all_negative():
+    rules = {"toxicity": (Rule("off", ("1",), ("0",)),), "insult": (Rule("ins", ("1",)),)}
+    targets, mask = data.map_labels([{"off": "", "ins": "1"}, {"off": "0", "ins": ""}], rules)
+    assert targets[0, T] == 1.0 and mask[0, T] == 1.0
+    assert targets[1].tolist() == [0.0] * len(LABELS)
+    assert mask[1].tolist() == [1.0] * len(LABELS)
+
+
+def test_split_rows_keeps_official_splits_and_hashes_the_rest():
+    rows = [{"text": f"post number {i}", "split": None} for i in range(2000)]
+    rows += [{"text": "official dev post", "split": "dev"}, {"text": "   ", "split": "train"}]
+    train, dev = data.split_rows(rows, DatasetSpec(holdout=0.15, train=True, note=""))
+    assert {"text": "official dev post", "split": "dev"} in dev
+    assert len(train) + len(dev) == 2001  # the blank text is dropped
+    assert 0.12 < (len(dev) - 1) / 2000 < 0.18
+    # Deterministic: the same text always lands on the same side.
+    again_train, _ = data.split_rows(rows, DatasetSpec(holdout=0.15, train=True, note=""))
+    assert [r["text"] for r in again_train] == [r["text"] for r in train]
+
+
+def test_text_key_matches_tweeteval_and_olid_spellings():
+    assert data.text_key("@USER Go home you’re drunk!!! URL") == data.text_key("@user Go home you’re drunk!!! ")
+
+
+def test_merge_duplicates_averages_known_targets_and_unions_masks():
+    def part(text, targets, mask):
+        return LabelledTexts([text], np.array([targets], np.float32), np.array([mask], np.float32), ["x"])
+
+    one_hot = [0.0] * len(LABELS)
+    a_targets, a_mask = list(one_hot), list(one_hot)
+    a_targets[IDENT], a_mask[IDENT] = 1.0, 1.0
+    b_targets, b_mask = list(one_hot), list(one_hot)
+    b_mask[IDENT], b_mask[THREAT], b_targets[THREAT] = 1.0, 1.0, 1.0
+    merged = data.merge_duplicates({"a": part("Same text!", a_targets, a_mask), "b": part("same text", b_targets, b_mask)})
+    assert len(merged) == 1
+    assert merged.targets[0, IDENT] == pytest.approx(0.5)
+    assert merged.targets[0, THREAT] == 1.0
+    assert merged.mask[0, INSULT] == 0.0
+
+
+def test_label_map_covers_every_dataset_and_only_known_labels():
+    assert set(data.LABEL_MAP) == set(data.DATASETS) == set(data.READERS)
+    for mapping in data.LABEL_MAP.values():
+        assert set(mapping) <= set(LABELS)
+
+
+def test_convabuse_majority_vote():
+    row = {
+        "Annotator1_is_abuse.-2": "1", "Annotator1_sex_harassment": "1", "Annotator1_racist": "0",
+        "Annotator2_is_abuse.1": "1", "Annotator2_sex_harassment": "0",
+        "Annotator3_is_abuse.-1": "1", "Annotator3_sex_harassment": "1",
+        "Annotator4_is_abuse.1": "",  # did not annotate this turn
+    }
+    assert data._convabuse_votes(row) == {"abusive": "yes", "sex_harassment": "yes", "identity_abuse": "no"}
+
+
+@pytest.mark.skipif(not data.default_datasets_dir().is_dir(), reason="shared datasets not present")
+def test_real_splits_never_train_on_dev_text():
+    train, dev = data.load_splits(names=["tweeteval_offensive", "olid", "implicit_hate_stg1", "implicit_hate_stg2"])
+    dev_keys = {data.text_key(text) for part in dev.values() for text in part.texts}
+    train_keys = {data.text_key(text) for part in train.values() for text in part.texts}
+    assert not dev_keys & train_keys
+    assert "tweeteval_offensive" not in train  # trained on through olid
+    assert len(dev["tweeteval_offensive"]) == 1324
+    threat = dev["implicit_hate_stg2"].targets[:, THREAT]
+    assert threat.sum() > 50  # threatening + incitement
