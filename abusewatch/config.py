@@ -101,6 +101,9 @@ _SETTINGS_MODULES = [
     "abusewatch.policy.settings",
     "abusewatch.evidence.settings",
     "abusewatch.services.actions.settings",
+    "abusewatch.detection.settings",
+    "abusewatch.services.detector.settings",
     "abusewatch.api.settings",
     "abusewatch.inference.settings",
+    "abusewatch.model.settings",
 ]

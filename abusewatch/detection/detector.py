@@ -61,6 +61,7 @@ class WindowStats:
     repeat_author_share: float
     peak_minute_abusive_posts: int
     zscore: float
+    poisson_p: float  # chance of at least abusive_posts in the window at the baseline rate
     baseline_per_min: float
     baseline_total_per_min: float
     evidence: tuple[Evidence, ...]
@@ -91,6 +92,7 @@ class PileOnDetector:
         self._longest_s = self._windows[-1][0]
         self._min_floor = min(posts for _, posts, _ in self._windows)
         self._bucket_s = settings.bucket_s
+        self._grace_s = settings.grace_s
         self._keep_buckets = (self._longest_s + settings.grace_s) // settings.bucket_s + 1
         self._alpha = 1.0 - 0.5 ** (settings.bucket_s / settings.baseline_halflife_s)
         self._prior_weight = 1.0 - (1.0 - self._alpha) ** (settings.baseline_prior_s / settings.bucket_s)
@@ -108,17 +110,17 @@ class PileOnDetector:
         lifecycle and expiry run whenever event time has moved a bucket on; a caller that must
         control when state is written (the Faust service) passes sweep=False and calls `sweep()`
         once per batch."""
-        post = extract(message, self._thresholds, self._new_account_s)
+        post = extract(message, self._thresholds)
         self.stats.posts += 1
-        alerts: list[dict[str, Any]] = []
-        for position, target in enumerate(post.targets):
-            follows = post.follows_first_target if position == 0 else None
-            alerts.extend(self._observe(target, post, follows))
-        watermark = post.ts - self.settings.grace_s
+        targets = post.targets
+        alerts = self._observe(targets[0], post, post.follows_first_target) if targets else []
+        for target in targets[1:]:
+            alerts = alerts + self._observe(target, post, None)
+        watermark = post.ts - self._grace_s
         if watermark > self._watermark:
             self._watermark = watermark
-        if sweep:
-            alerts.extend(self.sweep())
+        if sweep and watermark >= self._next_sweep:
+            alerts = alerts + self.sweep()
         return alerts
 
     def sweep(self) -> list[dict[str, Any]]:
@@ -164,25 +166,30 @@ class PileOnDetector:
     # -- per target ----------------------------------------------------------------------------
 
     def _observe(self, target: str, post: ScoredPost, follows: bool | None) -> list[dict[str, Any]]:
-        self.stats.target_posts += 1
-        bucket = int(post.ts // self._bucket_s)
+        # The hot path: every post passes here once per target. Most are benign and touch only
+        # the bucket counter.
+        stats = self.stats
+        stats.target_posts += 1
+        ts = post.ts
+        bucket = int(ts // self._bucket_s)
         state = self.store.get(target)
         if state is None:
-            state = TargetState(post.ts, bucket - 1, self._prior_weight)
-        elif post.ts < state.newest_ts - self.settings.grace_s:
-            self.stats.late_dropped += 1
+            state = TargetState(ts, bucket - 1, self._prior_weight)
+        elif ts < state.newest_ts - self._grace_s:
+            stats.late_dropped += 1
             return []
         elif post.abusive and state.evidence and self._already_counted(target, state.evidence, post.post_id):
-            self.stats.duplicates_dropped += 1  # redelivered (at-least-once): counted already
+            stats.duplicates_dropped += 1  # redelivered (at-least-once): counted already
             return []
-        if bucket > state.folded_bucket + 1:
-            self._roll(target, state, bucket)
-        if post.ts > state.newest_ts:
-            state.newest_ts = post.ts
-        state.buckets[bucket] = state.buckets.get(bucket, 0) + _PACK + post.abusive
+        if ts > state.newest_ts:
+            if bucket > state.newest_ts // self._bucket_s:
+                self._roll(target, state, bucket)
+            state.newest_ts = ts
+        buckets = state.buckets
+        buckets[bucket] = buckets.get(bucket, 0) + _PACK + post.abusive
         alerts: list[dict[str, Any]] = []
         if post.abusive:
-            self.stats.abusive_target_posts += 1
+            stats.abusive_target_posts += 1
             alerts = self._on_abusive(target, state, post, follows)
         self.store.put(target, state)
         return alerts
@@ -193,24 +200,25 @@ class PileOnDetector:
         return self._near_dups.seen(target, evidence, post_id)
 
     def _roll(self, target: str, state: TargetState, bucket: int) -> None:
-        """A new bucket started: fold finished buckets into the baseline (unless a campaign is
-        open: the attack must not become the target's normal), drop buckets and evidence that
-        left the longest window."""
-        previous = state.folded_bucket
-        if state.campaign is None:
-            self._fold(state, bucket - 1)
-        state.folded_bucket = bucket - 1
-        oldest = bucket - self._keep_buckets
-        buckets = state.buckets
-        # Keys older than the previous roll's cut are gone already: look only at the new range
-        # when that is shorter than the dict (a busy target keeps hundreds of buckets).
-        newly_stale = range(previous + 1 - self._keep_buckets, oldest)
-        if len(newly_stale) < len(buckets):
-            for key in newly_stale:
-                buckets.pop(key, None)
-        else:
-            for key in [key for key in buckets if key < oldest]:
-                del buckets[key]
+        """A new bucket started. Buckets leaving the longest window are folded into the baseline
+        and dropped: the baseline only ever holds history older than every window it is compared
+        with, so the first minutes of an attack never become the target's normal (and while a
+        campaign is open nothing is folded at all). Evidence older than the window goes too."""
+        leaving = bucket - self._keep_buckets  # buckets before this one have left the window
+        if leaving - 1 > state.folded_bucket:
+            if state.campaign is None:
+                self._fold(state, leaving - 1)
+            buckets = state.buckets
+            # Keys up to folded_bucket are gone already: look only at the newly stale range when
+            # that is shorter than the dict (a busy target keeps hundreds of buckets).
+            newly_stale = range(state.folded_bucket + 1, leaving)
+            if len(newly_stale) < len(buckets):
+                for key in newly_stale:
+                    buckets.pop(key, None)
+            else:
+                for key in [key for key in buckets if key < leaving]:
+                    del buckets[key]
+            state.folded_bucket = leaving - 1
         if state.evidence:
             horizon = state.newest_ts - self._longest_s - self.settings.grace_s
             if state.evidence[0].ts < horizon:
@@ -256,12 +264,11 @@ class PileOnDetector:
         else:  # a lone abusive post: no index (most targets never get a second one)
             signature, cluster = b"", post.post_id
         evidence.append(
-            Evidence(post.ts, post.post_id, post.author_id, post.new_account, follows is False, post.scores(),
+            Evidence(post.ts, post.post_id, post.author_id, post.new_account(self._new_account_s), follows, post.scores(),
                      cluster, signature)
         )
         if len(evidence) > self.settings.max_evidence_posts:
-            dropped = evidence.pop(0)
-            self._near_dups.prune(target, (e.post_id for e in evidence if e.post_id != dropped.post_id))
+            self._near_dups.remove(target, evidence.pop(0).post_id)
         state.evidence = evidence
 
         campaign = state.campaign
@@ -296,11 +303,14 @@ class PileOnDetector:
 
     def _total_posts(self, state: TargetState, start: float) -> int:
         first = int(start // self._bucket_s) + 1
-        last = int(state.newest_ts // self._bucket_s)
-        buckets = state.buckets
-        if last - first + 1 > len(buckets):
-            return sum(v // _PACK for k, v in buckets.items() if k >= first)
-        return sum(buckets.get(k, 0) // _PACK for k in range(first, last + 1))
+        packed = 0
+        # Buckets are created in time order (late events only reach back by the grace period),
+        # so walk from the newest and stop at the window's start; packed values add up in place.
+        for key, value in reversed(state.buckets.items()):
+            if key < first:
+                break
+            packed += value
+        return packed // _PACK
 
     def _window_stats(self, target: str, state: TargetState, size_s: int) -> WindowStats:
         end = state.newest_ts
@@ -333,7 +343,10 @@ class PileOnDetector:
         buckets_in_window = size_s / self._bucket_s
         mean, mad = state.base_mean / state.base_weight, state.base_mad / state.base_weight
         expected = mean * buckets_in_window
-        spread = max(_MAD_TO_SIGMA * mad * math.sqrt(buckets_in_window), math.sqrt(expected), 1.0)
+        mad_sigma = _MAD_TO_SIGMA * mad * math.sqrt(buckets_in_window)
+        share = self.settings.expected_abusive_share
+        volume_expected = max(total - abusive, 0) * share / (1.0 - share)
+        spread = max(mad_sigma, math.sqrt(expected), 1.0)
         per_min = 60.0 / self._bucket_s
         return WindowStats(
             size_s=size_s,
@@ -344,11 +357,12 @@ class PileOnDetector:
             total_posts=max(total, abusive),
             authors=tuple(per_author),
             new_account_share=sum(e.new_account for e in evidence) / abusive if abusive else 0.0,
-            non_follower_share=sum(e.non_follower for e in evidence) / abusive if abusive else 0.0,
+            non_follower_share=_non_follower_share(evidence),
             near_duplicate_share=near_dups / abusive if abusive else 0.0,
             repeat_author_share=repeat / len(per_author) if per_author else 0.0,
             peak_minute_abusive_posts=peak,
             zscore=(abusive - expected) / spread,
+            poisson_p=poisson_upper_tail(abusive, max(expected, mad_sigma**2, volume_expected)),
             baseline_per_min=mean * per_min,
             baseline_total_per_min=state.base_total / state.base_weight * per_min,
             evidence=evidence,
@@ -359,7 +373,9 @@ class PileOnDetector:
         s = self.settings
         if stats.counted_abusive_posts < min_posts or len(stats.authors) < min_authors:
             return []
-        if stats.zscore < s.min_zscore:
+        if stats.zscore < s.min_zscore or stats.poisson_p > s.max_poisson_p:
+            return []
+        if stats.non_follower_share < s.min_non_follower_share:
             return []
         coordination = []
         if stats.new_account_share >= s.coordinated_min_new_account_share:
@@ -384,6 +400,8 @@ class PileOnDetector:
             f"(at most {s.max_posts_per_author} per author)",
             f"distinct_authors={len(stats.authors)}>={min_authors}",
             f"zscore={stats.zscore:.1f}>={s.min_zscore} (baseline {stats.baseline_per_min:.2f}/min)",
+            f"poisson_p={stats.poisson_p:.1e}<={s.max_poisson_p:.0e}",
+            f"non_follower_share={stats.non_follower_share:.2f}>={s.min_non_follower_share}",
             share_reason,
             *coordination,
         ]
@@ -495,6 +513,7 @@ class PileOnDetector:
                 "zscore": round(stats.zscore, 3),
                 "total_rate_per_min": round(stats.baseline_total_per_min, 4),
                 "repeat_author_share": round(stats.repeat_author_share, 4),
+                "poisson_p": stats.poisson_p,
             },
             "score_summary": score_summary,
             "top_post_ids": [e.post_id for e in ranked[: self.settings.evidence_top_posts]],
@@ -506,6 +525,29 @@ class PileOnDetector:
         if post is not None and post.model:
             alert["model"] = {"name": post.model["name"], "version": post.model["version"]}
         return alert
+
+
+def _non_follower_share(evidence: tuple[Evidence, ...]) -> float:
+    """Share of abusive posts whose author does not follow the target, among those where that is
+    known; 1.0 when it is never known (unknown must not block an alert)."""
+    known = [e.follows_target for e in evidence if e.follows_target is not None]
+    return sum(not follows for follows in known) / len(known) if known else 1.0
+
+
+def poisson_upper_tail(count: int, mean: float) -> float:
+    """P(X >= count) for X ~ Poisson(mean), summed in log space from the count upwards (the
+    interesting values are tiny, where 1 - cdf would round to 0)."""
+    if count <= 0:
+        return 1.0
+    if mean <= 0.0:
+        return 0.0
+    log_term = -mean + count * math.log(mean) - math.lgamma(count + 1)
+    total, term, i = 0.0, math.exp(log_term), count
+    while term > total * 1e-12 and i < count + 10_000:
+        total += term
+        i += 1
+        term *= mean / i
+    return min(1.0, total)
 
 
 def _iso(ts: float) -> str:

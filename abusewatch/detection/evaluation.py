@@ -36,10 +36,13 @@ def _percentile(values: list[float], q: float) -> float | None:
 def score_alerts(
     alerts: Iterable[dict[str, Any]], truth: list[Episode], benign_posts: int, match_slack_s: float
 ) -> dict[str, Any]:
-    """Campaign-level precision and recall, detection delay and false alerts per million benign
-    posts. A campaign (its first alert) matches an episode on the same target when it opens between
-    the episode's start and end + match_slack_s. Campaigns matching no pile-on episode are false
-    alerts (including ones on a persistent single abuser or a viral benign burst)."""
+    """Campaign-level precision, episode recall, detection delay and false alerts per million
+    benign posts. A campaign (its first alert) is true when it opens on an episode's target between
+    the episode's start and end + match_slack_s; campaigns matching no pile-on episode are false
+    alerts (including ones on a persistent single abuser or a viral benign burst). An episode is
+    detected by its target's first 'opened' or 'escalating' alert in that span: a second wave
+    against a target whose campaign is still cooling is reported as the campaign resuming."""
+    alerts = list(alerts)
     first_alert: dict[str, dict[str, Any]] = {}
     links: dict[str, list[str]] = {}
     for alert in alerts:
@@ -64,7 +67,13 @@ def score_alerts(
                                     "kind": match.kind if match else "background"})
             continue
         campaign_episode[campaign_id] = match
-        detected[match] = min(ts, detected.get(match, ts))
+    for alert in alerts:
+        if alert["status"] not in ("opened", "escalating"):
+            continue
+        ts = epoch_seconds(alert["event_time"])
+        for episode in by_target.get(alert["target_id"], ()):
+            if episode.kind in PILE_ON_KINDS and episode.start <= ts <= episode.end + match_slack_s:
+                detected[episode] = min(ts, detected.get(episode, ts))
 
     per_kind: dict[str, dict[str, Any]] = {}
     for kind in sorted({e.kind for e in truth}):

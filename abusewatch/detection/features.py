@@ -24,21 +24,25 @@ class ScoredPost(NamedTuple):
     ts: float  # event time (post created_at), epoch seconds
     abusive: bool
     label_scores: dict[str, float]
-    new_account: bool
+    author_created_at: str | None
     follows_first_target: bool | None  # posts/v1 author_follows_target refers to the replied-to user
     text: str
     model: dict[str, str] | None
+
+    def new_account(self, new_account_s: float) -> bool:
+        """Whether the author was younger than new_account_s at posting time (parsed only for
+        abusive posts: the benign majority never needs it)."""
+        created = self.author_created_at
+        return bool(created) and self.ts - datetime.fromisoformat(created).timestamp() < new_account_s
 
     def scores(self) -> tuple[float, ...]:
         """Scores in LABELS order (kept with evidence; computed for abusive posts only)."""
         return tuple(float(self.label_scores.get(label, 0.0)) for label in LABELS)
 
 
-def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...], new_account_s: float) -> ScoredPost:
+def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...]) -> ScoredPost:
     post = message["post"]
     label_scores = message["scores"]
-    ts = datetime.fromisoformat(post["created_at"]).timestamp()
-    author_created = post.get("author_created_at")
     abusive = False
     for label, threshold in thresholds:
         if label_scores.get(label, 0.0) >= threshold:
@@ -48,10 +52,10 @@ def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...], 
         message["post_id"],
         message["author_id"],
         message["targets"],
-        ts,
+        datetime.fromisoformat(post["created_at"]).timestamp(),
         abusive,
         label_scores,
-        bool(author_created) and ts - datetime.fromisoformat(author_created).timestamp() < new_account_s,
+        post.get("author_created_at"),
         post.get("author_follows_target"),
         post["text"],
         message.get("model"),

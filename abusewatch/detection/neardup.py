@@ -104,6 +104,11 @@ class NearDuplicateIndex:
     def forget(self, target: str) -> None:
         self._indexes.pop(target, None)
 
+    def remove(self, target: str, post_id: str) -> None:
+        entry = self._indexes.get(target)
+        if entry is not None and entry[1].pop(post_id, None) is not None and post_id in entry[0]:
+            entry[0].remove(post_id)
+
     def prune(self, target: str, keep: Iterable[str]) -> None:
         """Drop posts that left the target's evidence (the index must not grow without bound)."""
         entry = self._indexes.get(target)

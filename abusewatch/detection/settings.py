@@ -65,6 +65,26 @@ class DetectorSettings:
         3.0,
         "Robust z-score of the window's abusive count against the target's own baseline.",
     )
+    min_non_follower_share: float = setting(
+        "ABUSEWATCH_DETECTOR_MIN_NON_FOLLOWER_SHARE",
+        0.5,
+        "Abusive posts from authors who do not follow the target (where known) must be at least this "
+        "share: a pile-on comes from strangers; rudeness among a target's own followers is a conversation.",
+    )
+    max_poisson_p: float = setting(
+        "ABUSEWATCH_DETECTOR_MAX_POISSON_P",
+        1e-8,
+        "Chance of at least this many abusive posts in the window given the target's baseline (Poisson, "
+        "variance widened by the observed spread) must be below this. Windows slide and busy targets are "
+        "many: a lenient level turns ordinary fluctuations of busy targets into alerts.",
+    )
+    expected_abusive_share: float = setting(
+        "ABUSEWATCH_DETECTOR_EXPECTED_ABUSIVE_SHARE",
+        0.05,
+        "Share of ordinary posts the classifier flags abusive (platform-wide). With the benign posts a "
+        "target got in the window it sets a floor under the expected abusive count, so a busy target "
+        "with little history (cold start) is judged against its own volume.",
+    )
     bucket_s: int = setting(
         "ABUSEWATCH_DETECTOR_BUCKET_S", 10, "Resolution of the per-target window counters (seconds)."
     )
@@ -75,12 +95,12 @@ class DetectorSettings:
     )
     baseline_halflife_s: int = setting(
         "ABUSEWATCH_DETECTOR_BASELINE_HALFLIFE_S",
-        6 * 3600,
+        2 * 3600,
         "Half-life of the per-target EWMA baseline of abusive posts per bucket (frozen during campaigns).",
     )
     baseline_prior_s: int = setting(
         "ABUSEWATCH_DETECTOR_BASELINE_PRIOR_S",
-        1800,
+        900,
         "A target seen for the first time is assumed to have had this long without abusive posts (so the "
         "first minutes of an attack on a new target stand out, and bias-corrected EWMAs start sane).",
     )
@@ -89,9 +109,10 @@ class DetectorSettings:
     )
     hot_min_abusive_posts: int = setting(
         "ABUSEWATCH_DETECTOR_HOT_MIN_ABUSIVE_POSTS",
-        2,
+        3,
         "Abusive posts in the longest window from which on each abusive post gets a MinHash signature "
-        "(near-duplicate detection costs ~50 us a post: only for targets receiving more than one).",
+        "(near-duplicate detection costs ~100 us a post plus an LSH index per target: only for targets "
+        "receiving several).",
     )
     max_evidence_posts: int = setting(
         "ABUSEWATCH_DETECTOR_MAX_EVIDENCE_POSTS",

@@ -33,7 +33,7 @@ class Evidence(NamedTuple):
     post_id: str
     author_id: str
     new_account: bool
-    non_follower: bool
+    follows_target: bool | None  # None: unknown (posts/v1 says it only for the replied-to user)
     scores: tuple[float, ...]  # in abusewatch.labels.LABELS order
     cluster: str  # post_id of the first near-duplicate seen; its own post_id when none
     signature: bytes  # MinHash hash values (uint32), to rebuild the LSH index; b"" when not computed
@@ -113,7 +113,7 @@ class TargetState:
     def __init__(self, newest_ts: float, folded_bucket: int, base_weight: float) -> None:
         self.newest_ts = newest_ts  # newest event time seen for the target (its own watermark)
         self.buckets: dict[int, int] = {}  # bucket index -> pack(total, abusive)
-        self.folded_bucket = folded_bucket  # buckets up to this index are folded into the baseline
+        self.folded_bucket = folded_bucket  # buckets up to this index are folded into the baseline and gone
         # The EWMAs start at 0; base_weight (1 - (1 - alpha)^buckets) is how much history they hold,
         # to divide by (bias correction), starting from a prior of quiet buckets.
         self.base_weight = base_weight
@@ -127,7 +127,7 @@ class TargetState:
         evidence = None
         if self.evidence:
             evidence = [
-                [e.ts, e.post_id, e.author_id, e.new_account, e.non_follower, e.scores, e.cluster,
+                [e.ts, e.post_id, e.author_id, e.new_account, e.follows_target, e.scores, e.cluster,
                  base64.b64encode(e.signature).decode("ascii")]
                 for e in self.evidence
             ]
@@ -153,8 +153,8 @@ class TargetState:
         state.base_mean, state.base_mad, state.base_total = mean, mad, total
         if evidence:
             state.evidence = [
-                Evidence(ts, pid, aid, new, nonf, tuple(scores), cluster, base64.b64decode(sig))
-                for ts, pid, aid, new, nonf, scores, cluster, sig in evidence
+                Evidence(ts, pid, aid, new, follows, tuple(scores), cluster, base64.b64decode(sig))
+                for ts, pid, aid, new, follows, scores, cluster, sig in evidence
             ]
         if campaign:
             state.campaign = Campaign.from_list(campaign)

@@ -4,8 +4,9 @@ On the same tweets (TweetEval offensive validation texts) it measures, per varia
   throughput   posts/s scoring every post in one call (the engine batches them), and its ratio
                to the naive baseline: the plain fp32 network, tokenizing and scoring one post at
                a time, as a simple service would
-  latency      p50/p99 per post at a steady open-loop offered load (Poisson arrivals at --load
-               x that variant's throughput), measured from each post's scheduled arrival
+  latency      p50/p99 per post at a steady open-loop offered load, measured from each post's
+               scheduled arrival: Poisson arrivals at --load x the fp32 engine's throughput for
+               every engine variant (the same load for all), at --load x its own for the naive one
   memory       peak RSS of the process while the variant ran (VmHWM, reset per variant)
   accuracy     max abs score difference to the fp32 engine over all labels, and macro-F1 on the
                offensive label (toxicity >= 0.5, as `abusewatch eval`) where the labels are known
@@ -61,9 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--posts", type=int, default=0, help="posts per throughput run (0: all 1,324)")
     parser.add_argument("--naive-posts", type=int, default=200, help="posts for the naive baseline's throughput")
     parser.add_argument("--latency-seconds", type=float, default=8.0, help="open-loop run per variant")
-    parser.add_argument("--load", type=float, default=0.6, help="offered load as a share of each variant's throughput")
+    parser.add_argument("--load", type=float, default=0.5, help="offered load as a share of throughput (see above)")
+    parser.add_argument("--repeats", type=int, default=3, help="throughput runs per variant; the median is reported")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
-    parser.add_argument("--quick", action="store_true", help="400 posts, 60 naive posts, 3 s latency runs")
+    parser.add_argument("--quick", action="store_true", help="400 posts, 60 naive posts, 1 repeat, 3 s latency runs")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     parser.add_argument("--tune-cascade", action="store_true", help="choose the cascade threshold on the dev sets")
     parser.add_argument(
@@ -148,13 +150,16 @@ def as_matrix(results: list[dict[str, float]], labels: tuple[str, ...]) -> np.nd
     return np.array([[result[label] for label in labels] for result in results])
 
 
-async def bench_naive(scorer: NaiveScorer, texts: list[str], load_share: float, latency_s: float):
+async def bench_naive(scorer: NaiveScorer, texts: list[str], load_share: float, latency_s: float, repeats: int):
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="naive")
     loop = asyncio.get_running_loop()
     scorer.score(texts[:2])  # warm-up
-    started = time.perf_counter()
-    scores = await loop.run_in_executor(worker, scorer.score, texts)
-    posts_per_s = len(texts) / (time.perf_counter() - started)
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        scores = await loop.run_in_executor(worker, scorer.score, texts)
+        rates.append(len(texts) / (time.perf_counter() - started))
+    posts_per_s = float(np.median(rates))
 
     async def score_one(batch):
         return await loop.run_in_executor(worker, scorer.score, list(batch))
@@ -164,14 +169,21 @@ async def bench_naive(scorer: NaiveScorer, texts: list[str], load_share: float, 
     return scores, posts_per_s, latency
 
 
-async def bench_engine(engine: Any, texts: list[str], load_share: float, latency_s: float, warmup_posts: int):
+async def bench_engine(
+    engine: Any, texts: list[str], rate: float | None, load_share: float, latency_s: float, repeats: int
+):
+    """Median throughput over `repeats` runs, then latency at `rate` posts/s, or where `rate` is
+    None (the first, reference, variant) at `load_share` x the throughput just measured."""
     await engine.start()
     try:
-        await engine.score(texts[:warmup_posts])
-        started = time.perf_counter()
-        results = await engine.score(texts)
-        posts_per_s = len(texts) / (time.perf_counter() - started)
-        latency = await measure_open_loop(engine.score, texts, load_share * posts_per_s, latency_s)
+        await engine.score(texts[: len(texts) // 10 + 1])  # warm-up
+        rates = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            results = await engine.score(texts)
+            rates.append(len(texts) / (time.perf_counter() - started))
+        posts_per_s = float(np.median(rates))
+        latency = await measure_open_loop(engine.score, texts, rate or load_share * posts_per_s, latency_s)
     finally:
         await engine.stop()
     return results, posts_per_s, latency
@@ -189,12 +201,11 @@ def run_benchmark(args: argparse.Namespace, artifact: Any) -> dict[str, Any]:
         texts, gold = texts[: args.posts], gold[: args.posts]
     label_column = artifact.labels.index(BENCH_LABEL)
     base = load(EngineSettings, model_dir=args.model_dir)
-    warmup_posts = base.max_batch_posts
 
     reset_peak_rss()
     naive_texts = texts[: args.naive_posts]
     naive_scores, naive_rate, naive_latency = asyncio.run(
-        bench_naive(NaiveScorer(artifact), naive_texts, args.load, args.latency_seconds)
+        bench_naive(NaiveScorer(artifact), naive_texts, args.load, args.latency_seconds, args.repeats)
     )
     naive = {
         "posts_per_s": naive_rate,
@@ -211,19 +222,23 @@ def run_benchmark(args: argparse.Namespace, artifact: Any) -> dict[str, Any]:
     # fp32 runs first: it is the reference every other variant's scores are compared with.
     ordered = ["fp32"] + [name for name in names if name != "fp32"]
     reference: np.ndarray | None = None
+    offered_rate: float | None = None
     variants = []
     for name in ordered:
         settings = replace(base, **VARIANTS[name])
         reset_peak_rss()
         engine = InferenceEngine.from_artifact(artifact, settings, CollectorRegistry())
-        results, rate, latency = asyncio.run(bench_engine(engine, texts, args.load, args.latency_seconds, warmup_posts))
+        results, rate, latency = asyncio.run(
+            bench_engine(engine, texts, offered_rate, args.load, args.latency_seconds, args.repeats)
+        )
         scores = as_matrix(results, artifact.labels)
         if reference is None:
             reference = scores
+            offered_rate = latency.offered_rate
             naive["max_abs_diff_to_fp32"] = float(np.abs(naive_scores - scores[: len(naive_texts)]).max())
         went_to_transformer = np.ones(len(texts), dtype=bool)
         if settings.cascade:
-            went_to_transformer = engine._first_pass.needs_transformer(engine._first_pass.probabilities(texts))
+            went_to_transformer = engine.cascade.needs_transformer(engine.cascade.probabilities(texts))
         diff = np.abs(scores - reference)[went_to_transformer]
         result = VariantResult(
             name=name,
@@ -367,6 +382,7 @@ def run(args: argparse.Namespace) -> int:
         args.posts = args.posts or 400
         args.naive_posts = min(args.naive_posts, 60)
         args.latency_seconds = min(args.latency_seconds, 3.0)
+        args.repeats = 1
     from abusewatch.model.artifact import load_artifact
 
     artifact = load_artifact(args.model_dir)

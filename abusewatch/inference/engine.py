@@ -1,15 +1,17 @@
 """The inference engine: queue -> batcher -> backend, as three visible stages (after TEI's `Infer`).
 
-    score(texts)    caller coroutine: first pass (cascade) + tokenization on the prepare thread,
-                    then one queue slot per post (waits, or raises Overloaded, when full)
-    batcher task    takes a window of queued posts once a batch's worth is there or the oldest has
-                    waited max_wait_ms, sorts it by length, cuts batches under max_batch_tokens,
-                    pads them on the prepare thread, and hands them on through a one-batch buffer
+    score(texts)    caller coroutine: one queue slot per post (waits for room when the queue is
+                    full, or raises Overloaded with wait=False), then awaits the posts' futures
+    batcher task    takes a window of queued posts once max_batch_posts are queued or the oldest
+                    has waited max_wait_ms; on the prepare thread it runs the cascade's first pass
+                    over the window (skipped posts are answered at once), tokenizes the rest, sorts
+                    them by length and cuts batches under max_batch_tokens; each batch is padded
+                    (on CUDA also copied to the GPU) and handed on through a one-batch buffer
     model task      runs each batch on the model thread (backend.predict + calibration) and
                     resolves the callers' futures
 
-The event loop never runs the model or the tokenizer, and the next batch is padded (and, on CUDA,
-copied to the device) while the current one runs.
+The event loop never runs the model, the tokenizer or the first pass, and the next window is
+tokenized and the next batch prepared while the current batch is on the model.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,14 +37,15 @@ from abusewatch.inference.tokenization import PostTokenizer
 
 log = logging.getLogger(__name__)
 
+Scores = dict[str, float]
 
-@dataclass(frozen=True)
-class PreparedPosts:
-    """Output of the prepare stage for one `score()` call: which posts need the transformer."""
 
-    token_ids: list[list[int]]  # for the posts in `transformer_rows`, in that order
-    transformer_rows: list[int]
-    first_pass: np.ndarray | None  # cascade probabilities for every post, when the cascade is on
+@dataclass
+class WindowPlan:
+    """A window after the first pass and tokenization: answered posts, and batches for the model."""
+
+    answered: list[tuple[QueuedPost, Scores]] = field(default_factory=list)
+    batches: list[tuple[list[QueuedPost], list[list[int]]]] = field(default_factory=list)
 
 
 class InferenceEngine:
@@ -88,6 +91,14 @@ class InferenceEngine:
         tokenizer = PostTokenizer(artifact.tokenizer, artifact.max_length)
         backend = select_backend(settings, artifact.network, tokenizer.pad_token_id)
         first_pass = LexicalFirstPass(settings.cascade_threshold) if settings.cascade else None
+        lowest_threshold = min(artifact.thresholds.values(), default=1.0)
+        if first_pass is not None and first_pass.threshold > lowest_threshold:
+            log.warning(
+                "cascade threshold %g is above the model's lowest label threshold %g: posts that skip "
+                "the transformer can be flagged on their first-pass score alone",
+                first_pass.threshold,
+                lowest_threshold,
+            )
         return cls(
             settings=settings,
             backend=backend,
@@ -110,6 +121,11 @@ class InferenceEngine:
     @property
     def dtype(self) -> str:
         return self._backend.dtype
+
+    @property
+    def cascade(self) -> LexicalFirstPass | None:
+        """The cascade's first pass, when the cascade is on."""
+        return self._first_pass
 
     @property
     def ready(self) -> bool:
@@ -155,7 +171,7 @@ class InferenceEngine:
         await self._model_task
         self._shutdown_threads()
 
-    async def score(self, texts: Sequence[str], *, wait: bool = True) -> list[dict[str, float]]:
+    async def score(self, texts: Sequence[str], *, wait: bool = True) -> list[Scores]:
         """Calibrated probability per label for each text, in the order given.
 
         When the queue is full this waits for room, or raises `Overloaded` with `wait=False`
@@ -164,27 +180,23 @@ class InferenceEngine:
         if not self._started:
             raise RuntimeError("the inference engine is not started (await engine.start())")
         texts = list(texts)
-        if not texts:
-            return []
-        loop = asyncio.get_running_loop()
-        prepared = await loop.run_in_executor(self._prepare_thread, self._prepare_posts, texts)
         if not wait:
-            self._queue.try_acquire_slots(len(prepared.token_ids))
+            self._queue.try_acquire_slots(len(texts))
+        loop = asyncio.get_running_loop()
         futures = []
-        for token_ids in prepared.token_ids:
+        for text in texts:
             if wait:
                 await self._queue.acquire_slot()
             future = loop.create_future()
-            self._queue.put(QueuedPost(token_ids, future))
+            self._queue.put(QueuedPost(text, future))
             futures.append(future)
         self._metrics.queue_depth.set(self._queue.depth)
-        transformer_probabilities = await asyncio.gather(*futures)
-        return self._assemble(len(texts), prepared, transformer_probabilities)
+        return list(await asyncio.gather(*futures))
 
-    def score_blocking(self, texts: Sequence[str]) -> list[dict[str, float]]:
+    def score_blocking(self, texts: Sequence[str]) -> list[Scores]:
         """`score` for offline use (eval, replay, bench): same stages, on a private event loop."""
 
-        async def start_score_stop() -> list[dict[str, float]]:
+        async def start_score_stop() -> list[Scores]:
             await self.start()
             try:
                 return await self.score(texts)
@@ -193,43 +205,35 @@ class InferenceEngine:
 
         return asyncio.run(start_score_stop())
 
-    def _prepare_posts(self, texts: list[str]) -> PreparedPosts:
-        if self._first_pass is None:
-            return PreparedPosts(self._tokenizer.encode(texts), list(range(len(texts))), None)
-        first_pass = self._first_pass.probabilities(texts)
-        rows = np.flatnonzero(self._first_pass.needs_transformer(first_pass)).tolist()
-        token_ids = self._tokenizer.encode([texts[row] for row in rows]) if rows else []
-        return PreparedPosts(token_ids, rows, first_pass)
-
-    def _assemble(
-        self, count: int, prepared: PreparedPosts, transformer_probabilities: Sequence[np.ndarray]
-    ) -> list[dict[str, float]]:
-        results: list[dict[str, float] | None] = [None] * count
-        for row, probabilities in zip(prepared.transformer_rows, transformer_probabilities):
-            results[row] = dict(zip(self._labels, probabilities.tolist()))
-        if prepared.first_pass is not None:
-            skipped = count - len(prepared.transformer_rows)
-            if skipped:
-                self._metrics.posts_scored.labels(path="cascade").inc(skipped)
-            for row, result in enumerate(results):
-                if result is None:
-                    results[row] = dict.fromkeys(self._labels, float(prepared.first_pass[row]))
-        return results  # type: ignore[return-value]
-
     async def _run_batcher(self) -> None:
         loop = asyncio.get_running_loop()
         settings = self._settings
-        while window := await self._queue.next_window(
-            max_posts=settings.sort_window,
-            fill_tokens=settings.max_batch_tokens,
-            fill_posts=settings.max_batch_posts,
-            max_wait_s=settings.max_wait_ms / 1000,
-        ):
+        # Cut the next window only once the model has taken the batch before it: one batch is
+        # prepared ahead, and under load the window grows while the model works, instead of
+        # small batches being cut early and queued behind it.
+        while True:
+            await self._ready_batches.join()
+            window = await self._queue.next_window(
+                max_posts=settings.sort_window, fill_posts=settings.max_batch_posts, max_wait_s=settings.max_wait_ms / 1000
+            )
+            if not window:
+                break
             self._metrics.queue_depth.set(self._queue.depth)
-            for rows in plan_batches([post.length for post in window], settings.max_batch_tokens, settings.max_batch_posts):
-                posts = [window[row] for row in rows]
+            try:
+                plan = await loop.run_in_executor(self._prepare_thread, self._plan_window, window)
+            except Exception as exc:
+                log.exception("tokenizing a window of %d posts failed", len(window))
+                self._fail(window, exc)
+                continue
+            for post, scores in plan.answered:
+                if not post.future.done():
+                    post.future.set_result(scores)
+            if plan.answered:
+                self._metrics.posts_scored.labels(path="cascade").inc(len(plan.answered))
+                self._queue.release_slots(len(plan.answered))
+            for posts, token_ids in plan.batches:
                 try:
-                    prepared = await loop.run_in_executor(self._prepare_thread, self._prepare_batch, posts)
+                    prepared = await loop.run_in_executor(self._prepare_thread, self._prepare_batch, token_ids)
                 except Exception as exc:
                     log.exception("preparing a batch of %d posts failed", len(posts))
                     self._fail(posts, exc)
@@ -237,15 +241,34 @@ class InferenceEngine:
                 await self._ready_batches.put((posts, prepared))
         await self._ready_batches.put(None)
 
-    def _prepare_batch(self, posts: list[QueuedPost]) -> Any:
-        lengths = [post.length for post in posts]
-        self._metrics.batch_size.observe(len(posts))
-        self._metrics.padding_efficiency.observe(padding_efficiency(lengths))
-        return self._backend.prepare(collate([post.token_ids for post in posts], self._tokenizer.pad_token_id))
+    def _plan_window(self, window: list[QueuedPost]) -> WindowPlan:
+        plan = WindowPlan()
+        to_model = window
+        if self._first_pass is not None:
+            first_pass = self._first_pass.probabilities([post.text for post in window])
+            needs_model = self._first_pass.needs_transformer(first_pass)
+            to_model = [post for post, needed in zip(window, needs_model) if needed]
+            plan.answered = [
+                (post, dict.fromkeys(self._labels, float(probability)))
+                for post, probability, needed in zip(window, first_pass, needs_model)
+                if not needed
+            ]
+        if to_model:
+            token_ids = self._tokenizer.encode([post.text for post in to_model])
+            lengths = [len(ids) for ids in token_ids]
+            for rows in plan_batches(lengths, self._settings.max_batch_tokens, self._settings.max_batch_posts):
+                plan.batches.append(([to_model[row] for row in rows], [token_ids[row] for row in rows]))
+        return plan
+
+    def _prepare_batch(self, token_ids: list[list[int]]) -> Any:
+        self._metrics.batch_size.observe(len(token_ids))
+        self._metrics.padding_efficiency.observe(padding_efficiency([len(ids) for ids in token_ids]))
+        return self._backend.prepare(collate(token_ids, self._tokenizer.pad_token_id))
 
     async def _run_model(self) -> None:
         loop = asyncio.get_running_loop()
         while (item := await self._ready_batches.get()) is not None:
+            self._ready_batches.task_done()
             posts, prepared = item
             started = time.monotonic()
             for post in posts:
@@ -260,13 +283,14 @@ class InferenceEngine:
             self._healthy = True
             self._metrics.model_time.observe(time.monotonic() - started)
             self._metrics.posts_scored.labels(path="transformer").inc(len(posts))
-            for post, row in zip(posts, probabilities):
+            for post, scores in zip(posts, probabilities):
                 if not post.future.done():
-                    post.future.set_result(row)
+                    post.future.set_result(scores)
             self._queue.release_slots(len(posts))
 
-    def _predict_probabilities(self, prepared: Any) -> np.ndarray:
-        return self._calibrate(self._backend.predict(prepared))
+    def _predict_probabilities(self, prepared: Any) -> list[Scores]:
+        probabilities = self._calibrate(self._backend.predict(prepared))
+        return [dict(zip(self._labels, row)) for row in probabilities.tolist()]
 
     def _fail(self, posts: list[QueuedPost], exc: Exception) -> None:
         for post in posts:

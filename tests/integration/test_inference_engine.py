@@ -95,8 +95,8 @@ def test_concurrent_callers_get_their_own_scores(artifact, texts, unbatched) -> 
 def test_cascade_scores_only_posts_the_first_pass_lets_through(artifact, texts, unbatched) -> None:
     engine = engine_for(artifact, cascade=True)
     scores = as_matrix(engine.score_blocking(texts), artifact.labels)
-    first_pass = engine._first_pass.probabilities(texts)
-    skipped = first_pass < engine._first_pass.threshold
+    first_pass = engine.cascade.probabilities(texts)
+    skipped = first_pass < engine.cascade.threshold
     assert skipped.any() and not skipped.all()
     assert np.abs(scores[~skipped] - unbatched[~skipped]).max() < BF16_TOLERANCE
     assert np.allclose(scores[skipped], first_pass[skipped, None])

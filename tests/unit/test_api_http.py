@@ -12,7 +12,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from abusewatch.api.app import create_api
+from abusewatch.api.app import create_api, run_api
 from abusewatch.api.errors import ApiConfigError
 from abusewatch.api.settings import ApiSettings
 from abusewatch.inference import Overloaded
@@ -166,6 +166,12 @@ def test_the_api_refuses_to_start_without_a_token_unless_told_to() -> None:
         assert response.status_code == 200
 
     run(scenario, settings=ApiSettings(token="", allow_no_token=True))
+
+
+def test_serve_api_exits_2_without_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ABUSEWATCH_API_TOKEN", raising=False)
+    monkeypatch.delenv("ABUSEWATCH_API_ALLOW_NO_TOKEN", raising=False)
+    assert run_api() == 2
 
 
 # -- Perspective shape -----------------------------------------------------------------------------

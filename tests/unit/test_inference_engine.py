@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from abusewatch.config import load
 from abusewatch.inference import EngineSettings, InferenceEngine, Overloaded
 from abusewatch.inference.batching import TokenizedBatch, padding_efficiency
+from abusewatch.inference.cascade import LexicalFirstPass
 from abusewatch.inference.tokenization import PostTokenizer
 
 LABELS = ("letters", "words")
@@ -66,7 +67,9 @@ def expected(text: str) -> dict[str, float]:
     return {"letters": float(sum(len(word) for word in words)), "words": float(len(words))}
 
 
-def make_engine(backend: RecordingBackend | None = None, **overrides) -> tuple[InferenceEngine, RecordingBackend]:
+def make_engine(
+    backend: RecordingBackend | None = None, first_pass: LexicalFirstPass | None = None, **overrides
+) -> tuple[InferenceEngine, RecordingBackend]:
     settings = load(EngineSettings, env={}, **overrides)
     backend = backend or RecordingBackend(settings.max_batch_tokens)
     engine = InferenceEngine(
@@ -76,6 +79,7 @@ def make_engine(backend: RecordingBackend | None = None, **overrides) -> tuple[I
         labels=LABELS,
         calibrate=lambda logits: logits,
         model_info={"name": "fake", "version": "0"},
+        first_pass=first_pass,
         registry=CollectorRegistry(),
     )
     return engine, backend
@@ -130,7 +134,7 @@ def test_partial_batch_leaves_after_max_wait() -> None:
 
 def test_full_batch_does_not_wait_for_max_wait() -> None:
     async def scenario() -> float:
-        engine, _ = make_engine(max_wait_ms=10_000, max_batch_tokens=64)
+        engine, _ = make_engine(max_wait_ms=10_000, max_batch_posts=8)
         await engine.start()
         started = time.monotonic()
         await engine.score(["a b c d e f g h"] * 8)
@@ -223,6 +227,19 @@ def test_metrics_count_posts_and_batches() -> None:
     assert registry.get_sample_value("abusewatch_inference_posts_scored_total", {"path": "transformer"}) == 50
     assert registry.get_sample_value("abusewatch_inference_batch_posts_sum") == 50
     assert registry.get_sample_value("abusewatch_inference_device_info", {"device": "fake", "dtype": "fp32", "cascade": "False"}) == 1
+
+
+def test_cascade_answers_benign_posts_without_the_model() -> None:
+    first_pass = LexicalFirstPass(threshold=0.5)
+    engine, backend = make_engine(first_pass=first_pass)
+    texts = ["have a lovely day with your family", "fuck you you stupid idiot", "see you at the game tonight"]
+    results = engine.score_blocking(texts)
+    lexical = first_pass.probabilities(texts)
+    assert lexical[0] < 0.5 and lexical[2] < 0.5 and lexical[1] >= 0.5
+    assert results[0] == dict.fromkeys(LABELS, float(lexical[0]))
+    assert results[1] == expected(texts[1])
+    assert results[2] == dict.fromkeys(LABELS, float(lexical[2]))
+    assert sum(batch.input_ids.shape[0] for batch in backend.batches) == 1
 
 
 def test_settings_read_from_environment() -> None:

@@ -8,6 +8,7 @@ launch-bound, which bucketed graphs would help, to be measured on hardware first
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +43,8 @@ class CudaBackend:
         self._autocast_dtype = CUDA_DTYPES[dtype]
         # Weights stay fp32 and autocast picks the precision per op, so softmax and layer norm keep
         # fp32 accuracy; the encoder is small enough that fp32 weights cost no speed that matters.
-        self._network = network.eval().to(self._device)
+        # A copy goes to the GPU so the caller's (CPU) network stays usable, e.g. for a reference.
+        self._network = copy.deepcopy(network).eval().to(self._device)
         self._copy_stream = torch.cuda.Stream(self._device)
 
     def health(self) -> bool:

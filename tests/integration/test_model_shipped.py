@@ -1,0 +1,62 @@
+"""The shipped artifact: sensible scores on clear cases, and `abusewatch eval --csv` end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from abusewatch.cli import main
+from abusewatch.model.artifact import DEFAULT_MODEL_DIR, MANIFEST_FILE, load_artifact
+from abusewatch.model.scoring import score_logits
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not (DEFAULT_MODEL_DIR / MANIFEST_FILE).exists(), reason=f"no model in {DEFAULT_MODEL_DIR}"),
+]
+
+THREATS = ["I will kill you", "I know where you live and I am going to hurt you", "you better watch your back, I'll shoot you"]
+BENIGN = ["have a nice day", "thanks for sharing the recipe, it looks delicious", "the meeting moved to 3pm"]
+
+
+@pytest.fixture(scope="module")
+def artifact():
+    torch.set_num_threads(2)
+    return load_artifact()
+
+
+def probabilities(artifact, texts):
+    return artifact.calibration.probabilities(score_logits(artifact.network, artifact.tokenizer, texts, artifact.max_length))
+
+
+def test_threats_score_higher_threat_than_benign_text(artifact):
+    threat = artifact.labels.index("threat")
+    threat_scores = probabilities(artifact, THREATS)[:, threat]
+    benign = probabilities(artifact, BENIGN)
+    assert threat_scores.min() > benign[:, threat].max()
+    # Benign text is low on every label, not only on threat.
+    assert benign.max() < 0.5
+
+
+def test_manifest_has_a_threshold_and_calibration_for_every_label(artifact):
+    assert set(artifact.thresholds) == set(artifact.labels)
+    assert all(0.0 < value < 1.0 for value in artifact.thresholds.values())
+    logits = np.zeros((1, len(artifact.labels)))
+    assert artifact.calibration.probabilities(logits).shape == (1, len(artifact.labels))
+
+
+def test_eval_csv_reports_metrics_for_a_small_file(tmp_path, capsys):
+    path = tmp_path / "tiny.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows([[text, 1] for text in THREATS] + [[text, 0] for text in BENIGN])
+    assert main(["eval", "--csv", str(path), "--label", "threat", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    (row,) = results["per_label"]
+    assert (row["label"], row["n"], row["positives"]) == ("threat", 6, 3)
+    assert row["roc_auc"] == 1.0
+    assert "baseline_roc_auc" in row

@@ -1,0 +1,36 @@
+"""Training helpers: masked loss, dataset sampling shares, time-aware schedule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from abusewatch.model.train import masked_bce, sampling_probabilities, schedule_factor, training_progress
+
+
+def test_masked_bce_ignores_unknown_labels():
+    logits = torch.tensor([[2.0, -50.0], [0.0, 50.0]])
+    targets = torch.tensor([[1.0, 1.0], [0.0, 0.0]])  # the masked entries would be huge losses
+    mask = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    expected = (torch.nn.functional.softplus(torch.tensor(-2.0)) + torch.log(torch.tensor(2.0))) / 2
+    assert masked_bce(logits, targets, mask).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_dataset_shares_follow_size_to_the_power():
+    sources = ["big"] * 400 + ["small"] * 100
+    probabilities = sampling_probabilities(sources, 0.5)
+    assert probabilities.sum() == pytest.approx(1.0)
+    big_share = probabilities[:400].sum()
+    assert big_share == pytest.approx(20 / 30)  # sqrt(400) : sqrt(100)
+    assert np.allclose(probabilities[:400], probabilities[0])
+
+
+def test_schedule_warms_up_decays_to_zero_and_follows_the_time_budget():
+    assert schedule_factor(0.05, 0.1) == pytest.approx(0.5)
+    assert schedule_factor(0.1, 0.1) == pytest.approx(1.0)
+    assert schedule_factor(0.55, 0.1) == pytest.approx(0.5)
+    assert schedule_factor(1.0, 0.1) == 0.0
+    assert training_progress(10, 100, elapsed_s=30, budget_s=60) == pytest.approx(0.5)
+    assert training_progress(80, 100, elapsed_s=30, budget_s=60) == pytest.approx(0.8)
+    assert training_progress(10, 100, elapsed_s=1e6, budget_s=None) == pytest.approx(0.1)
