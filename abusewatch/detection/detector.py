@@ -23,7 +23,7 @@ from abusewatch.contract import format_time, utcnow
 from abusewatch.detection.features import ScoredPost, extract
 from abusewatch.detection.neardup import NearDuplicateIndex
 from abusewatch.detection.settings import DetectorSettings
-from abusewatch.detection.state import _PACK, Campaign, Evidence, TargetState, unpack
+from abusewatch.detection.state import PACK, Campaign, Evidence, TargetState, unpack
 from abusewatch.detection.stores import AuthorIndex, StateStore, TargetStates
 from abusewatch.labels import LABELS
 
@@ -97,7 +97,7 @@ class PileOnDetector:
         self._alpha = 1.0 - 0.5 ** (settings.bucket_s / settings.baseline_halflife_s)
         self._prior_weight = 1.0 - (1.0 - self._alpha) ** (settings.baseline_prior_s / settings.bucket_s)
         self._near_dups = NearDuplicateIndex(
-            settings.minhash_num_perm, settings.near_duplicate_threshold, max_targets=100_000
+            settings.minhash_num_perm, settings.near_duplicate_threshold, settings.near_duplicate_index_targets
         )
         self._open_campaigns: dict[str, None] = {}  # targets to visit in the lifecycle sweep
         self._watermark = -math.inf
@@ -186,7 +186,7 @@ class PileOnDetector:
                 self._roll(target, state, bucket)
             state.newest_ts = ts
         buckets = state.buckets
-        buckets[bucket] = buckets.get(bucket, 0) + _PACK + post.abusive
+        buckets[bucket] = buckets.get(bucket, 0) + PACK + post.abusive
         alerts: list[dict[str, Any]] = []
         if post.abusive:
             stats.abusive_target_posts += 1
@@ -310,7 +310,7 @@ class PileOnDetector:
             if key < first:
                 break
             packed += value
-        return packed // _PACK
+        return packed // PACK
 
     def _window_stats(self, target: str, state: TargetState, size_s: int) -> WindowStats:
         end = state.newest_ts

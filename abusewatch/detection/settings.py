@@ -125,6 +125,11 @@ class DetectorSettings:
     near_duplicate_threshold: float = setting(
         "ABUSEWATCH_DETECTOR_NEAR_DUPLICATE_JACCARD", 0.6, "Jaccard similarity (character 4-grams) of near-duplicates."
     )
+    near_duplicate_index_targets: int = setting(
+        "ABUSEWATCH_DETECTOR_NEAR_DUPLICATE_INDEX_TARGETS",
+        100_000,
+        "LSH indexes kept in memory (least recently used dropped; rebuilt from stored signatures).",
+    )
     escalation_factor: float = setting(
         "ABUSEWATCH_DETECTOR_ESCALATION_FACTOR",
         2.0,

@@ -15,15 +15,15 @@ import orjson
 
 # Window counters pack (total posts, abusive posts) into one int per bucket: one dict entry per
 # bucket instead of two, which matters at a million targets.
-_PACK = 1 << 32
+PACK = 1 << 32
 
 
 def pack(total: int, abusive: int) -> int:
-    return total * _PACK + abusive
+    return total * PACK + abusive
 
 
 def unpack(value: int) -> tuple[int, int]:
-    return divmod(value, _PACK)
+    return divmod(value, PACK)
 
 
 class Evidence(NamedTuple):

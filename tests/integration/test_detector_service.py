@@ -1,7 +1,7 @@
 """The detector service alone, as deployed (`abusewatch serve detector`), through the real embedded
 broker: a pile-on against one target and friendly traffic to another go in as post-scores; one
 campaign comes out on target-alerts for the victim only, keyed by target, valid per schema; a
-malformed message is counted and skipped."""
+malformed message is counted and skipped. With the in-memory and the RocksDB table store."""
 
 from __future__ import annotations
 
@@ -37,8 +37,9 @@ def scored(index: int, target: str, author: str, at: datetime, scores: dict, new
     return message
 
 
-def test_detector_service_alerts_on_pile_on_only(broker, producer, tmp_path):
-    env = stack_env(broker, tmp_path, ABUSEWATCH_DETECTOR_TAKE_WITHIN_S="0.05")
+@pytest.mark.parametrize("table_store", ["memory://", "rocksdb://"])
+def test_detector_service_alerts_on_pile_on_only(broker, producer, tmp_path, table_store):
+    env = stack_env(broker, tmp_path, ABUSEWATCH_DETECTOR_TAKE_WITHIN_S="0.05", ABUSEWATCH_TABLE_STORE=table_store)
     stack = Stack(roles=("detector",), env=env, embedded_broker=False)
     try:
         stack.start(ready_timeout_s=90)
@@ -72,6 +73,40 @@ def test_detector_service_alerts_on_pile_on_only(broker, producer, tmp_path):
         stack.check_alive()
         body = urllib.request.urlopen(stack.url("detector", "/metrics"), timeout=5).read().decode()
         assert 'abusewatch_messages_dead_lettered_total{reason="invalid_post_scores"' in body
+    finally:
+        alerts.close()
+        stack.stop()
+
+
+def test_detector_killed_and_restarted_continues_the_same_campaign(broker, producer, tmp_path):
+    """SIGKILL mid-campaign: redelivered posts are not counted twice, state comes back from the
+    RocksDB table, and the second wave escalates the same campaign instead of opening a new one."""
+    env = stack_env(broker, tmp_path, ABUSEWATCH_DETECTOR_TAKE_WITHIN_S="0.05", ABUSEWATCH_TABLE_STORE="rocksdb://")
+    stack = Stack(roles=("detector",), env=env, embedded_broker=False)
+    stack.start(ready_timeout_s=90)
+    topic = stack.kafka.topic
+    alerts = TopicReader(broker.bootstrap, topic("target-alerts"))
+
+    def send(messages: list[dict]) -> None:
+        for message in messages:
+            producer.send(topic("post-scores"), key=message["post_id"].encode(), value=orjson.dumps(message))
+        producer.flush()
+
+    try:
+        send([scored(i, "victim", f"troll{i % 10}", START + timedelta(seconds=3 * i), ABUSIVE, True) for i in range(20)])
+        alerts.wait_for(lambda m: any(a["status"] == "opened" for a in m), 60, "an opened alert")
+        stack.kill_role("detector")
+        stack.start_role("detector")
+        stack.wait_ready(["detector"], 90)
+        send([scored(i, "victim", f"troll{i % 25}", START + timedelta(seconds=3 * i), ABUSIVE, True)
+              for i in range(20, 60)])
+        received = alerts.wait_for(
+            lambda m: any(a["counts"]["campaign_abusive_posts"] >= 40 for a in m), 90, "the campaign escalating"
+        )
+        unique = {a["alert_id"]: a for a in received}  # consumers deduplicate by alert_id
+        assert len({a["campaign_id"] for a in unique.values()}) == 1
+        assert [a["status"] for a in unique.values()].count("opened") == 1
+        assert max(a["counts"]["campaign_abusive_posts"] for a in unique.values()) <= 60
     finally:
         alerts.close()
         stack.stop()
