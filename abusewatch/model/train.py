@@ -49,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--warmup", type=float, default=0.06, help="fraction of steps with linear warm-up")
     parser.add_argument("--sampling-power", type=float, default=0.5, help="dataset weight = size**power")
+    parser.add_argument("--rare-rate", type=float, default=0.05, help="labels rarer than this are boosted")
+    parser.add_argument("--rare-boost", type=float, default=4.0, help="sampling boost for rare-label positives")
     parser.add_argument("--precision-target", type=float, default=0.8, help="per-label threshold precision")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
@@ -81,12 +83,27 @@ def masked_bce(logits, targets, mask):
     return (losses * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-def sampling_probabilities(sources: list[str], power: float) -> np.ndarray:
-    """Per-example probability so that each dataset's share is proportional to size**power."""
+def sampling_probabilities(
+    sources: list[str],
+    power: float,
+    targets: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+    rare_rate: float = 0.05,
+    rare_boost: float = 1.0,
+) -> np.ndarray:
+    """Per-example probability: each dataset's share proportional to size**power, and examples
+    positive for a rare label (positive rate among known rows below rare_rate) rare_boost times
+    likelier, so that threats and harassment are seen often enough to be learned."""
     names, inverse, counts = np.unique(np.array(sources), return_inverse=True, return_counts=True)
     dataset_share = counts.astype(np.float64) ** power
     dataset_share /= dataset_share.sum()
-    return dataset_share[inverse] / counts[inverse]
+    weights = dataset_share[inverse] / counts[inverse]
+    if targets is not None and mask is not None and rare_boost != 1.0:
+        positive = (targets * mask) > 0.5
+        rate = positive.sum(axis=0) / np.maximum(mask.sum(axis=0), 1)
+        rare_positive = positive[:, rate < rare_rate].any(axis=1)
+        weights = np.where(rare_positive, weights * rare_boost, weights)
+    return weights / weights.sum()
 
 
 def schedule_factor(progress: float, warmup_fraction: float) -> float:
@@ -161,7 +178,9 @@ def run(args: argparse.Namespace) -> int:
     budget_s = args.max_minutes * 60 if args.max_minutes is not None else None
 
     rng = np.random.default_rng(args.seed)
-    probabilities = sampling_probabilities(training.sources, args.sampling_power)
+    probabilities = sampling_probabilities(
+        training.sources, args.sampling_power, training.targets, training.mask, args.rare_rate, args.rare_boost
+    )
     targets_all = torch.from_numpy(training.targets)
     mask_all = torch.from_numpy(training.mask)
 

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from abusewatch import contract
+from abusewatch import config, contract
+from abusewatch.detection import DetectorSettings
 from abusewatch.demo import build_demo_stream
 from abusewatch.stack import Stack
 
@@ -121,7 +122,10 @@ def test_pile_on_raises_alert_and_reply_limit_and_threat_escalates(pipeline, pro
     )
     alert = next(m for m in alerts if m["target_id"] == stream.pile_on_target)
     contract.validate("target-alerts", alert)
-    assert alert["distinct_authors"] >= 10
+    floors = config.load(DetectorSettings)
+    assert alert["distinct_authors"] >= min(int(n) for n in floors.min_distinct_authors)
+    assert alert["counts"]["abusive_posts"] >= min(int(n) for n in floors.min_abusive_posts)
+    assert alert["new_account_share"] > 0.5 and alert["non_follower_share"] > 0.5
     assert set(alert["top_post_ids"]) <= set(stream.pile_on_post_ids)
     assert not any(m["target_id"].startswith("po-u-") and m["target_id"] != stream.pile_on_target for m in alerts)
 

@@ -26,6 +26,18 @@ def test_dataset_shares_follow_size_to_the_power():
     assert np.allclose(probabilities[:400], probabilities[0])
 
 
+def test_positives_of_rare_labels_are_boosted():
+    sources = ["only"] * 100
+    targets = np.zeros((100, 2), np.float32)
+    targets[:50, 0] = 1.0  # common label: 50% positive
+    targets[50, 1] = 1.0  # rare label: 1% positive
+    mask = np.ones_like(targets)
+    probabilities = sampling_probabilities(sources, 0.5, targets, mask, rare_rate=0.05, rare_boost=4.0)
+    assert probabilities.sum() == pytest.approx(1.0)
+    assert probabilities[50] == pytest.approx(4 * probabilities[0])
+    assert probabilities[0] == pytest.approx(probabilities[99])
+
+
 def test_schedule_warms_up_decays_to_zero_and_follows_the_time_budget():
     assert schedule_factor(0.05, 0.1) == pytest.approx(0.5)
     assert schedule_factor(0.1, 0.1) == pytest.approx(1.0)
