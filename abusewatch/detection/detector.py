@@ -11,6 +11,7 @@ a pop star's 50,000 friendly replies quiet even though the classifier flags a fe
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 import uuid
@@ -175,7 +176,10 @@ class PileOnDetector:
         state = self.store.get(target)
         if state is None:
             state = TargetState(ts, bucket - 1, self._prior_weight)
-        elif ts < state.newest_ts - self._grace_s:
+        elif bucket <= state.newest_ts // self._bucket_s - self._keep_buckets:
+            # Older than every kept bucket. Anything newer is counted where it belongs: re-keying
+            # interleaves the post-scores partitions, and catching up on a backlog reorders a
+            # target's posts by minutes.
             stats.late_dropped += 1
             return []
         elif post.abusive and state.evidence and self._already_counted(target, state.evidence, post.post_id):
@@ -186,7 +190,13 @@ class PileOnDetector:
                 self._roll(target, state, bucket)
             state.newest_ts = ts
         buckets = state.buckets
-        buckets[bucket] = buckets.get(bucket, 0) + PACK + post.abusive
+        count = buckets.get(bucket)
+        if count is None and bucket < state.newest_ts // self._bucket_s:
+            # A late post opens an older bucket: keep the dict in time order (_total_posts relies on it).
+            buckets[bucket] = PACK + post.abusive
+            state.buckets = dict(sorted(buckets.items()))
+        else:
+            buckets[bucket] = (count or 0) + PACK + post.abusive
         alerts: list[dict[str, Any]] = []
         if post.abusive:
             stats.abusive_target_posts += 1
@@ -209,15 +219,13 @@ class PileOnDetector:
             if state.campaign is None:
                 self._fold(state, leaving - 1)
             buckets = state.buckets
-            # Keys up to folded_bucket are gone already: look only at the newly stale range when
-            # that is shorter than the dict (a busy target keeps hundreds of buckets).
-            newly_stale = range(state.folded_bucket + 1, leaving)
-            if len(newly_stale) < len(buckets):
-                for key in newly_stale:
-                    buckets.pop(key, None)
-            else:
-                for key in [key for key in buckets if key < leaving]:
-                    del buckets[key]
+            stale = []
+            for key in buckets:  # in time order: the stale ones come first
+                if key >= leaving:
+                    break
+                stale.append(key)
+            for key in stale:
+                del buckets[key]
             state.folded_bucket = leaving - 1
         if state.evidence:
             horizon = state.newest_ts - self._longest_s - self.settings.grace_s
@@ -263,10 +271,12 @@ class PileOnDetector:
             cluster = self._near_dups.add(target, evidence, post.post_id, post.author_id, signature)
         else:  # a lone abusive post: no index (most targets never get a second one)
             signature, cluster = b"", post.post_id
-        evidence.append(
-            Evidence(post.ts, post.post_id, post.author_id, post.new_account(self._new_account_s), follows, post.scores(),
-                     cluster, signature)
-        )
+        item = Evidence(post.ts, post.post_id, post.author_id, post.new_account(self._new_account_s), follows,
+                        post.scores(), cluster, signature)
+        if evidence and post.ts < evidence[-1].ts:
+            bisect.insort(evidence, item, key=_event_time)  # late post: evidence stays in time order
+        else:
+            evidence.append(item)
         if len(evidence) > self.settings.max_evidence_posts:
             self._near_dups.remove(target, evidence.pop(0).post_id)
         state.evidence = evidence
@@ -304,8 +314,8 @@ class PileOnDetector:
     def _total_posts(self, state: TargetState, start: float) -> int:
         first = int(start // self._bucket_s) + 1
         packed = 0
-        # Buckets are created in time order (late events only reach back by the grace period),
-        # so walk from the newest and stop at the window's start; packed values add up in place.
+        # Buckets are kept in time order (see _observe), so walk from the newest and stop at the
+        # window's start; packed values add up in place.
         for key, value in reversed(state.buckets.items()):
             if key < first:
                 break
@@ -525,6 +535,10 @@ class PileOnDetector:
         if post is not None and post.model:
             alert["model"] = {"name": post.model["name"], "version": post.model["version"]}
         return alert
+
+
+def _event_time(item: Evidence) -> float:
+    return item.ts
 
 
 def _non_follower_share(evidence: tuple[Evidence, ...]) -> float:

@@ -91,7 +91,9 @@ class DetectorSettings:
     grace_s: int = setting(
         "ABUSEWATCH_DETECTOR_GRACE_S",
         30,
-        "Late events up to this far behind the target's newest event still count; older ones are dropped.",
+        "How far behind the newest event time seen a worker's watermark runs: campaigns cool and close, "
+        "and targets expire, only by the watermark. Late posts are still counted while their bucket is "
+        "inside the longest window.",
     )
     baseline_halflife_s: int = setting(
         "ABUSEWATCH_DETECTOR_BASELINE_HALFLIFE_S",

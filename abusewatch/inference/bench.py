@@ -26,7 +26,7 @@ import platform
 import resource
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -150,122 +150,161 @@ def as_matrix(results: list[dict[str, float]], labels: tuple[str, ...]) -> np.nd
     return np.array([[result[label] for label in labels] for result in results])
 
 
-async def bench_naive(scorer: NaiveScorer, texts: list[str], load_share: float, latency_s: float, repeats: int):
-    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="naive")
-    loop = asyncio.get_running_loop()
-    scorer.score(texts[:2])  # warm-up
-    rates = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        scores = await loop.run_in_executor(worker, scorer.score, texts)
-        rates.append(len(texts) / (time.perf_counter() - started))
-    posts_per_s = float(np.median(rates))
-
-    async def score_one(batch):
-        return await loop.run_in_executor(worker, scorer.score, list(batch))
-
-    latency = await measure_open_loop(score_one, texts, load_share * posts_per_s, latency_s)
-    worker.shutdown()
-    return scores, posts_per_s, latency
+def current_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
-async def bench_engine(
-    engine: Any, texts: list[str], rate: float | None, load_share: float, latency_s: float, repeats: int
-):
-    """Median throughput over `repeats` runs, then latency at `rate` posts/s, or where `rate` is
-    None (the first, reference, variant) at `load_share` x the throughput just measured."""
-    await engine.start()
-    try:
-        await engine.score(texts[: len(texts) // 10 + 1])  # warm-up
-        rates = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            results = await engine.score(texts)
-            rates.append(len(texts) / (time.perf_counter() - started))
-        posts_per_s = float(np.median(rates))
-        latency = await measure_open_loop(engine.score, texts, rate or load_share * posts_per_s, latency_s)
-    finally:
-        await engine.stop()
-    return results, posts_per_s, latency
+@dataclass
+class Contender:
+    """One thing being measured: the naive scorer or an engine variant, and what it measured."""
+
+    name: str
+    score: Any  # async (texts) -> results
+    rates: list[float] = field(default_factory=list)
+    results: Any = None
+    peak_rss_mib: float = float("nan")
+    added_rss_mib: float = float("nan")
+    registry: Any = None  # an engine's metrics
 
 
-def run_benchmark(args: argparse.Namespace, artifact: Any) -> dict[str, Any]:
+async def timed_run(contender: Contender, texts: list[str]) -> None:
+    started = time.perf_counter()
+    contender.results = await contender.score(texts)
+    contender.rates.append(len(texts) / (time.perf_counter() - started))
+
+
+async def measure_all(args: argparse.Namespace, artifact: Any, texts: list[str], naive_texts: list[str], names: list[str]):
+    """Build and time each contender once (with its memory), then the remaining throughput runs
+    round-robin so the shared machine's load spreads evenly over them, then latency one by one."""
     from prometheus_client import CollectorRegistry
 
     from abusewatch.inference.engine import InferenceEngine
 
+    base = load(EngineSettings, model_dir=args.model_dir)
+    loop = asyncio.get_running_loop()
+    naive_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="naive")
+    scorer = NaiveScorer(artifact)
+
+    async def naive_score(batch: list[str]) -> np.ndarray:
+        return await loop.run_in_executor(naive_worker, scorer.score, list(batch))
+
+    naive = Contender("naive", naive_score)
+    engines: dict[str, Any] = {}
+    contenders = [naive]
+    for name in names:
+        rss_before = current_rss_mib()
+        reset_peak_rss()
+        if name == "naive":
+            await naive_score(naive_texts[:2])  # warm-up
+            await timed_run(naive, naive_texts)
+        else:
+            registry = CollectorRegistry()
+            engine = InferenceEngine.from_artifact(artifact, replace(base, **VARIANTS[name]), registry)
+            await engine.start()
+            await engine.score(texts[: len(texts) // 10 + 1])  # warm-up
+            engines[name] = engine
+            contenders.append(Contender(name, engine.score, registry=registry))
+            await timed_run(contenders[-1], texts)
+        current = naive if name == "naive" else contenders[-1]
+        current.peak_rss_mib = peak_rss_mib()
+        current.added_rss_mib = current.peak_rss_mib - rss_before
+        log.info("%s: %.1f posts/s on the first run", name, current.rates[-1])
+    for _ in range(args.repeats - 1):
+        for contender in contenders:
+            await timed_run(contender, naive_texts if contender is naive else texts)
+    latencies: dict[str, LatencyResult] = {}
+    naive_rate = float(np.median(naive.rates))
+    latencies["naive"] = await measure_open_loop(naive_score, naive_texts, args.load * naive_rate, args.latency_seconds)
+    # Every engine variant gets the same offered load: a share of the fp32 engine's throughput.
+    engine_load = args.load * float(np.median(contenders[1].rates))
+    for contender in contenders[1:]:
+        latencies[contender.name] = await measure_open_loop(contender.score, texts, engine_load, args.latency_seconds)
+    for engine in engines.values():
+        await engine.stop()
+    naive_worker.shutdown()
+    return contenders, engines, latencies
+
+
+def mean_padding_efficiency(registry: Any) -> float | None:
+    """Real tokens / padded tokens, averaged over every batch the engine ran (throughput and latency runs)."""
+    batches = registry.get_sample_value("abusewatch_inference_padding_efficiency_count")
+    total = registry.get_sample_value("abusewatch_inference_padding_efficiency_sum")
+    return total / batches if batches else None
+
+
+def run_benchmark(args: argparse.Namespace, artifact: Any) -> dict[str, Any]:
     folder = datasets_dir(args) / BENCH_POSTS_SET
     texts = read_lines(folder / "val_text.txt")
     gold = np.array([int(label) for label in read_lines(folder / "val_labels.txt")])
     if args.posts:
         texts, gold = texts[: args.posts], gold[: args.posts]
-    label_column = artifact.labels.index(BENCH_LABEL)
-    base = load(EngineSettings, model_dir=args.model_dir)
-
-    reset_peak_rss()
     naive_texts = texts[: args.naive_posts]
-    naive_scores, naive_rate, naive_latency = asyncio.run(
-        bench_naive(NaiveScorer(artifact), naive_texts, args.load, args.latency_seconds, args.repeats)
-    )
-    naive = {
-        "posts_per_s": naive_rate,
-        "latency": asdict(naive_latency),
-        "peak_rss_mib": peak_rss_mib(),
-        "posts": len(naive_texts),
-    }
-    log.info("naive: %.1f posts/s, p50 %.1f ms", naive_rate, naive_latency.p50_ms)
-
+    label_column = artifact.labels.index(BENCH_LABEL)
     names = [name.strip() for name in args.variants.split(",") if name.strip()]
     unknown = set(names) - set(VARIANTS)
     if unknown:
         raise SystemExit(f"unknown variants: {sorted(unknown)}")
-    # fp32 runs first: it is the reference every other variant's scores are compared with.
-    ordered = ["fp32"] + [name for name in names if name != "fp32"]
-    reference: np.ndarray | None = None
-    offered_rate: float | None = None
+    # fp32 comes first: every other variant's scores are compared with it, and its throughput
+    # sets the offered load of the latency runs.
+    ordered = ["naive", "fp32"] + [name for name in names if name != "fp32"]
+    contenders, engines, latencies = asyncio.run(measure_all(args, artifact, texts, naive_texts, ordered))
+    naive, fp32 = contenders[0], contenders[1]
+    naive_rate = float(np.median(naive.rates))
+    reference = as_matrix(fp32.results, artifact.labels)
+    report_naive = {
+        "posts_per_s": naive_rate,
+        "runs_posts_per_s": naive.rates,
+        "latency": asdict(latencies["naive"]),
+        "peak_rss_mib": naive.peak_rss_mib,
+        "added_rss_mib": naive.added_rss_mib,
+        "posts": len(naive_texts),
+        "max_abs_diff_to_fp32": float(np.abs(naive.results - reference[: len(naive_texts)]).max()),
+    }
     variants = []
-    for name in ordered:
-        settings = replace(base, **VARIANTS[name])
-        reset_peak_rss()
-        engine = InferenceEngine.from_artifact(artifact, settings, CollectorRegistry())
-        results, rate, latency = asyncio.run(
-            bench_engine(engine, texts, offered_rate, args.load, args.latency_seconds, args.repeats)
-        )
-        scores = as_matrix(results, artifact.labels)
-        if reference is None:
-            reference = scores
-            offered_rate = latency.offered_rate
-            naive["max_abs_diff_to_fp32"] = float(np.abs(naive_scores - scores[: len(naive_texts)]).max())
+    for contender in contenders[1:]:
+        if contender.name == "fp32" and "fp32" not in names:
+            continue
+        engine = engines[contender.name]
+        scores = as_matrix(contender.results, artifact.labels)
         went_to_transformer = np.ones(len(texts), dtype=bool)
-        if settings.cascade:
+        if engine.cascade is not None:
             went_to_transformer = engine.cascade.needs_transformer(engine.cascade.probabilities(texts))
         diff = np.abs(scores - reference)[went_to_transformer]
-        result = VariantResult(
-            name=name,
-            device=engine.device,
-            dtype=engine.dtype,
-            cascade=settings.cascade,
-            posts_per_s=rate,
-            ratio_to_naive=rate / naive_rate,
-            latency=latency,
-            peak_rss_mib=peak_rss_mib(),
-            max_abs_diff_to_fp32=float(diff.max()) if diff.size else None,
-            macro_f1=macro_f1(scores[:, label_column], gold),
-            transformer_share=float(went_to_transformer.mean()),
+        rate = float(np.median(contender.rates))
+        variants.append(
+            {
+                **asdict(
+                    VariantResult(
+                        name=contender.name,
+                        device=engine.device,
+                        dtype=engine.dtype,
+                        cascade=engine.cascade is not None,
+                        posts_per_s=rate,
+                        ratio_to_naive=rate / naive_rate,
+                        latency=latencies[contender.name],
+                        peak_rss_mib=contender.peak_rss_mib,
+                        max_abs_diff_to_fp32=float(diff.max()) if diff.size else None,
+                        macro_f1=macro_f1(scores[:, label_column], gold),
+                        transformer_share=float(went_to_transformer.mean()),
+                    )
+                ),
+                "added_rss_mib": contender.added_rss_mib,
+                "runs_posts_per_s": contender.rates,
+                "mean_padding_efficiency": mean_padding_efficiency(contender.registry),
+            }
         )
-        log.info("%s: %.1f posts/s (x%.1f), p50 %.1f ms", name, rate, result.ratio_to_naive, latency.p50_ms)
-        variants.append(result)
-        del engine
-    if "fp32" not in names:
-        variants = [variant for variant in variants if variant.name != "fp32"]
     return {
         "machine": machine_description(),
         "command": command_line(),
         "model": {"name": artifact.name, "version": artifact.version},
         "posts": len(texts),
-        "defaults": asdict(base),
-        "naive": naive,
-        "variants": [asdict(variant) for variant in variants],
+        "repeats": args.repeats,
+        "defaults": asdict(load(EngineSettings, model_dir=args.model_dir)),
+        "naive": report_naive,
+        "variants": variants,
     }
 
 
@@ -289,13 +328,13 @@ def print_report(report: dict[str, Any]) -> None:
     naive = report["naive"]
     print(f"machine: {report['machine']}")
     print(f"model: {report['model']['name']} {report['model']['version']}; {report['posts']} TweetEval offensive val posts")
-    header = f"{'variant':<10} {'device':<7} {'dtype':<5} {'posts/s':>8} {'x naive':>8} {'p50 ms':>7} {'p99 ms':>7} {'@ rate':>7} {'RSS MiB':>8} {'max|d|':>7} {'F1':>6} {'to TF':>6}"
+    header = f"{'variant':<10} {'device':<7} {'dtype':<5} {'posts/s':>8} {'x naive':>8} {'p50 ms':>7} {'p99 ms':>7} {'@ rate':>7} {'RSS MiB':>8} {'+MiB':>5} {'max|d|':>7} {'F1':>6} {'to TF':>6} {'pad eff':>7}"
     print(header)
     print("-" * len(header))
     naive_latency = naive["latency"]
     print(
         f"{'naive':<10} {'cpu':<7} {'fp32':<5} {naive['posts_per_s']:>8.1f} {1.0:>8.1f} {naive_latency['p50_ms']:>7.1f} "
-        f"{naive_latency['p99_ms']:>7.1f} {naive_latency['offered_rate']:>7.0f} {naive['peak_rss_mib']:>8.0f} "
+        f"{naive_latency['p99_ms']:>7.1f} {naive_latency['offered_rate']:>7.0f} {naive['peak_rss_mib']:>8.0f} {naive['added_rss_mib']:>5.0f} "
         f"{naive.get('max_abs_diff_to_fp32', float('nan')):>7.4f} {'':>6} {1.0:>6.2f}"
     )
     for variant in report["variants"]:
@@ -304,11 +343,14 @@ def print_report(report: dict[str, Any]) -> None:
         print(
             f"{variant['name']:<10} {variant['device']:<7} {variant['dtype']:<5} {variant['posts_per_s']:>8.1f} "
             f"{variant['ratio_to_naive']:>8.1f} {latency['p50_ms']:>7.1f} {latency['p99_ms']:>7.1f} "
-            f"{latency['offered_rate']:>7.0f} {variant['peak_rss_mib']:>8.0f} {diff if diff is not None else float('nan'):>7.4f} "
-            f"{variant['macro_f1'] * 100:>6.1f} {variant['transformer_share']:>6.2f}"
+            f"{latency['offered_rate']:>7.0f} {variant['peak_rss_mib']:>8.0f} {variant['added_rss_mib']:>5.0f} {diff if diff is not None else float('nan'):>7.4f} "
+            f"{variant['macro_f1'] * 100:>6.1f} {variant['transformer_share']:>6.2f} {variant['mean_padding_efficiency']:>7.2f}"
         )
     print("max|d|: max abs score difference to the fp32 engine (cascade: over posts sent to the transformer);")
-    print("F1: macro-F1 on the offensive label; to TF: share of posts the transformer scored.")
+    print("F1: macro-F1 on the offensive label; to TF: share of posts the transformer scored;")
+    print("pad eff: real / padded tokens, mean over the variant's batches (throughput and latency runs).")
+    print("RSS MiB: process peak during the variant's first run; +MiB: over the RSS before it was built.")
+    print(f"posts/s: median of {report['repeats']} runs, taken round-robin over the variants.")
 
 
 def tune_cascade(args: argparse.Namespace, artifact: Any) -> dict[str, Any]:

@@ -194,7 +194,11 @@ class InferenceEngine:
         return list(await asyncio.gather(*futures))
 
     def score_blocking(self, texts: Sequence[str]) -> list[Scores]:
-        """`score` for offline use (eval, replay, bench): same stages, on a private event loop."""
+        """`score` for offline use (eval, replay, bench): same stages, on a private event loop.
+
+        Starts and stops the engine around the call, so it cannot be used from inside a running
+        event loop or while the engine is started; async code awaits `score` instead.
+        """
 
         async def start_score_stop() -> list[Scores]:
             await self.start()

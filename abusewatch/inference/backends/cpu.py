@@ -50,6 +50,8 @@ class CpuBackend:
         self.max_batch_tokens = max_batch_tokens
         self.threads = threads
         self._pad_token_id = pad_token_id
+        # torch's intra-op thread count is process-wide: everything else using torch in this
+        # process (e.g. a reference model) runs with it too.
         torch.set_num_threads(threads)
         network = network.eval()
         if dtype == "int8":
