@@ -10,7 +10,9 @@ class EngineSettings:
     """The batched inference engine: where the model runs, how requests are batched, the cascade."""
 
     model_dir: str = setting(
-        "ABUSEWATCH_MODEL_DIR", "models/abusewatch-minilm", "Model artifact directory (abusewatch.model.artifact)."
+        "ABUSEWATCH_MODEL_DIR",
+        "",
+        "Model artifact directory; empty means the shipped models/abusewatch-minilm, wherever the service runs.",
     )
     device: str = setting(
         "ABUSEWATCH_DEVICE",

@@ -65,7 +65,9 @@ def save_artifact(artifact: ModelArtifact, path: str | Path = DEFAULT_MODEL_DIR)
 
 
 def load_artifact(path: str | Path = DEFAULT_MODEL_DIR) -> ModelArtifact:
-    """Read the artifact in directory `path`: fp32 network on CPU in eval mode, tokenizer, calibration."""
+    """Read the artifact in directory `path` (empty: the shipped model): fp32 network on CPU in eval
+    mode, tokenizer, calibration."""
+    path = path or DEFAULT_MODEL_DIR
     import torch
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoTokenizer
