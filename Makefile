@@ -32,8 +32,15 @@ test-unit: venv
 test-integration: venv
 	$(BIN)/python -m pytest -q -ra tests/integration
 
+# Every benchmark, one after another; docs/benchmarks.md records the figures and the exact commands.
+BENCH_DIR ?= var/bench
 bench: venv
-	$(BIN)/abusewatch bench
+	mkdir -p $(BENCH_DIR)
+	$(BIN)/abusewatch bench --json $(BENCH_DIR)/inference.json
+	$(BIN)/abusewatch bench --pipeline --json $(BENCH_DIR)/pipeline.json
+	$(BIN)/abusewatch simulate --out $(BENCH_DIR)/scenario --seed 9 --hours 1 --targets 5000 --gzip
+	$(BIN)/abusewatch replay $(BENCH_DIR)/scenario/post-scores.jsonl.gz --truth $(BENCH_DIR)/scenario/truth.jsonl --json
+	$(BIN)/python -m abusewatch.detection.bench --targets 200000
 
 train: venv
 	$(BIN)/abusewatch train
