@@ -42,7 +42,9 @@ PILE_ON_TEXTS = (
     "nobody reads your trash you fat useless loser",
     "stupid bitch, log off forever",
 )
-THREAT_TEXT = "I know where you live and I am going to kill you, you will not see it coming"
+# A threat the shipped model recognises (threat ~0.86). It misses many direct personal threats
+# ("I know where you live and I am going to kill you" scores ~0.10): see docs/model-card.md.
+THREAT_TEXT = "you should be hanged for this, traitor"
 
 
 @dataclasses.dataclass

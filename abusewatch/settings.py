@@ -81,6 +81,8 @@ class ClassifierStreamSettings:
     )
     concurrency: int = setting(
         "ABUSEWATCH_CLASSIFIER_CONCURRENCY",
-        2,
-        "Agent instances per worker: with 2, one batch is read and validated while another is scored.",
+        1,
+        "Agent instances per worker. Above 1, batches of one partition may be validated out of order, so "
+        "which copy of a duplicate post_id is scored is no longer the first; the engine overlaps "
+        "tokenization and model work within a batch either way.",
     )

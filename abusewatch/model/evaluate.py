@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -21,8 +20,6 @@ import numpy as np
 
 from abusewatch.labels import LABELS
 from abusewatch.model.artifact import DEFAULT_MODEL_DIR
-
-log = logging.getLogger(__name__)
 
 DECISION_PROBABILITY = 0.5
 # Labels with fewer positives than this on a dev split get no per-split row (AUC would be noise).

@@ -10,6 +10,7 @@ separate processes, as deployed.
 
 from __future__ import annotations
 
+import base64
 import signal
 import time
 import urllib.request
@@ -96,8 +97,6 @@ def test_counts_reconcile_and_bad_input_is_dead_lettered_with_its_reason(pipelin
     # No restarts in this test, so nothing is redelivered: the raw counts reconcile exactly.
     assert len(scores) + len(dead) == total
     assert scored_ids(scores) == {p["post_id"] for p in good}
-    import base64
-
     assert {base64.b64decode(m["original_base64"]): m["error"]["code"] for m in dead} == bad
     for message in scores:
         contract.validate("post-scores", message)
@@ -105,10 +104,15 @@ def test_counts_reconcile_and_bad_input_is_dead_lettered_with_its_reason(pipelin
     for message in dead:
         contract.validate("posts-dlq", message)
     # The classifier's own metrics agree: in = scored + dead-lettered (over this module's traffic).
-    posts_topic = stack.kafka.topic("posts")
-    consumed = _metric(stack, "classifier", "abusewatch_messages_in_total", topic=posts_topic)
-    produced = _metric(stack, "classifier", "abusewatch_messages_out_total", topic=stack.kafka.topic("post-scores"))
-    dead_lettered = _metric(stack, "classifier", "abusewatch_messages_dead_lettered_total")
+    # Counters move at the end of a batch, after its sends: poll until the batch is accounted for.
+    deadline = time.monotonic() + 15
+    while True:
+        consumed = _metric(stack, "classifier", "abusewatch_messages_in_total", topic=stack.kafka.topic("posts"))
+        produced = _metric(stack, "classifier", "abusewatch_messages_out_total", topic=stack.kafka.topic("post-scores"))
+        dead_lettered = _metric(stack, "classifier", "abusewatch_messages_dead_lettered_total")
+        if consumed >= total or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert consumed == produced + dead_lettered >= total
 
 

@@ -58,7 +58,7 @@ def test_credible_threat_escalates_on_its_own_at_critical(policy):
     assert (escalation["author_id"], escalation["target_id"], escalation["campaign_id"]) == ("u-author", "u-target", None)
     assert escalation["evidence_post_ids"] == ["p-1"]
     assert escalation["reasons"]["scores"]["threat"] == 0.93
-    assert escalation["reasons"]["thresholds"] == {"threat": 0.85}
+    assert escalation["reasons"]["thresholds"] == {"threat": 0.80}
     throttle = next(d.message for d in result.to_emit if d.topic == "platform-actions")
     assert throttle["kind"] == "throttle_author"
     assert throttle["subject"] == {"type": "author", "id": "u-author"}
@@ -68,7 +68,7 @@ def test_credible_threat_escalates_on_its_own_at_critical(policy):
 
 
 def test_threat_below_threshold_does_nothing(policy):
-    result = decide_post(scored(threat=0.84, toxicity=0.9), policy=policy, cooldowns=Cooldowns(), now=NOW)
+    result = decide_post(scored(threat=0.79, toxicity=0.9), policy=policy, cooldowns=Cooldowns(), now=NOW)
     assert result.decisions == () and result.matched_rules == ()
 
 

@@ -94,7 +94,7 @@ def test_hot_reload_applies_good_changes_and_keeps_the_old_policy_on_bad_ones(tm
     _write(path, document, 1_000_000_000)
     source = PolicyFile(path, reload_interval_s=0)
     first = source.current()
-    assert first.rules[0].when["scores_at_least"]["threat"] == 0.85
+    assert first.rules[0].when["scores_at_least"]["threat"] == 0.80
 
     document["rules"][0]["when"]["scores_at_least"]["threat"] = 0.7
     _write(path, document, 2_000_000_000)
