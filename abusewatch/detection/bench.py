@@ -83,10 +83,11 @@ def measure(targets: int, tracemalloc_pass: bool = True) -> dict[str, Any]:
     gc.collect()
     tracemalloc.start()
     before, _ = tracemalloc.get_traced_memory()
-    detector = _fill(targets)
+    detector = _fill(targets)  # kept alive until its memory has been measured
     gc.collect()
     after, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    del detector
     per_target = (after - before) / held
     result["bytes_per_target_tracemalloc"] = round(per_target)
     result["extrapolated_gib_per_million_targets_tracemalloc"] = round(per_target * 1_000_000 / 2**30, 2)

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import httpx
 import pytest
 from aiohttp import web
 
-from abusewatch import config
 from abusewatch.api.app import create_api
 from abusewatch.api.settings import ApiSettings
-from abusewatch.inference import EngineSettings
-from abusewatch.model.artifact import MANIFEST_FILE
-
-MODEL_DIR = Path(config.load(EngineSettings).model_dir)
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not (MODEL_DIR / MANIFEST_FILE).exists(), reason=f"no trained model in {MODEL_DIR}"),
 ]
 
 TOKEN = "integration-token"

@@ -10,12 +10,11 @@ import pytest
 import torch
 
 from abusewatch.cli import main
-from abusewatch.model.artifact import DEFAULT_MODEL_DIR, MANIFEST_FILE, load_artifact
+from abusewatch.model.artifact import load_artifact
 from abusewatch.model.scoring import score_logits
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not (DEFAULT_MODEL_DIR / MANIFEST_FILE).exists(), reason=f"no model in {DEFAULT_MODEL_DIR}"),
 ]
 
 THREATS = ["I will kill you", "I know where you live and I am going to hurt you", "you better watch your back, I'll shoot you"]
