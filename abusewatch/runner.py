@@ -28,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt  # same clean path as Ctrl-C
 
     signal.signal(signal.SIGTERM, stop_on_sigterm)
+    # A process started in the background by a non-interactive shell inherits SIGINT as ignored;
+    # Ctrl-C (or kill -INT) must still stop the stack.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         stack.start()
         print("\nabusewatch is running:")
