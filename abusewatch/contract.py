@@ -139,12 +139,13 @@ def validate_post(raw: bytes | None, *, max_text_chars: int, max_message_bytes: 
     if len(raw) > max_message_bytes:
         return Rejection("message_too_large", f"message is {len(raw)} bytes, limit {max_message_bytes}")
     try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Rejection("invalid_utf8", f"not valid UTF-8 at byte {exc.start}: {exc.reason}")
-    try:
         message = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        # orjson rejects invalid UTF-8 too; decoding (only on this path) tells which fault it was.
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as utf8_error:
+            return Rejection("invalid_utf8", f"not valid UTF-8 at byte {utf8_error.start}: {utf8_error.reason}")
         return Rejection("invalid_json", f"not valid JSON: {exc}")
     if not isinstance(message, dict):
         return Rejection("not_an_object", f"expected a JSON object, got {type(message).__name__}")

@@ -19,11 +19,10 @@ from pathlib import Path
 
 from abusewatch import config
 from abusewatch.broker import EmbeddedBroker, create_topics
+from abusewatch.services.serve import ROLES as ALL_ROLES
 from abusewatch.settings import KafkaSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
-
-ALL_ROLES = ("classifier", "detector", "actions", "api")
 
 
 class ServiceFailed(RuntimeError):

@@ -2,7 +2,6 @@
 images, roles, ports, probes, environment variables and topic names."""
 
 import dataclasses
-import importlib
 import json
 import re
 from pathlib import Path
@@ -20,10 +19,7 @@ PORTS = {role: getattr(ServiceSettings(), f"{role}_port") for role in ROLES}
 
 
 def _known_env_vars() -> set[str]:
-    for module in config._SETTINGS_MODULES:
-        importlib.import_module(module)
-    names = {f.metadata["env"] for cls in config.registered() for f in dataclasses.fields(cls)}
-    return names
+    return {f.metadata["env"] for cls in config.registered() for f in dataclasses.fields(cls)}
 
 
 def _k8s_docs():
