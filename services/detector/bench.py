@@ -3,8 +3,10 @@
 
 Loads post-scores from FILE (a simulate output) onto a fresh topic first, then starts the detector
 as deployed (`abusewatch serve detector`, its own process) and follows the consumer group's
-committed offsets: throughput = posts consumed between the first and the last commit / the time
-between them (commits come every Faust commit interval, so runs should last tens of seconds).
+committed offsets: throughput = posts committed by the first stage between its first commit and
+the moment both stages have committed everything (the re-keyed topic up to its end offsets) /
+that time. Commits come every Faust commit interval, so runs should last tens of seconds. Also
+prints posts per CPU second of the worker processes, which a busy shared machine distorts less.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import orjson
 
 from abusewatch.broker import EmbeddedBroker, create_topics, free_port
 from abusewatch.detection.simulate import open_text
-from abusewatch.services.detector.app import REKEYED_TOPIC
+from abusewatch.services.detector.app import REKEYED_TOPIC, STATE_TABLE
 from abusewatch.stack import Stack
 
 
@@ -31,14 +33,28 @@ def committed(admin, group: str, topic: str) -> int:
     return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), so runs on a shared machine compare."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def end_offsets(consumer, topic: str) -> int:
+    from kafka import TopicPartition
+
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    return sum(consumer.end_offsets(partitions).values())
+
+
 def main(argv: list[str] | None = None) -> int:
-    from kafka import KafkaProducer
+    from kafka import KafkaConsumer, KafkaProducer
     from kafka.admin import KafkaAdminClient
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path)
     parser.add_argument("--posts", type=int, default=200_000)
     parser.add_argument("--timeout-s", type=float, default=400)
+    parser.add_argument("--workers", type=int, default=1, help="detector worker processes (one consumer group)")
     parser.add_argument("--env", nargs="*", default=[], help="environment variables to pass to the service")
     args = parser.parse_args(argv)
 
@@ -47,10 +63,18 @@ def main(argv: list[str] | None = None) -> int:
         env = {
             "KAFKA_BOOTSTRAP": broker.bootstrap, "ABUSEWATCH_TOPIC_PREFIX": prefix, "ABUSEWATCH_DATA_DIR": data_dir,
             "ABUSEWATCH_KAFKA_SESSION_TIMEOUT_S": "6", "ABUSEWATCH_KAFKA_HEARTBEAT_S": "2",
-            "ABUSEWATCH_DETECTOR_PORT": str(free_port()), "ABUSEWATCH_LOG_LEVEL": "warning",
-            **{name: os.environ[name] for name in args.env if name in os.environ},
+            "ABUSEWATCH_LOG_LEVEL": "warning", **{name: os.environ[name] for name in args.env if name in os.environ},
         }
-        stack = Stack(roles=("detector",), env=env, embedded_broker=False, log_dir=Path(data_dir) / "logs")
+        # One Stack per worker: each its own port, state directory and logs, all in one consumer group.
+        workers = [
+            Stack(roles=("detector",), env={**env, "ABUSEWATCH_DETECTOR_PORT": str(free_port()),
+                                            "ABUSEWATCH_DATA_DIR": f"{data_dir}/worker{n}"},
+                  embedded_broker=False, log_dir=Path(data_dir) / f"logs{n}")
+            for n in range(args.workers)
+        ]
+        for n in range(args.workers):
+            Path(data_dir, f"worker{n}").mkdir()
+        stack = workers[0]
         create_topics(stack.kafka)
         source = stack.kafka.topic("post-scores")
         producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=50, batch_size=512 * 1024)
@@ -66,32 +90,44 @@ def main(argv: list[str] | None = None) -> int:
         print(f"loaded {args.posts} posts ({fanned_out} target copies) in {time.perf_counter() - started:.1f}s")
 
         admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        offsets = KafkaConsumer(bootstrap_servers=broker.bootstrap)
         group = stack.kafka.topic("abusewatch-detector")
         rekeyed = stack.kafka.topic(REKEYED_TOPIC)
-        stack.start(ready_timeout_s=120)
+        changelog = stack.kafka.topic(f"abusewatch-detector-{STATE_TABLE}-changelog")
+        for worker in workers:
+            worker.start(ready_timeout_s=120)
+        pids = [worker.processes["detector"].pid for worker in workers]
         try:
             first: tuple[float, int] | None = None
             deadline = time.monotonic() + args.timeout_s
+            done = 0
             while time.monotonic() < deadline:
-                done = committed(admin, group, rekeyed)
+                done = committed(admin, group, source)
                 if done and first is None:
                     first = (time.perf_counter(), done)
-                if done >= fanned_out:
+                    first_cpu_s = sum(cpu_seconds(pid) for pid in pids)
+                if done >= args.posts and committed(admin, group, rekeyed) >= end_offsets(offsets, rekeyed):
                     break
                 time.sleep(0.2)
             finished = time.perf_counter()
-            if first is None or done < fanned_out:
-                print(f"not finished: {done} of {fanned_out} committed")
+            if first is None or time.monotonic() >= deadline:
+                print(f"not finished: {done} of {args.posts} posts committed")
                 print(stack.log_tail("detector"))
                 return 1
+            used_cpu_s = sum(cpu_seconds(pid) for pid in pids) - first_cpu_s
             seconds = finished - first[0]
-            posts_per_copy = args.posts / fanned_out
-            rate = (done - first[1]) * posts_per_copy / seconds
-            print(f"detector service: {rate:,.0f} posts/s ({(done - first[1]) / seconds:,.0f} target copies/s) "
-                  f"over {seconds:.1f}s, cpu count {os.cpu_count()}")
+            rate = (done - first[1]) / seconds
+            print(f"detector service, {args.workers} worker(s): {rate:,.0f} posts/s "
+                  f"({rate * fanned_out / args.posts:,.0f} target copies/s) over {seconds:.1f}s; "
+                  f"{(done - first[1]) / used_cpu_s:,.0f} posts per worker CPU second; "
+                  f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
+            print(f"records: {end_offsets(offsets, rekeyed):,} packed on {rekeyed}, "
+                  f"{end_offsets(offsets, changelog):,} state changelog")
         finally:
+            offsets.close()
             admin.close()
-            stack.stop()
+            for worker in workers:
+                worker.stop()
     return 0
 
 

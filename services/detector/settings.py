@@ -10,7 +10,18 @@ class DetectorStreamSettings:
     """How the detector service batches its streams and names its internal topics."""
 
     take_max: int = setting(
-        "ABUSEWATCH_DETECTOR_TAKE_MAX", 1000, "Most messages the detector agents take from a stream at once."
+        "ABUSEWATCH_DETECTOR_TAKE_MAX", 1000, "Most post-scores messages the rekey agent takes at once (they are packed per partition)."
+    )
+    detect_take_max: int = setting(
+        "ABUSEWATCH_DETECTOR_DETECT_TAKE_MAX",
+        8,
+        "Most packed records (each holding up to a rekey batch's copies for one partition) the detect "
+        "agent takes at once; state is written back once per take.",
+    )
+    packed_record_bytes: int = setting(
+        "ABUSEWATCH_DETECTOR_PACKED_RECORD_BYTES",
+        512 * 1024,
+        "Largest packed record on the re-keyed topic (bytes); keep under the broker's message.max.bytes.",
     )
     take_within_s: float = setting(
         "ABUSEWATCH_DETECTOR_TAKE_WITHIN_S", 0.05, "Longest the agents wait to fill a batch (seconds)."

@@ -1,0 +1,51 @@
+"""Packing re-keyed copies per partition for the detector's internal topic."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from kafka.partitioner.default import murmur2 as kafka_python_murmur2
+
+from abusewatch.detection.features import fan_out
+from abusewatch.detection.rekey import pack, partition_for, unpack
+
+
+def message(post_id: str, targets: list[str], text: str = "hello") -> dict:
+    return {"post_id": post_id, "targets": targets, "post": {"post_id": post_id, "text": text,
+                                                             "author_follows_target": True}}
+
+
+@pytest.mark.parametrize("partitions", [1, 4, 12])
+def test_partition_matches_kafka_default_partitioner(partitions: int) -> None:
+    # kafka-python's partitioner is an independent implementation of the Java client's default.
+    for target in ["t1", "t2", "journalist_42", "ünïcode", "x" * 300]:
+        expected = (kafka_python_murmur2(target.encode()) & 0x7FFFFFFF) % partitions
+        assert partition_for(target, partitions) == expected
+
+
+def test_every_target_copy_lands_once_on_its_partition_in_order() -> None:
+    messages = [message(f"p{i}", [f"t{i % 7}", f"t{(i + 3) % 7}"]) for i in range(50)]
+    copies = [copy for m in messages for copy in fan_out(m)]
+    records = pack(copies, partitions=4, max_record_bytes=1 << 20)
+    assert len(records) == len({p for p, _ in records})  # one record per partition when it fits
+    seen = []
+    for partition, record in records:
+        for line in unpack(record):
+            copy = orjson.loads(line)
+            [target] = copy["targets"]
+            assert partition_for(target, 4) == partition
+            seen.append((target, copy["post_id"]))
+    assert sorted(seen) == sorted((t, m["post_id"]) for m in messages for t in m["targets"])
+    for target in {t for t, _ in seen}:  # a target's posts keep their stream order
+        order = [int(post_id[1:]) for t, post_id in seen if t == target]
+        assert order == sorted(order)
+
+
+def test_records_are_split_at_the_byte_limit_and_an_oversized_copy_goes_alone() -> None:
+    copies = [copy for i in range(40) for copy in fan_out(message(f"p{i}", ["same-target"], "x" * 100))]
+    copies += fan_out(message("big", ["same-target"], "y" * 5000))
+    records = pack(copies, partitions=3, max_record_bytes=1000)
+    assert len(records) > 5
+    assert all(len(record) <= 1000 for _, record in records[:-1])
+    assert orjson.loads(unpack(records[-1][1])[0])["post_id"] == "big"
+    assert sum(len(unpack(record)) for _, record in records) == 41
