@@ -10,7 +10,8 @@ On the same tweets (TweetEval offensive validation texts) it measures, per varia
   memory       peak RSS of the process while the variant ran (VmHWM, reset per variant)
   accuracy     max abs score difference to the fp32 engine over all labels, and macro-F1 on the
                offensive label (toxicity >= 0.5, as `abusewatch eval`) where the labels are known
-Variants: the engine at its defaults, then each option toggled (fp32, bf16, int8, cascade).
+Variants: the engine at its defaults, then each option toggled (fp32 on PyTorch, fp32 on ONNX Runtime,
+bf16, int8, cascade); a variant this machine cannot run (bf16 without native bf16) is skipped, named.
 `--tune-cascade` instead picks the cascade threshold on the dev sets (at most 1 macro-F1 point lost).
 Machines are shared and noisy: compare variants within one run, as ratios.
 """
@@ -41,7 +42,8 @@ log = logging.getLogger(__name__)
 # Option toggles benchmarked against the defaults; each is a set of EngineSettings overrides.
 VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {},
-    "fp32": {"dtype": "fp32"},
+    "fp32": {"dtype": "fp32", "cpu_runtime": "torch"},
+    "onnxruntime": {"dtype": "fp32", "cpu_runtime": "onnxruntime"},
     "bf16": {"dtype": "bf16"},
     "int8": {"dtype": "int8"},
     "cascade": {"cascade": True},
@@ -83,6 +85,7 @@ class VariantResult:
     name: str
     device: str
     dtype: str
+    runtime: str
     cascade: bool
     posts_per_s: float
     ratio_to_naive: float
@@ -193,6 +196,7 @@ async def measure_all(args: argparse.Namespace, artifact: Any, texts: list[str],
 
     naive = Contender("naive", naive_score)
     engines: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
     contenders = [naive]
     for name in names:
         rss_before = current_rss_mib()
@@ -202,7 +206,12 @@ async def measure_all(args: argparse.Namespace, artifact: Any, texts: list[str],
             await timed_run(naive, naive_texts)
         else:
             registry = CollectorRegistry()
-            engine = InferenceEngine.from_artifact(artifact, replace(base, **VARIANTS[name]), registry)
+            try:
+                engine = InferenceEngine.from_artifact(artifact, replace(base, **VARIANTS[name]), registry)
+            except ValueError as exc:  # e.g. bf16 on a CPU without native bf16
+                log.warning("variant %s skipped: %s", name, exc)
+                skipped[name] = str(exc)
+                continue
             await engine.start()
             await engine.score(texts[: len(texts) // 10 + 1])  # warm-up
             engines[name] = engine
@@ -225,7 +234,7 @@ async def measure_all(args: argparse.Namespace, artifact: Any, texts: list[str],
     for engine in engines.values():
         await engine.stop()
     naive_worker.shutdown()
-    return contenders, engines, latencies
+    return contenders, engines, latencies, skipped
 
 
 def mean_padding_efficiency(registry: Any) -> float | None:
@@ -250,7 +259,7 @@ def run_benchmark(args: argparse.Namespace, artifact: Any) -> dict[str, Any]:
     # fp32 comes first: every other variant's scores are compared with it, and its throughput
     # sets the offered load of the latency runs.
     ordered = ["naive", "fp32"] + [name for name in names if name != "fp32"]
-    contenders, engines, latencies = asyncio.run(measure_all(args, artifact, texts, naive_texts, ordered))
+    contenders, engines, latencies, skipped = asyncio.run(measure_all(args, artifact, texts, naive_texts, ordered))
     naive, fp32 = contenders[0], contenders[1]
     naive_rate = float(np.median(naive.rates))
     reference = as_matrix(fp32.results, artifact.labels)
@@ -281,6 +290,7 @@ def run_benchmark(args: argparse.Namespace, artifact: Any) -> dict[str, Any]:
                         name=contender.name,
                         device=engine.device,
                         dtype=engine.dtype,
+                        runtime=engine.runtime,
                         cascade=engine.cascade is not None,
                         posts_per_s=rate,
                         ratio_to_naive=rate / naive_rate,
@@ -305,6 +315,7 @@ def run_benchmark(args: argparse.Namespace, artifact: Any) -> dict[str, Any]:
         "defaults": asdict(load(EngineSettings, model_dir=args.model_dir)),
         "naive": report_naive,
         "variants": variants,
+        "skipped_variants": skipped,
     }
 
 
@@ -328,12 +339,12 @@ def print_report(report: dict[str, Any]) -> None:
     naive = report["naive"]
     print(f"machine: {report['machine']}")
     print(f"model: {report['model']['name']} {report['model']['version']}; {report['posts']} TweetEval offensive val posts")
-    header = f"{'variant':<10} {'device':<7} {'dtype':<5} {'posts/s':>8} {'x naive':>8} {'p50 ms':>7} {'p99 ms':>7} {'@ rate':>7} {'RSS MiB':>8} {'+MiB':>5} {'max|d|':>7} {'F1':>6} {'to TF':>6} {'pad eff':>7}"
+    header = f"{'variant':<11} {'device':<7} {'dtype':<5} {'runtime':<19} {'posts/s':>8} {'x naive':>8} {'p50 ms':>7} {'p99 ms':>7} {'@ rate':>7} {'RSS MiB':>8} {'+MiB':>5} {'max|d|':>7} {'F1':>6} {'to TF':>6} {'pad eff':>7}"
     print(header)
     print("-" * len(header))
     naive_latency = naive["latency"]
     print(
-        f"{'naive':<10} {'cpu':<7} {'fp32':<5} {naive['posts_per_s']:>8.1f} {1.0:>8.1f} {naive_latency['p50_ms']:>7.1f} "
+        f"{'naive':<11} {'cpu':<7} {'fp32':<5} {'torch, 1 at a time':<19} {naive['posts_per_s']:>8.1f} {1.0:>8.1f} {naive_latency['p50_ms']:>7.1f} "
         f"{naive_latency['p99_ms']:>7.1f} {naive_latency['offered_rate']:>7.0f} {naive['peak_rss_mib']:>8.0f} {naive['added_rss_mib']:>5.0f} "
         f"{naive.get('max_abs_diff_to_fp32', float('nan')):>7.4f} {'':>6} {1.0:>6.2f}"
     )
@@ -341,11 +352,13 @@ def print_report(report: dict[str, Any]) -> None:
         latency = variant["latency"]
         diff = variant["max_abs_diff_to_fp32"]
         print(
-            f"{variant['name']:<10} {variant['device']:<7} {variant['dtype']:<5} {variant['posts_per_s']:>8.1f} "
+            f"{variant['name']:<11} {variant['device']:<7} {variant['dtype']:<5} {variant['runtime']:<19} {variant['posts_per_s']:>8.1f} "
             f"{variant['ratio_to_naive']:>8.1f} {latency['p50_ms']:>7.1f} {latency['p99_ms']:>7.1f} "
             f"{latency['offered_rate']:>7.0f} {variant['peak_rss_mib']:>8.0f} {variant['added_rss_mib']:>5.0f} {diff if diff is not None else float('nan'):>7.4f} "
             f"{variant['macro_f1'] * 100:>6.1f} {variant['transformer_share']:>6.2f} {variant['mean_padding_efficiency']:>7.2f}"
         )
+    for name, reason in report.get("skipped_variants", {}).items():
+        print(f"{name:<11} skipped: {reason}")
     print("max|d|: max abs score difference to the fp32 engine (cascade: over posts sent to the transformer);")
     print("F1: macro-F1 on the offensive label; to TF: share of posts the transformer scored;")
     print("pad eff: real / padded tokens, mean over the variant's batches (throughput and latency runs).")

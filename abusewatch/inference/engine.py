@@ -123,6 +123,10 @@ class InferenceEngine:
         return self._backend.dtype
 
     @property
+    def runtime(self) -> str:
+        return self._backend.runtime
+
+    @property
     def cascade(self) -> LexicalFirstPass | None:
         """The cascade's first pass, when the cascade is on."""
         return self._first_pass
@@ -149,13 +153,15 @@ class InferenceEngine:
         self._batcher_task = asyncio.create_task(self._run_batcher(), name="abusewatch-batcher")
         self._model_task = asyncio.create_task(self._run_model(), name="abusewatch-model")
         self._started = True
-        self._metrics.device.info({"device": self.device, "dtype": self.dtype, "cascade": str(self._first_pass is not None)})
+        self._metrics.device.info({"device": self.device, "dtype": self.dtype, "runtime": self.runtime,
+                                   "cascade": str(self._first_pass is not None)})
         log.info(
-            "inference engine ready: model %s %s on %s (%s), cascade %s, max_batch_tokens %d, max_wait_ms %g",
+            "inference engine ready: model %s %s on %s (%s, %s), cascade %s, max_batch_tokens %d, max_wait_ms %g",
             self._model_info.get("name"),
             self._model_info.get("version"),
             self.device,
             self.dtype,
+            self.runtime,
             f"on (threshold {self._first_pass.threshold})" if self._first_pass else "off",
             self._settings.max_batch_tokens,
             self._settings.max_wait_ms,

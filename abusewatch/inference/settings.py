@@ -25,6 +25,12 @@ class EngineSettings:
         "auto (CPU: bf16 autocast where the CPU has native bf16, else fp32; CUDA: bf16, else fp16), fp32, "
         "bf16, fp16 (CUDA only) or int8 (CPU dynamic quantization: changes scores, see docs/benchmarks.md).",
     )
+    cpu_runtime: str = setting(
+        "ABUSEWATCH_CPU_RUNTIME",
+        "auto",
+        "What runs the network on CPU: auto (ONNX Runtime for fp32 when installed, PyTorch for bf16 and "
+        "int8), torch or onnxruntime (fp32 only; exported from the loaded weights at startup).",
+    )
     cpu_threads: int = setting(
         "ABUSEWATCH_CPU_THREADS", 0, "Intra-op threads of the CPU backend; 0 = the cores this process may use."
     )

@@ -62,8 +62,10 @@ def as_matrix(results, labels) -> np.ndarray:
     return np.array([[result[label] for label in labels] for result in results])
 
 
-def test_fp32_engine_equals_unbatched_model(artifact, texts, unbatched) -> None:
-    engine = engine_for(artifact, dtype="fp32", max_batch_tokens=512)
+@pytest.mark.parametrize("runtime", ["torch", "onnxruntime"])
+def test_fp32_engine_equals_unbatched_model(artifact, texts, unbatched, runtime: str) -> None:
+    engine = engine_for(artifact, dtype="fp32", cpu_runtime=runtime, max_batch_tokens=512)
+    assert engine.runtime.startswith(runtime)
     scores = as_matrix(engine.score_blocking(texts), artifact.labels)
     assert np.abs(scores - unbatched).max() < FP32_TOLERANCE
 

@@ -36,6 +36,7 @@ class RecordingBackend:
 
     device = "fake"
     dtype = "fp32"
+    runtime = "recording"
 
     def __init__(self, max_batch_tokens: int, model_seconds: float = 0.0) -> None:
         self.max_batch_tokens = max_batch_tokens
@@ -226,7 +227,7 @@ def test_metrics_count_posts_and_batches() -> None:
     engine.score_blocking(mixed_texts(50))
     assert registry.get_sample_value("abusewatch_inference_posts_scored_total", {"path": "transformer"}) == 50
     assert registry.get_sample_value("abusewatch_inference_batch_posts_sum") == 50
-    assert registry.get_sample_value("abusewatch_inference_device_info", {"device": "fake", "dtype": "fp32", "cascade": "False"}) == 1
+    assert registry.get_sample_value("abusewatch_inference_device_info", {"device": "fake", "dtype": "fp32", "runtime": "recording", "cascade": "False"}) == 1
 
 
 def test_cascade_answers_benign_posts_without_the_model() -> None:

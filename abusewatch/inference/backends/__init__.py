@@ -15,6 +15,7 @@ from abusewatch.inference.settings import EngineSettings
 log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda")
+CPU_RUNTIMES = ("auto", "torch", "onnxruntime")
 
 
 def _cpu_dtype(asked: str) -> str:
@@ -45,7 +46,31 @@ def select_backend(settings: EngineSettings, network: nn.Module, pad_token_id: i
     if settings.device == "cuda":
         log.warning("ABUSEWATCH_DEVICE=cuda but CUDA is not available; falling back to CPU")
     threads = settings.cpu_threads or len(os.sched_getaffinity(0))
-    return CpuBackend(network, _cpu_dtype(settings.dtype), threads, settings.max_batch_tokens, pad_token_id)
+    dtype = _cpu_dtype(settings.dtype)
+    if _use_onnxruntime(settings.cpu_runtime, dtype):
+        from abusewatch.inference.backends.onnx_cpu import OnnxCpuBackend
+
+        return OnnxCpuBackend(network, threads, settings.max_batch_tokens, pad_token_id)
+    return CpuBackend(network, dtype, threads, settings.max_batch_tokens, pad_token_id)
+
+
+def _use_onnxruntime(asked: str, dtype: str) -> bool:
+    """ONNX Runtime runs the fp32 network only; bf16 and int8 stay on PyTorch."""
+    if asked not in CPU_RUNTIMES:
+        raise ValueError(f"ABUSEWATCH_CPU_RUNTIME must be one of {CPU_RUNTIMES}, got {asked!r}")
+    if asked == "torch":
+        return False
+    from abusewatch.inference.backends.onnx_cpu import onnxruntime_available
+
+    if dtype != "fp32":
+        if asked == "onnxruntime":
+            raise ValueError(f"ABUSEWATCH_CPU_RUNTIME=onnxruntime runs fp32 only, not {dtype}")
+        return False
+    if not onnxruntime_available():
+        if asked == "onnxruntime":
+            raise ValueError("ABUSEWATCH_CPU_RUNTIME=onnxruntime but onnxruntime is not installed")
+        return False
+    return True
 
 
 __all__ = ["Backend", "CpuBackend", "select_backend"]

@@ -15,6 +15,7 @@ class Backend(Protocol):
 
     device: str  # "cpu" or "cuda:0", as reported in logs and metrics
     dtype: str  # the precision actually used: fp32, bf16, fp16 or int8
+    runtime: str  # what executes the network, with its version ("torch 2.13.0", "onnxruntime 1.31.1")
     max_batch_tokens: int
 
     def health(self) -> bool:

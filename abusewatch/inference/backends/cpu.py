@@ -47,6 +47,7 @@ class CpuBackend:
             raise ValueError("dtype bf16 asked but this CPU has no native bf16; use fp32")
         self.device = "cpu"
         self.dtype = dtype
+        self.runtime = f"torch {torch.__version__}"
         self.max_batch_tokens = max_batch_tokens
         self.threads = threads
         self._pad_token_id = pad_token_id

@@ -38,6 +38,7 @@ class CudaBackend:
         self._device = torch.device("cuda", torch.cuda.current_device())
         self.device = str(self._device)
         self.dtype = dtype
+        self.runtime = f"torch {torch.__version__}"
         self.max_batch_tokens = max_batch_tokens
         self._pad_token_id = pad_token_id
         self._autocast_dtype = CUDA_DTYPES[dtype]
