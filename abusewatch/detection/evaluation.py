@@ -58,9 +58,10 @@ def score_alerts(
     false_campaigns: list[dict[str, Any]] = []
     for campaign_id, alert in first_alert.items():
         ts = epoch_seconds(alert["event_time"])
-        match = next(
-            (e for e in by_target.get(alert["target_id"], ()) if e.start <= ts <= e.end + match_slack_s), None
-        )
+        # A target can host a pile-on and, overlapping it, a persistent abuser or a viral burst: the
+        # alert is true if any pile-on episode spans it, whichever episode is listed first.
+        spanning = [e for e in by_target.get(alert["target_id"], ()) if e.start <= ts <= e.end + match_slack_s]
+        match = next((e for e in spanning if e.kind in PILE_ON_KINDS), spanning[0] if spanning else None)
         if match is None or match.kind not in PILE_ON_KINDS:
             false_campaigns.append({"campaign_id": campaign_id, "target_id": alert["target_id"],
                                     "event_time": alert["event_time"], "episode": match.name if match else None,

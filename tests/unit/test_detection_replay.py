@@ -38,3 +38,17 @@ def test_replay_is_deterministic(tmp_path):
     first = replay(read_messages(stream, None), settings).alerts
     second = replay(read_messages(stream, None), settings).alerts
     assert first and first == second
+
+
+def test_alert_during_overlapping_episodes_counts_for_the_pile_on():
+    # A persistent abuser listed first on the same target must not turn the pile-on's alert false.
+    truth = [
+        Episode("t1", 0.0, 7200.0, "persistent_abuser", "persistent-1"),
+        Episode("t1", 3000.0, 3300.0, "pile_on", "pile-1"),
+    ]
+    alert = {"campaign_id": "c1", "target_id": "t1", "status": "opened", "event_time": "1970-01-01T00:51:00.000Z"}
+    report = score_alerts([alert], truth, benign_posts=1000, match_slack_s=600)
+    assert report["false_campaigns"] == 0
+    assert report["per_kind"]["pile_on"]["detected"] == 1
+    lone = score_alerts([{**alert, "event_time": "1970-01-01T00:10:00.000Z"}], truth, 1000, match_slack_s=600)
+    assert lone["false_campaigns"] == 1  # only the single abuser spans it: a false alert
