@@ -52,13 +52,19 @@ class Stack:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self, ready_timeout_s: float = 180.0) -> Stack:
-        if self.embedded_broker:
-            host, port = self.kafka.bootstrap.rsplit(":", 1)
-            self.broker = EmbeddedBroker(port=int(port), host=host).start()
-        create_topics(self.kafka)
-        for role in self.roles:
-            self.start_role(role)
-        self.wait_ready(self.roles, ready_timeout_s)
+        """Start the broker (if embedded) and every role, and wait until all are ready. On failure
+        everything started is stopped again and the error carries the failing roles' log tails."""
+        try:
+            if self.embedded_broker:
+                host, port = self.kafka.bootstrap.rsplit(":", 1)
+                self.broker = EmbeddedBroker(port=int(port), host=host).start()
+            create_topics(self.kafka)
+            for role in self.roles:
+                self.start_role(role)
+            self.wait_ready(self.roles, ready_timeout_s)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def start_role(self, role: str) -> None:
@@ -129,7 +135,8 @@ class Stack:
             self.check_alive()
             pending = [role for role in pending if not self.is_ready(role)]
             if pending and time.monotonic() > deadline:
-                raise ServiceFailed(f"not ready after {timeout_s:.0f}s: {', '.join(pending)}")
+                tails = "".join(f"\n--- {role} log ---\n{self.log_tail(role)}" for role in pending)
+                raise ServiceFailed(f"not ready after {timeout_s:.0f}s: {', '.join(pending)}{tails}")
             if pending:
                 time.sleep(0.5)
 

@@ -94,10 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         group = stack.kafka.topic("abusewatch-detector")
         rekeyed = stack.kafka.topic(REKEYED_TOPIC)
         changelog = stack.kafka.topic(f"abusewatch-detector-{STATE_TABLE}-changelog")
-        for worker in workers:
-            worker.start(ready_timeout_s=120)
-        pids = [worker.processes["detector"].pid for worker in workers]
         try:
+            for worker in workers:
+                worker.start(ready_timeout_s=120)
+            pids = [worker.processes["detector"].pid for worker in workers]
             first: tuple[float, int] | None = None
             deadline = time.monotonic() + args.timeout_s
             done = 0

@@ -67,12 +67,7 @@ def test_actions_service_end_to_end(broker, producer, tmp_path, evidence_dsn):
         ABUSEWATCH_ACTIONS_TAKE_WITHIN_S="0.05",
     )
     stack = Stack(roles=("actions",), env=env, embedded_broker=False)
-    try:
-        stack.start(ready_timeout_s=90)
-    except Exception:
-        print(stack.log_tail("actions"))
-        stack.stop()
-        raise
+    stack.start(ready_timeout_s=90)
     topic = stack.kafka.topic
     actions = TopicReader(broker.bootstrap, topic("platform-actions"))
     escalations = TopicReader(broker.bootstrap, topic("escalations"))

@@ -41,12 +41,7 @@ def scored(index: int, target: str, author: str, at: datetime, scores: dict, new
 def test_detector_service_alerts_on_pile_on_only(broker, producer, tmp_path, table_store):
     env = stack_env(broker, tmp_path, ABUSEWATCH_DETECTOR_TAKE_WITHIN_S="0.05", ABUSEWATCH_TABLE_STORE=table_store)
     stack = Stack(roles=("detector",), env=env, embedded_broker=False)
-    try:
-        stack.start(ready_timeout_s=90)
-    except Exception:
-        print(stack.log_tail("detector"))
-        stack.stop()
-        raise
+    stack.start(ready_timeout_s=90)
     topic = stack.kafka.topic
     alerts = TopicReader(broker.bootstrap, topic("target-alerts"))
     try:

@@ -35,13 +35,7 @@ OUTPUT_TOPICS = ("post-scores", "posts-dlq", "target-alerts", "platform-actions"
 def pipeline(broker, tmp_path_factory):
     env = stack_env(broker, tmp_path_factory.mktemp("pipeline"))
     stack = Stack(roles=("classifier", "detector", "actions"), env=env, embedded_broker=False)
-    try:
-        stack.start(ready_timeout_s=240)
-    except Exception:
-        for role in stack.roles:
-            print(f"--- {role} log ---\n{stack.log_tail(role)}")
-        stack.stop()
-        raise
+    stack.start(ready_timeout_s=240)  # on failure it stops and raises with the roles' log tails
     readers = {name: TopicReader(broker.bootstrap, stack.kafka.topic(name)) for name in OUTPUT_TOPICS}
     yield stack, readers
     for reader in readers.values():
