@@ -10,6 +10,7 @@ from aiohttp import web
 
 from abusewatch.api.app import create_api
 from abusewatch.api.settings import ApiSettings
+from tests.fakes import NoCases
 
 pytestmark = [
     pytest.mark.integration,
@@ -17,17 +18,6 @@ pytestmark = [
 
 TOKEN = "integration-token"
 ANALYZE = "/v1alpha1/comments:analyze"
-
-
-class NoCases:
-    async def open_campaigns(self):
-        return []
-
-    async def target_history(self, target_id):
-        return []
-
-    async def escalation(self, escalation_id):
-        return None
 
 
 def test_a_threat_scores_higher_than_a_kind_word(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from abusewatch.api.errors import ApiConfigError
 from abusewatch.api.settings import ApiSettings
 from abusewatch.inference import Overloaded
 from abusewatch.labels import LABELS
+from tests.fakes import NoCases
 
 TOKEN = "http-test-token"
 ANALYZE = "/v1alpha1/comments:analyze"
@@ -53,17 +54,6 @@ class OverloadedScorer(KeywordScorer):
     async def score(self, texts: Sequence[str], *, wait: bool = True) -> list[dict[str, float]]:
         assert wait is False, "the API must not queue behind a full engine"
         raise Overloaded("0 of 4096 queue slots free")
-
-
-class NoCases:
-    async def open_campaigns(self):
-        return []
-
-    async def target_history(self, target_id):
-        return []
-
-    async def escalation(self, escalation_id):
-        return None
 
 
 @contextlib.asynccontextmanager
