@@ -11,7 +11,8 @@ On the same tweets (TweetEval offensive validation texts) it measures, per varia
   accuracy     max abs score difference to the fp32 engine over all labels, and macro-F1 on the
                offensive label (toxicity >= 0.5, as `abusewatch eval`) where the labels are known
 Variants: the engine at its defaults, then each option toggled (fp32 on PyTorch, fp32 on ONNX Runtime,
-bf16, int8, cascade); a variant this machine cannot run (bf16 without native bf16) is skipped, named.
+bf16, int8, cascade, torch.compile, and the cascade with torch.compile); a variant this machine cannot
+run (bf16 without native bf16) is skipped, named.
 `--tune-cascade` instead picks the cascade threshold on the dev sets (at most 1 macro-F1 point lost).
 Machines are shared and noisy: compare variants within one run, as ratios.
 """
@@ -47,6 +48,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bf16": {"dtype": "bf16"},
     "int8": {"dtype": "int8"},
     "cascade": {"cascade": True},
+    "compiled": {"cpu_runtime": "torch-compile"},
+    "cascade-compiled": {"cascade": True, "cpu_runtime": "torch-compile"},
 }
 # Dev sets for the cascade threshold: folder under the datasets dir, and the label its 1 means.
 CASCADE_DEV_SETS = (("tweeteval_offensive", "toxicity"), ("tweeteval_hate", "identity_attack"))
@@ -339,12 +342,12 @@ def print_report(report: dict[str, Any]) -> None:
     naive = report["naive"]
     print(f"machine: {report['machine']}")
     print(f"model: {report['model']['name']} {report['model']['version']}; {report['posts']} TweetEval offensive val posts")
-    header = f"{'variant':<11} {'device':<7} {'dtype':<5} {'runtime':<19} {'posts/s':>8} {'x naive':>8} {'p50 ms':>7} {'p99 ms':>7} {'@ rate':>7} {'RSS MiB':>8} {'+MiB':>5} {'max|d|':>7} {'F1':>6} {'to TF':>6} {'pad eff':>7}"
+    header = f"{'variant':<16} {'device':<7} {'dtype':<5} {'runtime':<21} {'posts/s':>8} {'x naive':>8} {'p50 ms':>7} {'p99 ms':>7} {'@ rate':>7} {'RSS MiB':>8} {'+MiB':>5} {'max|d|':>7} {'F1':>6} {'to TF':>6} {'pad eff':>7}"
     print(header)
     print("-" * len(header))
     naive_latency = naive["latency"]
     print(
-        f"{'naive':<11} {'cpu':<7} {'fp32':<5} {'torch, 1 at a time':<19} {naive['posts_per_s']:>8.1f} {1.0:>8.1f} {naive_latency['p50_ms']:>7.1f} "
+        f"{'naive':<16} {'cpu':<7} {'fp32':<5} {'torch, 1 at a time':<21} {naive['posts_per_s']:>8.1f} {1.0:>8.1f} {naive_latency['p50_ms']:>7.1f} "
         f"{naive_latency['p99_ms']:>7.1f} {naive_latency['offered_rate']:>7.0f} {naive['peak_rss_mib']:>8.0f} {naive['added_rss_mib']:>5.0f} "
         f"{naive.get('max_abs_diff_to_fp32', float('nan')):>7.4f} {'':>6} {1.0:>6.2f}"
     )
@@ -352,13 +355,13 @@ def print_report(report: dict[str, Any]) -> None:
         latency = variant["latency"]
         diff = variant["max_abs_diff_to_fp32"]
         print(
-            f"{variant['name']:<11} {variant['device']:<7} {variant['dtype']:<5} {variant['runtime']:<19} {variant['posts_per_s']:>8.1f} "
+            f"{variant['name']:<16} {variant['device']:<7} {variant['dtype']:<5} {variant['runtime']:<21} {variant['posts_per_s']:>8.1f} "
             f"{variant['ratio_to_naive']:>8.1f} {latency['p50_ms']:>7.1f} {latency['p99_ms']:>7.1f} "
             f"{latency['offered_rate']:>7.0f} {variant['peak_rss_mib']:>8.0f} {variant['added_rss_mib']:>5.0f} {diff if diff is not None else float('nan'):>7.4f} "
             f"{variant['macro_f1'] * 100:>6.1f} {variant['transformer_share']:>6.2f} {variant['mean_padding_efficiency']:>7.2f}"
         )
     for name, reason in report.get("skipped_variants", {}).items():
-        print(f"{name:<11} skipped: {reason}")
+        print(f"{name:<16} skipped: {reason}")
     print("max|d|: max abs score difference to the fp32 engine (cascade: over posts sent to the transformer);")
     print("F1: macro-F1 on the offensive label; to TF: share of posts the transformer scored;")
     print("pad eff: real / padded tokens, mean over the variant's batches (throughput and latency runs).")

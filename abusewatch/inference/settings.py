@@ -29,7 +29,8 @@ class EngineSettings:
         "ABUSEWATCH_CPU_RUNTIME",
         "auto",
         "What runs the network on CPU: auto (ONNX Runtime for fp32 when installed, PyTorch for bf16 and "
-        "int8), torch or onnxruntime (fp32 only; exported from the loaded weights at startup).",
+        "int8), torch, torch-compile (PyTorch with torch.compile: graphs built at startup, needs a C++ "
+        "compiler; fp32 or bf16) or onnxruntime (fp32 only; exported from the loaded weights at startup).",
     )
     cpu_threads: int = setting(
         "ABUSEWATCH_CPU_THREADS", 0, "Intra-op threads of the CPU backend; 0 = the cores this process may use."

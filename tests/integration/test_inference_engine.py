@@ -77,6 +77,17 @@ def test_default_engine_matches_unbatched_model_within_tolerance(artifact, texts
     assert np.abs(scores - unbatched).max() < BF16_TOLERANCE
 
 
+def test_compiled_engine_matches_unbatched_model_within_tolerance(artifact, texts, unbatched) -> None:
+    # torch.compile at the default dtype (bf16 where the CPU has it): the graphs are built at start
+    # (health check), and batches of every size and length, one post alone included, reuse them.
+    engine = engine_for(artifact, cpu_runtime="torch-compile", max_batch_tokens=512)
+    assert engine.runtime.endswith("compiled")
+    scores = as_matrix(engine.score_blocking(texts), artifact.labels)
+    alone = as_matrix(engine.score_blocking(texts[:1]), artifact.labels)
+    assert np.abs(scores - unbatched).max() < BF16_TOLERANCE
+    assert np.abs(alone - unbatched[:1]).max() < BF16_TOLERANCE
+
+
 def test_concurrent_callers_get_their_own_scores(artifact, texts, unbatched) -> None:
     calls = [list(range(start, len(texts), 5)) for start in range(5)]
 

@@ -10,7 +10,7 @@ from abusewatch.inference.backends import _use_onnxruntime
 @pytest.mark.parametrize(
     ("asked", "dtype", "expected"),
     [("auto", "fp32", True), ("onnxruntime", "fp32", True), ("torch", "fp32", False),
-     ("auto", "bf16", False), ("auto", "int8", False), ("torch", "int8", False)],
+     ("auto", "bf16", False), ("auto", "int8", False), ("torch", "int8", False), ("torch-compile", "fp32", False)],
 )
 def test_runtime_choice(asked: str, dtype: str, expected: bool) -> None:
     assert _use_onnxruntime(asked, dtype) is expected
@@ -20,3 +20,12 @@ def test_runtime_choice(asked: str, dtype: str, expected: bool) -> None:
 def test_impossible_runtime_is_a_clear_error(asked: str, dtype: str) -> None:
     with pytest.raises(ValueError, match="ABUSEWATCH_CPU_RUNTIME"):
         _use_onnxruntime(asked, dtype)
+
+
+def test_torch_compile_refuses_int8() -> None:
+    from torch import nn
+
+    from abusewatch.inference.backends import CpuBackend
+
+    with pytest.raises(ValueError, match="int8"):
+        CpuBackend(nn.Linear(2, 2), "int8", threads=1, max_batch_tokens=64, pad_token_id=0, compiled=True)

@@ -15,7 +15,7 @@ from abusewatch.inference.settings import EngineSettings
 log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda")
-CPU_RUNTIMES = ("auto", "torch", "onnxruntime")
+CPU_RUNTIMES = ("auto", "torch", "torch-compile", "onnxruntime")
 
 
 def _cpu_dtype(asked: str) -> str:
@@ -51,14 +51,15 @@ def select_backend(settings: EngineSettings, network: nn.Module, pad_token_id: i
         from abusewatch.inference.backends.onnx_cpu import OnnxCpuBackend
 
         return OnnxCpuBackend(network, threads, settings.max_batch_tokens, pad_token_id)
-    return CpuBackend(network, dtype, threads, settings.max_batch_tokens, pad_token_id)
+    compiled = settings.cpu_runtime == "torch-compile"
+    return CpuBackend(network, dtype, threads, settings.max_batch_tokens, pad_token_id, compiled=compiled)
 
 
 def _use_onnxruntime(asked: str, dtype: str) -> bool:
     """ONNX Runtime runs the fp32 network only; bf16 and int8 stay on PyTorch."""
     if asked not in CPU_RUNTIMES:
         raise ValueError(f"ABUSEWATCH_CPU_RUNTIME must be one of {CPU_RUNTIMES}, got {asked!r}")
-    if asked == "torch":
+    if asked in ("torch", "torch-compile"):
         return False
     from abusewatch.inference.backends.onnx_cpu import onnxruntime_available
 
