@@ -27,6 +27,13 @@ class KafkaSettings:
     heartbeat_interval_s: float = setting(
         "ABUSEWATCH_KAFKA_HEARTBEAT_S", 2.0, "Consumer group heartbeat interval (seconds)."
     )
+    fetch_max_wait_ms: int = setting(
+        "ABUSEWATCH_KAFKA_FETCH_MAX_WAIT_MS",
+        100,
+        "Longest a consumer's fetch waits at the broker for new records (Faust fixes it at 1,500). Apache "
+        "Kafka answers as soon as a record is there, so this only paces idle polling; the embedded broker "
+        "holds fetches for most of the wait, so each hop adds about half of it (docs/benchmarks.md).",
+    )
     table_store: str = setting(
         "ABUSEWATCH_TABLE_STORE",
         "memory://",

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
 from abusewatch import config
@@ -106,6 +107,30 @@ class ServiceContext:
         return all(check() for check in self.readiness_checks)
 
 
+class _FetchWaitConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: faust_aiokafka.Transport):  # noqa: ANN202 - aiokafka type
+        consumer = super()._create_worker_consumer(transport)
+        # Faust passes a fixed fetch_max_wait_ms=1500 and has no setting for it; aiokafka reads
+        # this attribute when the consumer starts (it builds its fetcher then).
+        consumer._fetch_max_wait_ms = transport.fetch_max_wait_ms
+        return consumer
+
+
+class _FetchWaitConsumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> _FetchWaitConsumerThread:
+        return _FetchWaitConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class KafkaTransport(faust_aiokafka.Transport):
+    """Faust's aiokafka transport with the consumer's fetch wait taken from KafkaSettings."""
+
+    Consumer = _FetchWaitConsumer
+
+    def __init__(self, url: list, app: faust.App, fetch_max_wait_ms: int) -> None:
+        super().__init__(url, app)
+        self.fetch_max_wait_ms = fetch_max_wait_ms
+
+
 def create_app(ctx: ServiceContext, lag_interval_s: float = 5.0) -> faust.App:
     """A Faust app for `ctx.role` with health, readiness and metrics on 127.0.0.1:<port>."""
     data_dir = Path(ctx.kafka.data_dir) / ctx.app_id
@@ -126,6 +151,7 @@ def create_app(ctx: ServiceContext, lag_interval_s: float = 5.0) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
     )
+    app.transport = KafkaTransport(app.conf.broker_consumer, app, ctx.kafka.fetch_max_wait_ms)
     ctx.readiness_checks.append(lambda: bool(app.consumer.assignment()) if app.consumer else False)
     metrics = ctx.metrics
 
