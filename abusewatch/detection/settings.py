@@ -42,8 +42,10 @@ class DetectorSettings:
     )
     coordinated_min_abusive_share: float = setting(
         "ABUSEWATCH_DETECTOR_COORDINATED_MIN_ABUSIVE_SHARE",
-        0.12,
-        "Lower share accepted when the crowd looks coordinated (new accounts, copy-paste, repeat campaigners).",
+        0.2,
+        "Lower share accepted when the crowd looks coordinated (new accounts, copy-paste, repeat campaigners). "
+        "Not much lower: a viral benign burst whose copy-pasted meme the model scores toxic is copy-paste too "
+        "(at 0.12, model 0.3.0 alerted on 4 of 4 such bursts in one scenario; docs/benchmarks.md).",
     )
     coordinated_min_new_account_share: float = setting(
         "ABUSEWATCH_DETECTOR_COORDINATED_MIN_NEW_ACCOUNT_SHARE",
