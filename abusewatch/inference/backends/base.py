@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
-from abusewatch.inference.batching import TokenizedBatch
+from abusewatch.inference.batching import TokenizedBatch, collate
 
 
 class Backend(Protocol):
@@ -29,3 +30,11 @@ class Backend(Protocol):
     def predict(self, prepared: Any) -> np.ndarray:
         """Logits, float32 numpy [posts, labels]."""
         ...
+
+
+def answers_finite(backend: Backend, batches: Sequence[list[list[int]]], pad_token_id: int) -> bool:
+    """Run each batch of token rows through the backend: True when every logit is finite (the
+    backends' health checks, which also warm them up)."""
+    return all(
+        bool(np.isfinite(backend.predict(backend.prepare(collate(rows, pad_token_id)))).all()) for rows in batches
+    )

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from abusewatch.inference.batching import TokenizedBatch, collate
+from abusewatch.inference.backends.base import answers_finite
+from abusewatch.inference.batching import TokenizedBatch
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +83,8 @@ class CpuBackend:
         # Compiled: both graphs (one post, several posts) are built here, at startup, instead of
         # on the first live batches (tens of seconds each).
         pad = self._pad_token_id
-        batches = ([[pad] * 4], [[pad] * 4] * 2) if self._compiled else ([[pad]],)
-        return all(np.isfinite(self.predict(self.prepare(collate(ids, pad)))).all() for ids in batches)
+        batches = [[[pad] * 4], [[pad] * 4] * 2] if self._compiled else [[[pad]]]
+        return answers_finite(self, batches, pad)
 
     def prepare(self, batch: TokenizedBatch) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask)

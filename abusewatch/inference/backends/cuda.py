@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from abusewatch.inference.batching import TokenizedBatch, collate
+from abusewatch.inference.backends.base import answers_finite
+from abusewatch.inference.batching import TokenizedBatch
 
 CUDA_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -49,8 +50,7 @@ class CudaBackend:
         self._copy_stream = torch.cuda.Stream(self._device)
 
     def health(self) -> bool:
-        logits = self.predict(self.prepare(collate([[self._pad_token_id]], self._pad_token_id)))
-        return bool(np.isfinite(logits).all())
+        return answers_finite(self, [[[self._pad_token_id]]], self._pad_token_id)
 
     def prepare(self, batch: TokenizedBatch) -> CudaBatch:
         # Pinned host memory lets the copy run asynchronously while the previous batch computes.

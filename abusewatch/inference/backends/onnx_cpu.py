@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from abusewatch.inference.batching import TokenizedBatch, collate
+from abusewatch.inference.backends.base import answers_finite
+from abusewatch.inference.batching import TokenizedBatch
 
 ONNX_OPSET = 17
 
@@ -82,8 +83,7 @@ class OnnxCpuBackend:
         )
 
     def health(self) -> bool:
-        logits = self.predict(self.prepare(collate([[self._pad_token_id]], self._pad_token_id)))
-        return bool(np.isfinite(logits).all())
+        return answers_finite(self, [[[self._pad_token_id]]], self._pad_token_id)
 
     def prepare(self, batch: TokenizedBatch) -> dict[str, np.ndarray]:
         return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
