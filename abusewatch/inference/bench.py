@@ -119,11 +119,17 @@ def reset_peak_rss() -> None:
         log.warning("cannot reset peak RSS; figures are the process's peak so far")
 
 
-def peak_rss_mib() -> float:
+def proc_status_mib(field: str) -> float | None:
+    """A memory line of /proc/self/status (VmRSS, VmHWM, ...) in MiB; None where there is none."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return None
+
+
+def peak_rss_mib() -> float:
+    peak = proc_status_mib("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def macro_f1(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -157,10 +163,8 @@ def as_matrix(results: list[dict[str, float]], labels: tuple[str, ...]) -> np.nd
 
 
 def current_rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    current = proc_status_mib("VmRSS")
+    return current if current is not None else float("nan")
 
 
 @dataclass
