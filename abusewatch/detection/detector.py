@@ -103,6 +103,7 @@ class PileOnDetector:
         self._open_campaigns: dict[str, None] = {}  # targets to visit in the lifecycle sweep
         self._watermark = -math.inf
         self._next_sweep = -math.inf
+        self._first_ts: float | None = None  # event time of the first post this detector saw
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -113,6 +114,8 @@ class PileOnDetector:
         once per batch."""
         post = extract(message, self._thresholds)
         self.stats.posts += 1
+        if self._first_ts is None:
+            self._first_ts = post.ts
         targets = post.targets
         alerts = self._observe(targets[0], post, post.follows_first_target) if targets else []
         for target in targets[1:]:
@@ -175,7 +178,11 @@ class PileOnDetector:
         bucket = int(ts // self._bucket_s)
         state = self.store.get(target)
         if state is None:
-            state = TargetState(ts, bucket - 1, self._prior_weight)
+            # Unknown to a detector that has been watching means quiet: no post for as long as it
+            # has run, up to the idle expiry that forgets targets. Those empty buckets count as
+            # observed history (see _usual_posts); right after a (re)start the span is ~0.
+            quiet_buckets = int(min(max(ts - self._first_ts, 0.0), self.settings.idle_expiry_s) // self._bucket_s)
+            state = TargetState(ts, bucket - 1 - quiet_buckets, self._prior_weight)
         elif bucket <= state.newest_ts // self._bucket_s - self._keep_buckets:
             # Older than every kept bucket. Anything newer is counted where it belongs: re-keying
             # interleaves the post-scores partitions, and catching up on a backlog reorders a
@@ -301,11 +308,8 @@ class PileOnDetector:
         """Cheap necessary conditions (post count and the lowest share) before the full stats,
         which walk the evidence: a busy target gets abusive posts every few seconds."""
         start = state.newest_ts - size_s
-        abusive = 0
-        for item in reversed(state.evidence or ()):
-            if item.ts <= start:
-                break
-            abusive += 1
+        evidence = state.evidence or ()
+        abusive = len(evidence) - bisect.bisect_right(evidence, start, key=_event_time)  # kept in time order
         if abusive < min_posts:
             return False
         total = self._total_posts(state, start)
@@ -355,7 +359,7 @@ class PileOnDetector:
         expected = mean * buckets_in_window
         mad_sigma = _MAD_TO_SIGMA * mad * math.sqrt(buckets_in_window)
         share = self.settings.expected_abusive_share
-        volume_expected = max(total - abusive, 0) * share / (1.0 - share)
+        volume_expected = self._usual_posts(state, start, size_s, max(total - abusive, 0)) * share / (1.0 - share)
         spread = max(mad_sigma, math.sqrt(expected), 1.0)
         per_min = 60.0 / self._bucket_s
         return WindowStats(
@@ -377,6 +381,28 @@ class PileOnDetector:
             baseline_total_per_min=state.base_total / state.base_weight * per_min,
             evidence=evidence,
         )
+
+    def _usual_posts(self, state: TargetState, start: float, size_s: int, unflagged_in_window: int) -> float:
+        """How many posts the target usually gets in size_s seconds, from what came before the
+        window: the kept buckets before it when they span at least one window, and the folded
+        baseline once it holds real history (the larger of the two). A cold target has neither and
+        is judged by the window's own unflagged posts, which over-counts (they include the abusive
+        posts of a pile-on that the model missed), so it is only the fallback."""
+        bucket_s = self._bucket_s
+        last_before = int(start // bucket_s)  # buckets up to this one lie before the window
+        rates = []
+        if (last_before - state.folded_bucket) * bucket_s >= size_s:
+            before = 0
+            for key, value in state.buckets.items():  # in time order
+                if key > last_before:
+                    break
+                before += value
+            rates.append(before // PACK / ((last_before - state.folded_bucket) * bucket_s))
+        if state.base_weight > self._prior_weight * 1.0001:
+            rates.append(state.base_total / state.base_weight / bucket_s)
+        if not rates:
+            return float(unflagged_in_window)
+        return max(rates) * size_s
 
     def _trigger_reasons(self, stats: WindowStats, min_posts: int, min_authors: int) -> list[str]:
         """The reasons a window is a pile-on, or [] when it is not."""

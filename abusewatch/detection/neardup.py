@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from abusewatch.detection.state import Evidence
 
@@ -37,9 +37,10 @@ class NearDuplicateIndex:
     def __init__(self, num_perm: int, threshold: float, max_targets: int) -> None:
         self._num_perm = num_perm
         self._max_targets = max_targets
-        template = MinHash(num_perm=num_perm, seed=_SEED, hashfunc=zlib.crc32)
-        self._permutations = template.permutations
-        self._scheme = template.scheme
+        # crc32: stable across processes (signatures are stored) and ~5x cheaper than the sha1 default.
+        # One sketch, cleared per text: building a MinHash re-validates its permutations each time.
+        self._sketch = MinHash(num_perm=num_perm, seed=_SEED, hashfunc=zlib.crc32)
+        self._scheme = self._sketch.scheme
         # Choosing the LSH bands integrates false positive/negative curves (milliseconds): do it
         # once, not for every target's index.
         optimal = MinHashLSH(threshold=threshold, num_perm=num_perm)
@@ -48,19 +49,15 @@ class NearDuplicateIndex:
         self._indexes: OrderedDict[str, tuple[MinHashLSH, dict[str, tuple[str, str]]]] = OrderedDict()
 
     def signature(self, text: str) -> bytes:
-        # crc32: stable across processes (signatures are stored) and ~5x cheaper than the sha1 default
-        minhash = MinHash(
-            num_perm=self._num_perm, seed=_SEED, hashfunc=zlib.crc32, permutations=self._permutations,
-            scheme=self._scheme,
-        )
-        minhash.update_batch(list(shingles(text)))
-        return minhash.hashvalues.astype(np.uint32).tobytes()
+        sketch = self._sketch
+        sketch.clear()
+        sketch.update_batch(list(shingles(text)))
+        return sketch.hashvalues.astype(np.uint32).tobytes()
 
-    def _minhash(self, signature: bytes) -> MinHash:
+    def _minhash(self, signature: bytes) -> LeanMinHash:
+        # Lean: hash values only, all LSH needs; a full MinHash re-validates the permutations each time.
         values = np.frombuffer(signature, dtype=np.uint32).astype(np.uint64)
-        return MinHash(
-            num_perm=self._num_perm, seed=_SEED, hashvalues=values, permutations=self._permutations, scheme=self._scheme
-        )
+        return LeanMinHash(seed=_SEED, hashvalues=values, scheme=self._scheme)
 
     def _index_for(self, target: str, evidence: Iterable[Evidence]) -> tuple[MinHashLSH, dict[str, tuple[str, str]]]:
         entry = self._indexes.get(target)

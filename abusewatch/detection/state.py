@@ -113,7 +113,9 @@ class TargetState:
     def __init__(self, newest_ts: float, folded_bucket: int, base_weight: float) -> None:
         self.newest_ts = newest_ts  # newest event time seen for the target (its own watermark)
         self.buckets: dict[int, int] = {}  # bucket index -> pack(total, abusive)
-        self.folded_bucket = folded_bucket  # buckets up to this index are folded into the baseline and gone
+        # Buckets up to folded_bucket are in the baseline or, for a new target, known empty (not seen
+        # while the detector ran) and folded in as zeros once they leave the longest window.
+        self.folded_bucket = folded_bucket
         # The EWMAs start at 0; base_weight (1 - (1 - alpha)^buckets) is how much history they hold,
         # to divide by (bias correction), starting from a prior of quiet buckets.
         self.base_weight = base_weight

@@ -46,8 +46,27 @@ def end_offsets(consumer, topic: str) -> int:
     return sum(consumer.end_offsets(partitions).values())
 
 
+def load_posts(bootstrap: str, topic: str, file: Path, posts: int) -> int:
+    """Produce the first `posts` post-scores messages of FILE to `topic`, keyed by post id as the
+    classifier does; returns how many target copies they fan out to."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=50, batch_size=512 * 1024)
+    fanned_out = 0
+    started = time.perf_counter()
+    with open_text(file, "r") as lines:
+        for line in islice(lines, posts):
+            message = orjson.loads(line)
+            fanned_out += len(message["targets"])
+            producer.send(topic, key=message["post_id"].encode(), value=line.rstrip(b"\n"))
+    producer.flush()
+    producer.close()
+    print(f"loaded {posts} posts ({fanned_out} target copies) in {time.perf_counter() - started:.1f}s")
+    return fanned_out
+
+
 def main(argv: list[str] | None = None) -> int:
-    from kafka import KafkaConsumer, KafkaProducer
+    from kafka import KafkaConsumer
     from kafka.admin import KafkaAdminClient
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -77,17 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         stack = workers[0]
         create_topics(stack.kafka)
         source = stack.kafka.topic("post-scores")
-        producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=50, batch_size=512 * 1024)
-        fanned_out = 0
-        started = time.perf_counter()
-        with open_text(args.file, "r") as lines:
-            for line in islice(lines, args.posts):
-                message = orjson.loads(line)
-                fanned_out += len(message["targets"])
-                producer.send(source, key=message["post_id"].encode(), value=line.rstrip(b"\n"))
-        producer.flush()
-        producer.close()
-        print(f"loaded {args.posts} posts ({fanned_out} target copies) in {time.perf_counter() - started:.1f}s")
+        fanned_out = load_posts(broker.bootstrap, source, args.file, args.posts)
 
         admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
         offsets = KafkaConsumer(bootstrap_servers=broker.bootstrap)

@@ -108,6 +108,24 @@ def test_pile_on_against_a_target_with_a_busy_baseline_needs_the_share():
     assert run(det, sorted(mixed, key=lambda m: m["post"]["created_at"])) == []
 
 
+def _half_seen_pile_on(stream: Stream, start_s: float) -> list[dict]:
+    # 30 attack posts in 5 minutes from 10 new accounts; the classifier flags only 10 of them, one
+    # per author (the rest arrive as benign), as a real model does with many abusive posts.
+    return [stream.post("journalist", f"mob{i % 10}", start_s + i * 10.0, abusive=i % 3 == 0) for i in range(30)]
+
+
+def test_a_quiet_targets_pile_on_is_judged_against_its_usual_volume_not_its_own_missed_posts():
+    stream = Stream()
+    warm = detector()
+    # The detector has watched the platform for an hour and never saw the journalist: quiet.
+    assert run(warm, [stream.post("elsewhere", f"u{i}", i * 60.0, abusive=False) for i in range(60)]) == []
+    opened = [a for a in run(warm, _half_seen_pile_on(stream, 3600)) if a["status"] == "opened"]
+    assert len(opened) == 1 and opened[0]["counts"]["abusive_posts"] <= 10
+    # Without that history (a detector just started) the window's own posts are all it can judge the
+    # volume by, and the 20 missed attack posts count as ordinary traffic: no alert.
+    assert run(detector(), _half_seen_pile_on(stream, 3600)) == []
+
+
 def test_late_posts_count_in_their_bucket_until_it_left_the_window():
     stream = Stream()
     det = detector()
