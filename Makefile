@@ -41,6 +41,8 @@ bench: venv
 	$(BIN)/abusewatch simulate --out $(BENCH_DIR)/scenario --seed 9 --hours 1 --targets 5000 --gzip
 	$(BIN)/abusewatch replay $(BENCH_DIR)/scenario/post-scores.jsonl.gz --truth $(BENCH_DIR)/scenario/truth.jsonl --json
 	$(BIN)/python -m abusewatch.detection.bench --targets 200000
+	$(BIN)/python -m abusewatch.services.detector.ceiling $(BENCH_DIR)/scenario/post-scores.jsonl.gz --posts 150000
+	$(BIN)/python -m abusewatch.services.detector.bench $(BENCH_DIR)/scenario/post-scores.jsonl.gz --posts 150000
 
 train: venv
 	$(BIN)/abusewatch train
