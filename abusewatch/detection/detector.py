@@ -398,7 +398,7 @@ class PileOnDetector:
                     break
                 before += value
             rates.append(before // PACK / ((last_before - state.folded_bucket) * bucket_s))
-        if state.base_weight > self._prior_weight * 1.0001:
+        if state.base_weight > self._prior_weight:  # grows only by folding buckets in
             rates.append(state.base_total / state.base_weight / bucket_s)
         if not rates:
             return float(unflagged_in_window)
