@@ -186,14 +186,15 @@ async def timed_run(contender: Contender, texts: list[str]) -> None:
     contender.rates.append(len(texts) / (time.perf_counter() - started))
 
 
-async def measure_all(args: argparse.Namespace, artifact: Any, texts: list[str], naive_texts: list[str], names: list[str]):
+async def measure_all(
+    args: argparse.Namespace, artifact: Any, base: EngineSettings, texts: list[str], naive_texts: list[str], names: list[str]
+):
     """Build and time each contender once (with its memory), then the remaining throughput runs
     round-robin so the shared machine's load spreads evenly over them, then latency one by one."""
     from prometheus_client import CollectorRegistry
 
     from abusewatch.inference.engine import InferenceEngine
 
-    base = load(EngineSettings, model_dir=args.model_dir)
     loop = asyncio.get_running_loop()
     naive_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="naive")
     scorer = NaiveScorer(artifact)
@@ -266,7 +267,8 @@ def run_benchmark(args: argparse.Namespace, artifact: Any) -> dict[str, Any]:
     # fp32 comes first: every other variant's scores are compared with it, and its throughput
     # sets the offered load of the latency runs.
     ordered = ["naive", "fp32"] + [name for name in names if name != "fp32"]
-    contenders, engines, latencies, skipped = asyncio.run(measure_all(args, artifact, texts, naive_texts, ordered))
+    base = load(EngineSettings, model_dir=args.model_dir)  # each variant overrides some of these
+    contenders, engines, latencies, skipped = asyncio.run(measure_all(args, artifact, base, texts, naive_texts, ordered))
     naive, fp32 = contenders[0], contenders[1]
     naive_rate = float(np.median(naive.rates))
     reference = as_matrix(fp32.results, artifact.labels)
@@ -319,7 +321,7 @@ def run_benchmark(args: argparse.Namespace, artifact: Any) -> dict[str, Any]:
         "model": {"name": artifact.name, "version": artifact.version},
         "posts": len(texts),
         "repeats": args.repeats,
-        "defaults": asdict(load(EngineSettings, model_dir=args.model_dir)),
+        "defaults": asdict(base),
         "naive": report_naive,
         "variants": variants,
         "skipped_variants": skipped,

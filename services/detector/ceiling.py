@@ -19,15 +19,16 @@ import time
 import uuid
 from pathlib import Path
 
+from abusewatch import config
 from abusewatch.broker import EmbeddedBroker, create_topics, free_port
 from abusewatch.services.detector.bench import load_posts
+from abusewatch.settings import KafkaSettings
 
 
 def consume(posts: int) -> None:
     """Child process: a Faust worker whose one agent counts records, prints the rates, and exits."""
     import faust
 
-    from abusewatch import config
     from abusewatch.services.common import ServiceContext, create_app, raw_topic
     from abusewatch.services.detector.settings import DetectorStreamSettings
 
@@ -66,11 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     with EmbeddedBroker(port=free_port()) as broker, tempfile.TemporaryDirectory() as data_dir:
         env = {**os.environ, "KAFKA_BOOTSTRAP": broker.bootstrap, "ABUSEWATCH_DATA_DIR": data_dir, "ABUSEWATCH_TOPIC_PREFIX": f"ceiling{uuid.uuid4().hex[:8]}-",
                "ABUSEWATCH_DETECTOR_PORT": str(free_port()), "ABUSEWATCH_LOG_LEVEL": "warning"}
-        os.environ.update(env)  # the settings below read the same topic prefix as the child
-        from abusewatch import config
-        from abusewatch.settings import KafkaSettings
-
-        kafka = config.load(KafkaSettings)
+        kafka = config.load(KafkaSettings, env=env)  # the child's settings: same topic prefix
         create_topics(kafka)
         load_posts(broker.bootstrap, kafka.topic("post-scores"), args.file, args.posts)
         child = subprocess.run([sys.executable, "-m", "abusewatch.services.detector.ceiling", str(args.file),
