@@ -28,6 +28,7 @@ PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"
 EXIT_UNEXPECTED_ERROR = 70
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+LAG_INTERVAL_S = 5.0  # how often each consumer's lag gauge is refreshed
 
 
 @dataclasses.dataclass
@@ -131,7 +132,7 @@ class KafkaTransport(faust_aiokafka.Transport):
         self.fetch_max_wait_ms = fetch_max_wait_ms
 
 
-def create_app(ctx: ServiceContext, lag_interval_s: float = 5.0) -> faust.App:
+def create_app(ctx: ServiceContext) -> faust.App:
     """A Faust app for `ctx.role` with health, readiness and metrics on 127.0.0.1:<port>."""
     data_dir = Path(ctx.kafka.data_dir) / ctx.app_id
     app = faust.App(
@@ -169,7 +170,7 @@ def create_app(ctx: ServiceContext, lag_interval_s: float = 5.0) -> faust.App:
         # aiohttp wants the charset apart from the content type.
         return web.bytes(generate_latest(metrics.registry), content_type=PROMETHEUS_CONTENT_TYPE)
 
-    @app.timer(lag_interval_s)
+    @app.timer(LAG_INTERVAL_S)
     async def record_consumer_lag() -> None:
         # Lag from the fetch high watermark: Tansu's ListOffsets(latest) is wrong for batches.
         consumer = app.consumer

@@ -1,12 +1,13 @@
 """Detector service: post-scores -> re-key by target -> pile-on detector -> target-alerts.
 
-Two agents. `rekey` fans each post out to its targets onto the internal topic
-`detector-by-target`, routed by target id (Kafka's default partitioner), so all posts about one
-target reach one worker and one table partition. Copies are packed: one record per partition per
-batch, the copies as JSON lines (abusewatch.detection.rekey), because a record per copy made the
-stream framework, not detection, the limit. `detect` feeds them to the pure PileOnDetector, keeps
-per-target state in the Faust table `detector-targets` (memory:// in tests, rocksdb:// in
-production) and sends alerts keyed by target_id. Delivery is at-least-once; alert ids are
+Two stages in one worker. The rekeyer (services/detector/rekeyer.py, a plain aiokafka consumer: a
+Faust agent's per-record cost was the service's limit) fans each post out to its targets onto the
+internal topic `detector-by-target`, routed by target id (Kafka's default partitioner), so all
+posts about one target reach one worker and one table partition. Copies are packed: one record per
+partition per batch, the copies as JSON lines (abusewatch.detection.rekey). The `detect` agent
+feeds them to the pure PileOnDetector, keeps per-target state in the Faust table
+`detector-targets` (memory:// in tests, rocksdb:// in production) and sends alerts keyed by
+target_id. Delivery is at-least-once; alert ids are
 deterministic, so consumers dedupe.
 """
 
@@ -20,9 +21,9 @@ from abusewatch import config
 from abusewatch.broker import create_topics
 from abusewatch.contract import decode, encode
 from abusewatch.detection import DetectorSettings, PileOnDetector
-from abusewatch.detection.features import fan_out
-from abusewatch.detection.rekey import pack, unpack
+from abusewatch.detection.rekey import unpack
 from abusewatch.services.common import ServiceContext, create_app, raw_topic
+from abusewatch.services.detector.rekeyer import PostScoresRekeyer
 from abusewatch.services.detector.settings import DetectorStreamSettings
 from abusewatch.services.detector.state_store import TableStateStore
 
@@ -43,31 +44,22 @@ def build(ctx: ServiceContext) -> faust.App:
     stream_settings = config.load(DetectorStreamSettings)
     # Faust must not auto-create topics on this broker (wrong partition counts): create ours.
     create_topics(ctx.kafka, internal_topics(ctx))
-    post_scores = raw_topic(app, ctx, "post-scores")
+    source_name = ctx.kafka.topic("post-scores")
     by_target = raw_topic(app, ctx, REKEYED_TOPIC)
     target_alerts = raw_topic(app, ctx, "target-alerts")
     # bytes keys and values: Faust stores them raw; TargetState encodes itself.
     table = app.Table(STATE_TABLE, key_type=bytes, value_type=bytes, partitions=ctx.kafka.partitions)
     metrics = ctx.metrics
-    source_name, rekeyed_name, alerts_name = (
-        post_scores.get_topic_name(), by_target.get_topic_name(), target_alerts.get_topic_name()
-    )
+    rekeyed_name, alerts_name = by_target.get_topic_name(), target_alerts.get_topic_name()
 
-    @app.agent(post_scores)
-    async def rekey(stream: faust.StreamT) -> None:  # noqa: RUF029 - Faust agents are async
-        async for values in stream.take(stream_settings.take_max, within=stream_settings.take_within_s):
-            copies = []
-            for raw in values:
-                try:
-                    copies.extend(fan_out(decode(raw)))
-                except (ValueError, KeyError, TypeError):
-                    metrics.dead_lettered.labels(source_name, "invalid_post_scores").inc()
-            for partition, record in pack(copies, ctx.kafka.partitions, stream_settings.packed_record_bytes):
-                # Buffered: Faust flushes the producer before it commits offsets, so a crash
-                # re-reads rather than loses (at-least-once), and there is no await per record.
-                by_target.send_soon(value=record, partition=partition)
-            metrics.messages_in.labels(source_name).inc(len(values))
-            metrics.messages_out.labels(rekeyed_name).inc(len(copies))
+    rekeyer = PostScoresRekeyer(ctx, stream_settings, source=source_name, destination=rekeyed_name,
+                                commit_interval_s=app.conf.broker_commit_interval)
+    ctx.readiness_checks.append(lambda: bool(rekeyer.consumer and rekeyer.consumer.assignment()))
+
+    @app.task
+    async def start_rekeyer() -> None:
+        # A runtime dependency starts now and stops with the app (before the agents' producer).
+        await app.add_runtime_dependency(rekeyer)
 
     @app.agent(by_target)
     async def detect(stream: faust.StreamT) -> None:

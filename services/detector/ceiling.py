@@ -1,15 +1,17 @@
 """The stream framework's own ceiling: how many post-scores records per second a Faust agent that
-does nothing with them consumes on this machine.
-`python -m abusewatch.services.detector.ceiling FILE --posts 200000`.
+does nothing with them consumes on this machine, against a plain aiokafka consumer group doing the
+same nothing on the same records. `python -m abusewatch.services.detector.ceiling FILE --posts 200000`.
 
-Same broker, topic, app settings (`create_app`, fetch wait included) and `stream.take` batching as
-the detector's first stage, with no work per record. The detector service cannot consume post-scores
-faster than this; docs/benchmarks.md compares the two.
+The Faust agent has the services' app settings (`create_app`, fetch wait included) and the
+`stream.take` batching the detector's first stage had while it was an agent. This ceiling (7,000-13,000
+records/s on the 2-core machines) is why that stage is now a plain aiokafka consumer
+(services/detector/rekeyer.py); docs/benchmarks.md compares them.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import subprocess
@@ -72,7 +74,32 @@ def main(argv: list[str] | None = None) -> int:
         load_posts(broker.bootstrap, kafka.topic("post-scores"), args.file, args.posts)
         child = subprocess.run([sys.executable, "-m", "abusewatch.services.detector.ceiling", str(args.file),
                                 "--posts", str(args.posts), "--consume"], env=env, timeout=args.timeout_s, check=False)
+        if child.returncode == 0:
+            asyncio.run(asyncio.wait_for(consume_plain(kafka, args.posts), args.timeout_s))
     return child.returncode
+
+
+async def consume_plain(kafka: KafkaSettings, posts: int) -> None:
+    """The same records through a plain aiokafka consumer group (its own group: from the start)."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        kafka.topic("post-scores"), bootstrap_servers=kafka.bootstrap, group_id=kafka.topic("ceiling-plain"),
+        enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+    )
+    await consumer.start()
+    try:
+        seen, started, cpu_started = 0, 0.0, 0.0
+        while seen < posts:
+            batches = await consumer.getmany(timeout_ms=50, max_records=1000)
+            if batches and not seen:
+                started, cpu_started = time.perf_counter(), time.process_time()
+            seen += sum(len(records) for records in batches.values())
+        seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
+        print(f"aiokafka consumer doing nothing: {seen:,} records in {seconds:.1f}s = {seen / seconds:,.0f} records/s "
+              f"({seen / cpu_s:,.0f} per CPU second)", flush=True)
+    finally:
+        await consumer.stop()
 
 
 if __name__ == "__main__":

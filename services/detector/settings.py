@@ -10,7 +10,7 @@ class DetectorStreamSettings:
     """How the detector service batches its streams and names its internal topics."""
 
     take_max: int = setting(
-        "ABUSEWATCH_DETECTOR_TAKE_MAX", 1000, "Most post-scores messages the rekey agent takes at once (they are packed per partition)."
+        "ABUSEWATCH_DETECTOR_TAKE_MAX", 1000, "Most post-scores messages the rekeyer takes at once (they are packed per partition)."
     )
     detect_take_max: int = setting(
         "ABUSEWATCH_DETECTOR_DETECT_TAKE_MAX",

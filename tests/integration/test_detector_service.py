@@ -5,16 +5,21 @@ malformed message is counted and skipped. With the in-memory and the RocksDB tab
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
+from kafka.admin import KafkaAdminClient
 
 from abusewatch import contract
 from abusewatch.detection.simulate import score_message
+from abusewatch.services.detector.bench import committed
+from abusewatch.services.detector.rekeyer import GROUP_SUFFIX
 from abusewatch.stack import Stack
 
 from .conftest import TopicReader, stack_env
@@ -39,6 +44,12 @@ def scored(index: int, target: str, author: str, at: datetime, scores: dict, new
     return message
 
 
+def metric(body: str, name: str, topic: str) -> int:
+    """A counter's value for one topic label in a Prometheus text body (0 when absent)."""
+    values = re.findall(rf'^{name}{{[^}}]*topic="{re.escape(topic)}"[^}}]*}} (\S+)$', body, re.MULTILINE)
+    return int(sum(float(v) for v in values))
+
+
 @pytest.mark.parametrize("table_store", ["memory://", "rocksdb://"])
 def test_detector_service_alerts_on_pile_on_only(broker, producer, tmp_path, table_store):
     env = stack_env(broker, tmp_path, ABUSEWATCH_DETECTOR_TAKE_WITHIN_S="0.05", ABUSEWATCH_TABLE_STORE=table_store)
@@ -46,6 +57,7 @@ def test_detector_service_alerts_on_pile_on_only(broker, producer, tmp_path, tab
     stack.start(ready_timeout_s=90)
     topic = stack.kafka.topic
     alerts = TopicReader(broker.bootstrap, topic("target-alerts"))
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     try:
         messages = []
         for i in range(40):  # 40 abusive replies from 20 new accounts within two minutes
@@ -67,10 +79,23 @@ def test_detector_service_alerts_on_pile_on_only(broker, producer, tmp_path, tab
         assert opened["distinct_authors"] >= 5 and opened["new_account_share"] == 1.0
         assert len({a["campaign_id"] for a in received}) == 1
 
-        stack.check_alive()
-        body = urllib.request.urlopen(stack.url("detector", "/metrics"), timeout=5).read().decode()
-        assert 'abusewatch_messages_dead_lettered_total{reason="invalid_post_scores"' in body
+        # Counts reconcile (in = re-keyed copies + dead-lettered; one target per post here), and the
+        # rekeyer commits every post-scores offset once its copies are sent.
+        source = topic("post-scores")
+        rekey_group = topic("abusewatch-detector") + GROUP_SUFFIX
+        deadline = time.monotonic() + 30
+        while True:
+            stack.check_alive()
+            body = urllib.request.urlopen(stack.url("detector", "/metrics"), timeout=5).read().decode()
+            counts = (metric(body, "abusewatch_messages_in_total", source),
+                      metric(body, "abusewatch_messages_out_total", topic("detector-by-target")),
+                      metric(body, "abusewatch_messages_dead_lettered_total", source))
+            if counts == (241, 240, 1) and committed(admin, rekey_group, source) == 241:
+                break
+            assert time.monotonic() < deadline, f"counts {counts} after 30 s"
+            time.sleep(0.5)
     finally:
+        admin.close()
         alerts.close()
         stack.stop()
 
@@ -121,3 +146,4 @@ def test_framework_ceiling_tool_consumes_every_record(tmp_path):
                              "--timeout-s", "120"], capture_output=True, text=True, timeout=180, check=False)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "faust agent doing nothing: 300 records in" in result.stdout
+    assert "aiokafka consumer doing nothing: 300 records in" in result.stdout
