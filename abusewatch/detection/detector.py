@@ -234,11 +234,13 @@ class PileOnDetector:
             for key in stale:
                 del buckets[key]
             state.folded_bucket = leaving - 1
-        if state.evidence:
+        evidence = state.evidence
+        if evidence:
             horizon = state.newest_ts - self._longest_s - self.settings.grace_s
-            if state.evidence[0].ts < horizon:
-                state.evidence = [e for e in state.evidence if e.ts >= horizon] or None
-                self._near_dups.prune(target, (e.post_id for e in state.evidence or ()))
+            if evidence[0].ts < horizon:
+                cut = bisect.bisect_left(evidence, horizon, key=_event_time)  # kept in time order
+                self._near_dups.prune(target, [e.post_id for e in evidence[:cut]], len(evidence) - cut)
+                state.evidence = evidence[cut:] or None
 
     def _fold(self, state: TargetState, last: int) -> None:
         alpha, keep = self._alpha, 1.0 - self._alpha
@@ -312,18 +314,23 @@ class PileOnDetector:
         abusive = len(evidence) - bisect.bisect_right(evidence, start, key=_event_time)  # kept in time order
         if abusive < min_posts:
             return False
-        total = self._total_posts(state, start)
-        return abusive >= self.settings.coordinated_min_abusive_share * total
+        most_posts = abusive / self.settings.coordinated_min_abusive_share
+        return self._total_posts(state, start, stop_above=most_posts) <= most_posts
 
-    def _total_posts(self, state: TargetState, start: float) -> int:
+    def _total_posts(self, state: TargetState, start: float, stop_above: float = math.inf) -> int:
+        """Posts in the buckets after start; with stop_above, the walk may stop (and return a
+        partial count) once the count exceeds it: busy targets fail the share test in a few buckets."""
         first = int(start // self._bucket_s) + 1
         packed = 0
+        stop_packed = (stop_above + 1) * PACK
         # Buckets are kept in time order (see _observe), so walk from the newest and stop at the
         # window's start; packed values add up in place.
         for key, value in reversed(state.buckets.items()):
             if key < first:
                 break
             packed += value
+            if packed >= stop_packed:
+                break
         return packed // PACK
 
     def _window_stats(self, target: str, state: TargetState, size_s: int) -> WindowStats:

@@ -28,6 +28,9 @@ def shingles(text: str) -> set[bytes]:
     norm = _SPACE.sub(" ", _NOISE.sub(" ", text.lower())).strip()
     if len(norm) <= _SHINGLE:
         return {norm.encode()}
+    if norm.isascii():  # one byte per character: slice the encoded text once (same shingles, cheaper)
+        raw = norm.encode()
+        return {raw[i : i + _SHINGLE] for i in range(len(raw) - _SHINGLE + 1)}
     return {norm[i : i + _SHINGLE].encode() for i in range(len(norm) - _SHINGLE + 1)}
 
 
@@ -51,7 +54,7 @@ class NearDuplicateIndex:
     def signature(self, text: str) -> bytes:
         sketch = self._sketch
         sketch.clear()
-        sketch.update_batch(list(shingles(text)))
+        sketch.update_batch(shingles(text))
         return sketch.hashvalues.astype(np.uint32).tobytes()
 
     def _minhash(self, signature: bytes) -> LeanMinHash:
@@ -106,14 +109,16 @@ class NearDuplicateIndex:
         if entry is not None and entry[1].pop(post_id, None) is not None and post_id in entry[0]:
             entry[0].remove(post_id)
 
-    def prune(self, target: str, keep: Iterable[str]) -> None:
+    def prune(self, target: str, dropped: Iterable[str], evidence_left: int) -> None:
         """Drop posts that left the target's evidence (the index must not grow without bound)."""
         entry = self._indexes.get(target)
         if entry is None:
             return
         lsh, members = entry
-        keep_ids = set(keep)
-        for post_id in [p for p in members if p not in keep_ids]:
-            if post_id in lsh:
+        for post_id in dropped:
+            if members.pop(post_id, None) is not None and post_id in lsh:
                 lsh.remove(post_id)
-            del members[post_id]
+        if len(members) > evidence_left:
+            # Members that are not evidence: the index outlived a state reloaded from elsewhere
+            # (a partition moved away and back). Rebuild it from the evidence when next needed.
+            del self._indexes[target]

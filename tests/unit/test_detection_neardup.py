@@ -40,3 +40,24 @@ def test_index_is_rebuilt_from_stored_signatures():
     fresh = NearDuplicateIndex(num_perm=64, threshold=0.6, max_targets=10)  # after a restart
     assert fresh.seen("t", stored, "p1")
     assert fresh.add("t", stored, "p2", "a2", fresh.signature(SCRIPT + " !!")) == "p1"
+
+
+def test_ascii_and_non_ascii_texts_shingle_by_characters():
+    # The ASCII fast path slices bytes; any other text slices characters. Both give 4-character
+    # shingles, so a copy-paste with one accented letter still shares the rest of its shingles.
+    assert shingles("abcdef") == {b"abcd", b"bcde", b"cdef"}
+    assert shingles("abcdé") == {b"abcd", "bcdé".encode()}
+    assert len(shingles(SCRIPT) & shingles(SCRIPT.replace("disgrace", "disgrâce"))) >= len(shingles(SCRIPT)) - 4
+
+
+def test_pruned_posts_leave_the_index_and_a_stale_index_is_rebuilt():
+    index = NearDuplicateIndex(num_perm=64, threshold=0.6, max_targets=10)
+    index.add("t", [], "p1", "a1", index.signature(SCRIPT))
+    index.prune("t", ["p1"], evidence_left=0)
+    assert not index.seen("t", [], "p1")  # gone, and its text no longer clusters new posts
+    assert index.add("t", [], "p2", "a2", index.signature(SCRIPT)) == "p2"
+    # An index holding posts the evidence no longer has (state reloaded after a rebalance) is
+    # dropped and rebuilt from the evidence.
+    index.add("t", [], "p3", "a3", index.signature("something else entirely, about the weather today"))
+    index.prune("t", [], evidence_left=1)
+    assert not index.seen("t", [], "p2") and not index.seen("t", [], "p3")
