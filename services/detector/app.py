@@ -7,8 +7,7 @@ posts about one target reach one worker and one table partition. Copies are pack
 partition per batch, the copies as JSON lines (abusewatch.detection.rekey). The `detect` agent
 feeds them to the pure PileOnDetector, keeps per-target state in the Faust table
 `detector-targets` (memory:// in tests, rocksdb:// in production) and sends alerts keyed by
-target_id. Delivery is at-least-once; alert ids are
-deterministic, so consumers dedupe.
+target_id. Delivery is at-least-once; alert ids are deterministic, so consumers dedupe.
 """
 
 from __future__ import annotations

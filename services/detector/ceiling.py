@@ -3,7 +3,7 @@ does nothing with them consumes on this machine, against a plain aiokafka consum
 same nothing on the same records. `python -m abusewatch.services.detector.ceiling FILE --posts 200000`.
 
 The Faust agent has the services' app settings (`create_app`, fetch wait included) and the
-`stream.take` batching the detector's first stage had while it was an agent. This ceiling (7,000-13,000
+`stream.take` batching the detector's first stage had while it was an agent. This ceiling (6,800-13,000
 records/s on the 2-core machines) is why that stage is now a plain aiokafka consumer
 (services/detector/rekeyer.py); docs/benchmarks.md compares them.
 """

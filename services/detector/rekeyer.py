@@ -2,10 +2,10 @@
 
 A plain aiokafka consumer group inside the detector's Faust worker, not a Faust agent. The stage is
 stateless (no table, nothing to recover), and Faust's per-record consume path capped the whole
-service: a Faust agent that does nothing at all consumes 7,000-13,000 records/s on the 2-core test
-machines, while this loop consumes, fans out and packs the same records at about 57,000/s
-(docs/benchmarks.md). Re-keyed records are few (one per partition per batch), so the stateful
-stage stays a Faust agent with its table, changelog and rebalancing.
+service: a Faust agent that does nothing at all consumes 6,800-13,000 records/s on the 2-core test
+machines, a plain aiokafka consumer 262,000/s (docs/benchmarks.md). Re-keyed records are few (one
+per partition per batch), so the stateful stage stays a Faust agent with its table, changelog and
+rebalancing.
 
 Delivery is at-least-once, as for the agents: a partition's offset is committed only after every
 packed record built from the posts before it is acknowledged by the broker, on the commit interval
@@ -34,8 +34,8 @@ GROUP_SUFFIX = "-rekey"  # the consumer group is the detector app id + this
 
 
 class PostScoresRekeyer(Service):
-    """Consumes post-scores (group: the detector app id + GROUP_SUFFIX) and sends each batch's target copies,
-    packed per destination partition, to the re-keyed topic."""
+    """Consumes post-scores (group: the detector app id + GROUP_SUFFIX) and sends each batch's
+    target copies, packed per destination partition, to the re-keyed topic."""
 
     def __init__(self, ctx: ServiceContext, settings: DetectorStreamSettings, source: str, destination: str,
                  commit_interval_s: float, **kwargs: Any) -> None:
@@ -58,8 +58,10 @@ class PostScoresRekeyer(Service):
     async def on_start(self) -> None:
         kafka = self.ctx.kafka
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=5,
-            max_batch_size=max(self.settings.packed_record_bytes, 16384) + 1024,
+            # A batch already is one record per partition: no need to linger for more. A packed
+            # record must fit in one producer batch (plus headroom for the record framing).
+            bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=0,
+            max_batch_size=self.settings.packed_record_bytes + 1024,
         )
         await self._producer.start()
         self.consumer = AIOKafkaConsumer(
