@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -171,16 +172,23 @@ def create_app(ctx: ServiceContext) -> faust.App:
         return web.bytes(generate_latest(metrics.registry), content_type=PROMETHEUS_CONTENT_TYPE)
 
     @app.timer(LAG_INTERVAL_S)
-    async def record_consumer_lag() -> None:
-        # Lag from the fetch high watermark: Tansu's ListOffsets(latest) is wrong for batches.
-        consumer = app.consumer
-        for tp in consumer.assignment():
-            position = await consumer.position(tp)
-            highwater = consumer.highwater(tp)
-            if position is not None and highwater is not None:
-                metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(highwater - position, 0))
+    async def record_agents_lag() -> None:
+        await record_consumer_lag(app.consumer, metrics)
 
     return app
+
+
+async def record_consumer_lag(consumer: Any, metrics: ServiceMetrics) -> None:
+    """Set the lag gauge for each partition assigned to a consumer (Faust's or a plain aiokafka one:
+    both have assignment, position and highwater). Lag comes from the fetch high watermark because
+    Tansu's ListOffsets(latest) is wrong for batches."""
+    for tp in consumer.assignment():
+        highwater = consumer.highwater(tp)
+        if highwater is None:  # nothing fetched from it yet
+            continue
+        position = await consumer.position(tp)
+        if position is not None:
+            metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(highwater - position, 0))
 
 
 def raw_topic(app: faust.App, ctx: ServiceContext, name: str) -> faust.TopicT:

@@ -26,7 +26,7 @@ from mode import Service
 from abusewatch.contract import decode
 from abusewatch.detection.features import fan_out
 from abusewatch.detection.rekey import pack
-from abusewatch.services.common import LAG_INTERVAL_S, ServiceContext, fail_fast
+from abusewatch.services.common import LAG_INTERVAL_S, ServiceContext, fail_fast, record_consumer_lag
 from abusewatch.services.detector.settings import DetectorStreamSettings
 
 log = logging.getLogger(__name__)
@@ -138,15 +138,8 @@ class PostScoresRekeyer(Service):
 
     @Service.timer(LAG_INTERVAL_S)
     async def _record_lag(self) -> None:
-        # From the fetch high watermark, as for the agents (Tansu's ListOffsets(latest) is wrong).
-        consumer = self.consumer
-        if consumer is None:
-            return
-        for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            if highwater is not None:
-                position = await consumer.position(tp)
-                self.ctx.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(highwater - position, 0))
+        if self.consumer is not None:
+            await record_consumer_lag(self.consumer, self.ctx.metrics)
 
 
 class _CommitBeforeRevoke(ConsumerRebalanceListener):

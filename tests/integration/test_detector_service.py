@@ -90,9 +90,12 @@ def test_detector_service_alerts_on_pile_on_only(broker, producer, tmp_path, tab
             counts = (metric(body, "abusewatch_messages_in_total", source),
                       metric(body, "abusewatch_messages_out_total", topic("detector-by-target")),
                       metric(body, "abusewatch_messages_dead_lettered_total", source))
-            if counts == (241, 240, 1) and committed(admin, rekey_group, source) == 241:
+            # Both groups' partitions report lag (the rekeyer's on post-scores, the agent's on the re-keyed topic).
+            lag_lines = "\n".join(re.findall(r"^abusewatch_consumer_lag\{.*$", body, re.MULTILINE))
+            lag_reported = all(f'topic="{name}"' in lag_lines for name in (source, topic("detector-by-target")))
+            if counts == (241, 240, 1) and lag_reported and committed(admin, rekey_group, source) == 241:
                 break
-            assert time.monotonic() < deadline, f"counts {counts} after 30 s"
+            assert time.monotonic() < deadline, f"counts {counts}, lag reported {lag_reported} after 30 s"
             time.sleep(0.5)
     finally:
         admin.close()
