@@ -94,6 +94,8 @@ class PileOnDetector:
         self._min_floor = min(posts for _, posts, _ in self._windows)
         self._bucket_s = settings.bucket_s
         self._grace_s = settings.grace_s
+        self._min_history_s = settings.min_history_s
+        self._signing_share = settings.signature_share_of_coordinated * settings.coordinated_min_abusive_share
         self._keep_buckets = (self._longest_s + settings.grace_s) // settings.bucket_s + 1
         self._alpha = 1.0 - 0.5 ** (settings.bucket_s / settings.baseline_halflife_s)
         self._prior_weight = 1.0 - (1.0 - self._alpha) ** (settings.baseline_prior_s / settings.bucket_s)
@@ -276,7 +278,8 @@ class PileOnDetector:
     def _on_abusive(self, target: str, state: TargetState, post: ScoredPost, follows: bool | None) -> list[dict]:
         evidence = state.evidence if state.evidence is not None else []
         if len(evidence) + 1 >= self.settings.hot_min_abusive_posts:
-            signature = self._near_dups.signature(post.text)
+            # Unsigned posts still join the index (redelivery checks) as their own cluster.
+            signature = self._near_dups.signature(post.text) if self._worth_signing(state, evidence) else b""
             cluster = self._near_dups.add(target, evidence, post.post_id, post.author_id, signature)
         else:  # a lone abusive post: no index (most targets never get a second one)
             signature, cluster = b"", post.post_id
@@ -314,7 +317,24 @@ class PileOnDetector:
         abusive = len(evidence) - bisect.bisect_right(evidence, start, key=_event_time)  # kept in time order
         if abusive < min_posts:
             return False
-        most_posts = abusive / self.settings.coordinated_min_abusive_share
+        return self._share_reaches(state, start, abusive, self.settings.coordinated_min_abusive_share)
+
+    def _worth_signing(self, state: TargetState, evidence: list[Evidence]) -> bool:
+        """Whether some window's abusive share, the post being added included, reaches the signing
+        share. Near-duplicates only count at the coordinated share; the model's false positives
+        among a viral crowd's replies stay far below it and would take most of the MinHash time."""
+        if self._signing_share <= 0.0:
+            return True
+        for size_s, _, _ in self._windows:
+            start = state.newest_ts - size_s
+            abusive = len(evidence) + 1 - bisect.bisect_right(evidence, start, key=_event_time)
+            if self._share_reaches(state, start, abusive, self._signing_share):
+                return True
+        return False
+
+    def _share_reaches(self, state: TargetState, start: float, abusive: int, share: float) -> bool:
+        """abusive / (posts after start) >= share; the bucket walk stops once the posts rule it out."""
+        most_posts = abusive / share
         return self._total_posts(state, start, stop_above=most_posts) <= most_posts
 
     def _total_posts(self, state: TargetState, start: float, stop_above: float = math.inf) -> int:
@@ -391,20 +411,23 @@ class PileOnDetector:
 
     def _usual_posts(self, state: TargetState, start: float, size_s: int, unflagged_in_window: int) -> float:
         """How many posts the target usually gets in size_s seconds, from what came before the
-        window: the kept buckets before it when they span at least one window, and the folded
-        baseline once it holds real history (the larger of the two). A cold target has neither and
-        is judged by the window's own unflagged posts, which over-counts (they include the abusive
-        posts of a pile-on that the model missed), so it is only the fallback."""
+        window: the kept buckets before it when they span at least one window (or min_history_s,
+        if shorter), and the folded baseline once it holds real history (the larger of the two). A
+        short history misjudges only a quiet target, which the floors and the share test guard; a
+        busy one shows its volume within a minute. A cold target has neither and is judged by the
+        window's own unflagged posts, which over-counts (they include the abusive posts of a
+        pile-on that the model missed), so it is only the fallback."""
         bucket_s = self._bucket_s
         last_before = int(start // bucket_s)  # buckets up to this one lie before the window
+        history_s = (last_before - state.folded_bucket) * bucket_s
         rates = []
-        if (last_before - state.folded_bucket) * bucket_s >= size_s:
+        if history_s >= min(size_s, self._min_history_s):
             before = 0
             for key, value in state.buckets.items():  # in time order
                 if key > last_before:
                     break
                 before += value
-            rates.append(before // PACK / ((last_before - state.folded_bucket) * bucket_s))
+            rates.append(before // PACK / history_s)
         if state.base_weight > self._prior_weight:  # grows only by folding buckets in
             rates.append(state.base_total / state.base_weight / bucket_s)
         if not rates:

@@ -89,6 +89,14 @@ class DetectorSettings:
         "target got in the window it sets a floor under the expected abusive count, so a busy target "
         "with little history (cold start) is judged against its own volume.",
     )
+    min_history_s: int = setting(
+        "ABUSEWATCH_DETECTOR_MIN_HISTORY_S",
+        60,
+        "A target's posts before a window give its usual volume once they span this long (or the window, "
+        "if shorter). Matters after a detector starts without state: a target quiet since then is judged "
+        "quiet after a minute, not only after a whole window, and the pile-on's own unflagged posts no "
+        "longer stand in for its usual volume.",
+    )
     bucket_s: int = setting(
         "ABUSEWATCH_DETECTOR_BUCKET_S", 10, "Resolution of the per-target window counters (seconds)."
     )
@@ -119,6 +127,15 @@ class DetectorSettings:
         "Abusive posts in the longest window from which on each abusive post gets a MinHash signature "
         "(near-duplicate detection costs ~100 us a post plus an LSH index per target: only for targets "
         "receiving several).",
+    )
+    signature_share_of_coordinated: float = setting(
+        "ABUSEWATCH_DETECTOR_SIGNATURE_SHARE_OF_COORDINATED",
+        0.75,
+        "An abusive post gets its MinHash signature only while some window's abusive share is at least this "
+        "fraction of ABUSEWATCH_DETECTOR_COORDINATED_MIN_ABUSIVE_SHARE (0: always). Near-duplicates decide "
+        "nothing below that share; the model's false positives among a busy or viral target's replies, a few "
+        "percent of them, stay far below it and would take most of the MinHash time. The margin signs the "
+        "posts of a copy-paste wave while its share is still rising.",
     )
     max_evidence_posts: int = setting(
         "ABUSEWATCH_DETECTOR_MAX_EVIDENCE_POSTS",

@@ -126,6 +126,19 @@ def test_a_quiet_targets_pile_on_is_judged_against_its_usual_volume_not_its_own_
     assert run(detector(), _half_seen_pile_on(stream, 3600)) == []
 
 
+def test_a_minute_of_quiet_before_the_window_is_history_enough_after_a_fresh_start():
+    stream = Stream()
+    # The detector started 7 minutes before the attack and never saw the journalist. When the
+    # attack's last flagged post arrives (11.5 minutes in), 100 s of observed quiet lie before the
+    # 10-minute window: at least ABUSEWATCH_DETECTOR_MIN_HISTORY_S (60), so the usual volume is ~0.
+    messages = [stream.post("elsewhere", f"u{i}", i * 60.0, abusive=False) for i in range(7)]
+    messages += _half_seen_pile_on(stream, 420)
+    opened = [a for a in run(detector(), messages) if a["status"] == "opened"]
+    assert len(opened) == 1 and opened[0]["window"]["size_s"] == 600
+    # Requiring a whole window of history, the missed attack posts stand in for the usual volume.
+    assert run(detector(min_history_s=600), messages) == []
+
+
 def test_late_posts_count_in_their_bucket_until_it_left_the_window():
     stream = Stream()
     det = detector()
@@ -245,6 +258,26 @@ def test_copy_paste_is_measured_as_near_duplicate_share():
     assert opened["near_duplicate_share"] >= 0.6
     benign_crowd = [stream.post("victim2", f"d{i}", i * 3.0) for i in range(20)]  # distinct texts
     assert next(a for a in run(detector(), benign_crowd) if a["status"] == "opened")["near_duplicate_share"] == 0.0
+
+
+def test_low_share_abuse_at_a_busy_target_is_not_signed_but_a_copy_paste_wave_is():
+    stream = Stream()
+    # 90 minutes at 60 posts a minute, 1 in 20 flagged: the model's false positives at a busy target
+    background = [stream.post("busy", f"reg{i}", i * 1.0, abusive=i % 20 == 0, new_account=False,
+                              follows=i % 3 == 0) for i in range(5400)]
+    script = "you are a disgrace and everyone should tell you so, log off"
+    wave = [stream.post("busy", f"cp{i % 20}", 4800 + i * 4.0, new_account=False, text=f"@busy {script}")
+            for i in range(60)]  # old accounts, no new-account signal: only the copy-paste coordinates them
+    messages = sorted(background + wave, key=lambda m: m["post"]["created_at"])
+    det = detector()
+    alerts = run(det, messages[:4700])
+    assert alerts == [] and all(e.signature == b"" for e in det.store.get("busy").evidence)
+    opened = [a for a in run(det, messages[4700:]) if a["status"] == "opened"]
+    assert len(opened) == 1 and any(r.startswith("near_duplicate_share=") for r in opened[0]["reasons"])
+    assert opened[0]["new_account_share"] == 0.0
+    # signing every abusive post finds the same wave at the same post
+    always = [a for a in run(detector(signature_share_of_coordinated=0.0), messages) if a["status"] == "opened"]
+    assert [a["event_time"] for a in always] == [opened[0]["event_time"]]
 
 
 def test_a_post_fans_out_to_each_target_and_follows_applies_to_the_first():
