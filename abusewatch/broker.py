@@ -93,8 +93,9 @@ class EmbeddedBroker:
         self.stop()
 
 
-def create_topics(kafka: KafkaSettings, names: Iterable[str] = TOPICS) -> list[str]:
-    """Create every topic with explicit partitions; existing topics are left as they are."""
+def create_topics(kafka: KafkaSettings, names: Iterable[str] = TOPICS, partitions: int | None = None) -> list[str]:
+    """Create every topic with explicit partitions (ABUSEWATCH_KAFKA_PARTITIONS unless given);
+    existing topics are left as they are."""
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
@@ -107,7 +108,8 @@ def create_topics(kafka: KafkaSettings, names: Iterable[str] = TOPICS) -> list[s
             try:
                 admin.create_topics(
                     [
-                        NewTopic(name=t, num_partitions=kafka.partitions, replication_factor=kafka.replication_factor)
+                        NewTopic(name=t, num_partitions=partitions or kafka.partitions,
+                                 replication_factor=kafka.replication_factor)
                         for t in missing
                     ]
                 )

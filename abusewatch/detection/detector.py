@@ -544,8 +544,7 @@ class PileOnDetector:
             stats = self._window_stats(target, state, self._longest_s)
         campaign.alert_seq += 1
         campaign.alerted_abusive_posts = campaign.abusive_posts
-        for author in campaign.authors:
-            self.authors.record(author, campaign.campaign_id, target)
+        self.authors.record_campaign(campaign.campaign_id, target, campaign.authors)
         self.stats.alerts[campaign.status] += 1
         ranked = sorted(stats.evidence, key=lambda e: (-max(e.scores), e.post_id))
         score_summary = {}

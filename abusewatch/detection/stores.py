@@ -7,6 +7,7 @@ implementation used by replay, benchmarks and tests (the Faust service adapts a 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Collection
 from typing import Protocol
 
 from abusewatch.detection.state import TargetState
@@ -64,11 +65,16 @@ class TargetStates:
 
 class AuthorIndex:
     """author_id -> (campaign_id, target_id) of the latest campaign the author took part in,
-    bounded: the least recently seen authors are forgotten first."""
+    bounded: the least recently seen authors are forgotten first.
 
-    def __init__(self, capacity: int) -> None:
+    With several detector workers each owns some targets, so each sees only its own campaigns.
+    `on_update` (the service's publisher) receives the authors a campaign newly claims, and
+    `record_campaign(..., publish=False)` applies what other workers published."""
+
+    def __init__(self, capacity: int, on_update: Callable[[str, str, list[str]], None] | None = None) -> None:
         self._capacity = capacity
         self._entries: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._on_update = on_update
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -82,3 +88,12 @@ class AuthorIndex:
         entries.move_to_end(author)
         if len(entries) > self._capacity:
             entries.popitem(last=False)
+
+    def record_campaign(self, campaign_id: str, target: str, authors: Collection[str], publish: bool = True) -> None:
+        """Record the campaign's authors; with publish, pass the ones whose entry changed to on_update."""
+        entry = (campaign_id, target)
+        changed = [author for author in authors if self._entries.get(author) != entry]
+        for author in authors:
+            self.record(author, campaign_id, target)
+        if changed and publish and self._on_update is not None:
+            self._on_update(campaign_id, target, changed)

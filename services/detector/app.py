@@ -7,7 +7,9 @@ posts about one target reach one worker and one table partition. Copies are pack
 partition per batch, the copies as JSON lines (abusewatch.detection.rekey). The `detect` agent
 feeds them to the pure PileOnDetector, keeps per-target state in the Faust table
 `detector-targets` (memory:// in tests, rocksdb:// in production) and sends alerts keyed by
-target_id. Delivery is at-least-once; alert ids are deterministic, so consumers dedupe.
+target_id. Delivery is at-least-once; alert ids are deterministic, so consumers dedupe. Workers
+share the authors of their campaigns through `detector-campaign-authors`
+(services/detector/campaign_authors.py), so a crowd moving to another worker's target is linked.
 """
 
 from __future__ import annotations
@@ -22,17 +24,20 @@ from abusewatch.contract import decode, encode
 from abusewatch.detection import DetectorSettings, PileOnDetector
 from abusewatch.detection.rekey import unpack
 from abusewatch.services.common import ServiceContext, create_app, raw_topic
+from abusewatch.services.detector.campaign_authors import CampaignAuthorsFeed
 from abusewatch.services.detector.rekeyer import PostScoresRekeyer
 from abusewatch.services.detector.settings import DetectorStreamSettings
 from abusewatch.services.detector.state_store import TableStateStore
 
 REKEYED_TOPIC = "detector-by-target"
+CAMPAIGN_AUTHORS_TOPIC = "detector-campaign-authors"  # one partition: see campaign_authors.py
 STATE_TABLE = "detector-targets"
 
 
 def internal_topics(ctx: ServiceContext) -> list[str]:
-    """Unprefixed names of the topics this service needs beyond the contract's: the re-keyed
-    stream and the state table's changelog (Faust names it <app id>-<table>-changelog)."""
+    """Unprefixed names of the partitioned topics this service needs beyond the contract's: the
+    re-keyed stream and the state table's changelog (Faust names it <app id>-<table>-changelog).
+    The campaign-authors topic has one partition and is created apart."""
     app_id_unprefixed = ctx.app_id[len(ctx.kafka.topic_prefix):]
     return [REKEYED_TOPIC, f"{app_id_unprefixed}-{STATE_TABLE}-changelog"]
 
@@ -43,9 +48,11 @@ def build(ctx: ServiceContext) -> faust.App:
     stream_settings = config.load(DetectorStreamSettings)
     # Faust must not auto-create topics on this broker (wrong partition counts): create ours.
     create_topics(ctx.kafka, internal_topics(ctx))
+    create_topics(ctx.kafka, [CAMPAIGN_AUTHORS_TOPIC], partitions=1)
     source_name = ctx.kafka.topic("post-scores")
     by_target = raw_topic(app, ctx, REKEYED_TOPIC)
     target_alerts = raw_topic(app, ctx, "target-alerts")
+    campaign_authors = raw_topic(app, ctx, CAMPAIGN_AUTHORS_TOPIC)
     # bytes keys and values: Faust stores them raw; TargetState encodes itself.
     table = app.Table(STATE_TABLE, key_type=bytes, value_type=bytes, partitions=ctx.kafka.partitions)
     metrics = ctx.metrics
@@ -54,17 +61,19 @@ def build(ctx: ServiceContext) -> faust.App:
     rekeyer = PostScoresRekeyer(ctx, stream_settings, source=source_name, destination=rekeyed_name,
                                 commit_interval_s=app.conf.broker_commit_interval)
     ctx.readiness_checks.append(lambda: bool(rekeyer.consumer and rekeyer.consumer.assignment()))
+    authors_feed = CampaignAuthorsFeed(ctx, campaign_authors.get_topic_name(), settings.author_index_size)
 
     @app.task
-    async def start_rekeyer() -> None:
-        # A runtime dependency starts now and stops with the app (before the agents' producer).
+    async def start_plain_consumers() -> None:
+        # Runtime dependencies start now and stop with the app (before the agents' producer).
         await app.add_runtime_dependency(rekeyer)
+        await app.add_runtime_dependency(authors_feed)
 
     @app.agent(by_target)
     async def detect(stream: faust.StreamT) -> None:
         # The stream's own setter: table writes are routed by the "current event" (see state_store).
         store = TableStateStore(table, stream._set_current_event, stream_settings.state_cache_targets)
-        detector = PileOnDetector(settings, store=store)
+        detector = PileOnDetector(settings, store=store, authors=authors_feed.authors)
 
         @app.on_partitions_revoked.connect
         async def forget_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
@@ -86,6 +95,8 @@ def build(ctx: ServiceContext) -> faust.App:
             store.flush()
             for alert in alerts:
                 target_alerts.send_soon(key=alert["target_id"].encode(), value=encode(alert))
+            for record in authors_feed.drain():
+                campaign_authors.send_soon(value=record)
             metrics.messages_in.labels(rekeyed_name).inc(copies)
             metrics.messages_out.labels(alerts_name).inc(len(alerts))
             metrics.batch_size.observe(copies)

@@ -139,6 +139,69 @@ def test_detector_killed_and_restarted_continues_the_same_campaign(broker, produ
         stack.stop()
 
 
+def test_campaign_authors_link_across_workers_and_survive_a_restart(broker, producer, tmp_path):
+    """Workers share campaign authors through `detector-campaign-authors`: a crowd whose earlier
+    campaign another worker published is linked to it here, this worker publishes its own campaign,
+    and after a SIGKILL the restarted worker links the crowd's next target to that campaign (its
+    in-memory author index is rebuilt from the topic)."""
+    env = stack_env(broker, tmp_path, ABUSEWATCH_DETECTOR_TAKE_WITHIN_S="0.05", ABUSEWATCH_TABLE_STORE="rocksdb://")
+    stack = Stack(roles=("detector",), env=env, embedded_broker=False)
+    stack.start(ready_timeout_s=90)
+    topic = stack.kafka.topic
+    shared = topic("detector-campaign-authors")
+    alerts = TopicReader(broker.bootstrap, topic("target-alerts"))
+    published = TopicReader(broker.bootstrap, shared)
+    crowd = [f"raider{i}" for i in range(10)]
+
+    def pile_on(target: str, first: int, start: datetime) -> None:
+        for i in range(20):
+            message = scored(first + i, target, crowd[i % 10], start + timedelta(seconds=3 * i), ABUSIVE, True)
+            producer.send(topic("post-scores"), key=message["post_id"].encode(), value=orjson.dumps(message))
+        producer.flush()
+
+    def opened_on(target: str) -> dict:
+        received = alerts.wait_for(lambda m: any(a["status"] == "opened" and a["target_id"] == target for a in m),
+                                   60, f"a campaign opened on {target}")
+        return next(a for a in received if a["status"] == "opened" and a["target_id"] == target)
+
+    try:
+        producer.send(shared, value=orjson.dumps({"campaign_id": "campaign-on-another-worker", "target_id": "elsewhere",
+                                                  "authors": crowd, "origin": "another-worker"}))
+        producer.flush()
+        deadline = time.monotonic() + 30
+        while metric(urllib.request.urlopen(stack.url("detector", "/metrics"), timeout=5).read().decode(),
+                     "abusewatch_messages_in_total", shared) < 1:
+            assert time.monotonic() < deadline, "the other worker's record was not read"
+            time.sleep(0.3)
+
+        pile_on("first-target", 0, START)
+        first = opened_on("first-target")
+        assert first["linked_campaign_ids"] == ["campaign-on-another-worker"]
+
+        def own_records(messages: list[dict]) -> list[dict]:
+            return [r for r in messages if r["campaign_id"] == first["campaign_id"]]
+
+        # Published at each alert, as the campaign claims them: the opening alert's authors, then
+        # those an escalation adds (the alerts count them).
+        def claimed() -> int:
+            return max(a["counts"]["campaign_authors"] for a in alerts.messages() if a["campaign_id"] == first["campaign_id"])
+
+        own = own_records(published.wait_for(
+            lambda m: len({a for r in own_records(m) for a in r["authors"]}) == claimed(), 30, "this worker's campaign authors"))
+        assert {a for r in own for a in r["authors"]} <= set(crowd) and len(own) <= 2
+        assert {r["target_id"] for r in own} == {"first-target"} and len({r["origin"] for r in own}) == 1
+
+        stack.kill_role("detector")
+        stack.start_role("detector")
+        stack.wait_ready(["detector"], 90)
+        pile_on("second-target", 100, START + timedelta(minutes=20))
+        assert opened_on("second-target")["linked_campaign_ids"] == [first["campaign_id"]]
+    finally:
+        published.close()
+        alerts.close()
+        stack.stop()
+
+
 def test_framework_ceiling_tool_consumes_every_record(tmp_path):
     # The bench tool behind the Faust-ceiling figure in docs/benchmarks.md: its own broker, a worker
     # built like the detector's, and a count that must reach every record loaded.

@@ -45,6 +45,17 @@ def test_author_index_is_bounded():
     assert len(index) == 3 and index.get("a0") is None and index.get("a4") == ("c4", "t")
 
 
+def test_author_index_publishes_what_a_campaign_newly_claims_and_applies_others_silently():
+    published = []
+    index = AuthorIndex(capacity=10, on_update=lambda *update: published.append(update))
+    index.record_campaign("c1", "t1", ["a", "b"])
+    index.record_campaign("c1", "t1", ["a", "b", "c"])  # a later alert: only c is new
+    index.record_campaign("c9", "t9", ["d"], publish=False)  # another worker's campaign
+    index.record_campaign("c2", "t2", ["b", "d"])  # b and d move on to a new campaign
+    assert published == [("c1", "t1", ["a", "b"]), ("c1", "t1", ["c"]), ("c2", "t2", ["b", "d"])]
+    assert index.get("a") == ("c1", "t1") and index.get("d") == ("c2", "t2")
+
+
 def test_memory_per_quiet_target_is_bounded():
     # 1,000,000 active targets must fit one worker: keep the per-target cost under 1.5 KB
     result = measure(5000)

@@ -1,0 +1,91 @@
+"""Campaign authors shared between detector workers, for linking campaigns across targets.
+
+Each worker owns some targets, so it sees only its own campaigns; a crowd that moves to a target
+another worker owns must still be linked to the campaign it came from. Every worker publishes the
+authors its campaigns newly claim to the internal topic `detector-campaign-authors` and reads the
+whole topic (no consumer group, from the earliest offset the broker keeps) into its AuthorIndex.
+Reading from the start also restores a restarted worker's index, which lives in memory only. The
+topic has one partition, so every worker applies the records in the order they were published and
+an author's latest campaign wins everywhere (records are one per alert: one partition is plenty).
+The topic's retention bounds how far back links reach; the index's capacity bounds memory.
+
+Records are internal JSON, not part of the public contract:
+{"campaign_id", "target_id", "authors": [...], "origin": the publishing worker's id}. A worker skips
+its own records (its index already has them, and an old record must not overwrite a newer entry).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from mode import Service
+
+from abusewatch.detection.stores import AuthorIndex
+from abusewatch.services.common import ServiceContext, fail_fast
+
+log = logging.getLogger(__name__)
+
+
+class CampaignAuthorsFeed(Service):
+    """Owns the worker's AuthorIndex: collects what its campaigns newly claim (`publish`, sent by
+    the detect agent after `drain`) and applies every other worker's records to it."""
+
+    def __init__(self, ctx: ServiceContext, topic: str, capacity: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ctx = ctx
+        self.topic = topic
+        self.authors = AuthorIndex(capacity, on_update=self.publish)
+        self.origin = uuid.uuid4().hex  # per process: a restarted worker re-reads its former self's records
+        self.consumer: AIOKafkaConsumer | None = None
+        self.applied = 0  # records from other workers applied to the index
+        self._outbox: list[bytes] = []
+
+    def publish(self, campaign_id: str, target: str, authors: list[str]) -> None:
+        """AuthorIndex.on_update: queue a record for the next `drain`."""
+        self._outbox.append(orjson.dumps(
+            {"campaign_id": campaign_id, "target_id": target, "authors": authors, "origin": self.origin}
+        ))
+
+    def drain(self) -> list[bytes]:
+        records, self._outbox = self._outbox, []
+        return records
+
+    def apply(self, value: bytes) -> None:
+        record = orjson.loads(value)
+        if record["origin"] != self.origin:
+            self.authors.record_campaign(record["campaign_id"], record["target_id"], record["authors"], publish=False)
+            self.applied += 1
+
+    async def on_start(self) -> None:
+        kafka = self.ctx.kafka
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=kafka.bootstrap, group_id=None, client_id=f"{self.ctx.app_id}-campaign-authors",
+            enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+        )
+        await self.consumer.start()
+        self.consumer.assign([TopicPartition(self.topic, 0)])
+
+    async def on_stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+
+    @Service.task
+    async def _read(self) -> None:
+        assert self.consumer is not None
+        metrics = self.ctx.metrics
+        while not self.should_stop:
+            batches = await self.consumer.getmany(timeout_ms=500)
+            with fail_fast(self.ctx):
+                for records in batches.values():
+                    for record in records:
+                        try:
+                            self.apply(record.value)
+                        except (ValueError, KeyError, TypeError):
+                            # Internal topic: nothing to dead-letter to a platform; count and go on.
+                            metrics.dead_lettered.labels(self.topic, "invalid_campaign_authors").inc()
+                            log.warning("skipped an invalid campaign-authors record at offset %d", record.offset)
+                    metrics.messages_in.labels(self.topic).inc(len(records))
