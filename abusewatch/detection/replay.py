@@ -4,7 +4,9 @@ FILE holds post-scores/v1 messages (their `scores` are used as they are: see the
 who produced them), or posts/v1 messages with `--scorer model` (the real classifier scores each
 post first; slow). With `--truth` it prints campaign precision and recall, detection delay (event
 time from an episode's first post to its first alert) and false alerts per million benign posts;
-always the detector's throughput on this process's one core.
+always the detector's throughput on this process's one core. With `--broker` the same file goes
+through the detector service as deployed (embedded Kafka broker, Faust worker processes) instead,
+and the alerts it sends are scored the same way.
 """
 
 from __future__ import annotations
@@ -123,33 +125,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scorer", choices=["model"], help="score posts/v1 input with the real classifier")
     parser.add_argument("--match-slack-s", type=float, default=600.0,
                         help="an alert this long after an episode's last post still counts as detecting it")
+    parser.add_argument("--broker", action="store_true",
+                        help="run the detector service as deployed over an embedded Kafka broker instead of "
+                             "in-process (post-scores input only)")
+    parser.add_argument("--workers", type=int, default=1, help="with --broker: detector worker processes")
+    parser.add_argument("--rate", type=float, default=2000.0,
+                        help="with --broker: posts/s produced while the service runs (0: load the whole file "
+                             "first, a backlog, which reaches the detector far out of event-time order)")
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = config.load(DetectorSettings)
-    result = replay(read_messages(args.file, args.scorer), settings)
-    for alert in result.alerts:
+    if args.broker:
+        if args.scorer:
+            raise SystemExit("--broker replays post-scores files; score posts first (abusewatch simulate --scorer model)")
+        alerts, report = _through_broker(args.file, args.workers, args.rate or None)
+    else:
+        result = replay(read_messages(args.file, args.scorer), config.load(DetectorSettings))
+        alerts, report = result.alerts, {
+            "file": str(args.file),
+            "posts": result.posts,
+            "alerts": len(result.alerts),
+            "detector_seconds": round(result.detector_s, 3),
+            "detector_posts_per_s": round(result.posts / result.detector_s) if result.detector_s else None,
+            "end_to_end_posts_per_s_incl_json_decode": round(result.posts / result.total_s) if result.total_s else None,
+            "end_to_end_posts_per_cpu_s_incl_json_decode": (
+                round(result.posts / result.total_cpu_s) if result.total_cpu_s else None
+            ),
+            "load_average_1min": round(os.getloadavg()[0], 2),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "detector": result.stats,
+        }
+    for alert in alerts:
         validate("target-alerts", alert)
-    report: dict[str, Any] = {
-        "file": str(args.file),
-        "posts": result.posts,
-        "alerts": len(result.alerts),
-        "detector_seconds": round(result.detector_s, 3),
-        "detector_posts_per_s": round(result.posts / result.detector_s) if result.detector_s else None,
-        "end_to_end_posts_per_s_incl_json_decode": round(result.posts / result.total_s) if result.total_s else None,
-        "end_to_end_posts_per_cpu_s_incl_json_decode": (
-            round(result.posts / result.total_cpu_s) if result.total_cpu_s else None
-        ),
-        "load_average_1min": round(os.getloadavg()[0], 2),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "detector": result.stats,
-    }
     if args.truth:
         truth = [Episode.from_row(orjson.loads(line)) for line in args.truth.read_bytes().splitlines() if line.strip()]
-        report["evaluation"] = score_alerts(result.alerts, truth, benign_post_count(args.file, truth), args.match_slack_s)
+        report["evaluation"] = score_alerts(alerts, truth, benign_post_count(args.file, truth), args.match_slack_s)
     if args.out:
         with open(args.out, "wb") as out:
-            for alert in result.alerts:
+            for alert in alerts:
                 out.write(orjson.dumps(alert, option=orjson.OPT_APPEND_NEWLINE))
     if args.json:
         sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
@@ -158,11 +171,39 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _through_broker(file: Path, workers: int, rate: float | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The detector service as deployed (its own processes, Faust tables, the embedded broker) over
+    the whole file; it ends when both stages have committed every post. Alerts keep wall-clock
+    detected_at, and campaigns still open at the end get no closing alert (no flush)."""
+    from abusewatch.services.detector.bench import run_service
+
+    import logging
+
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # the broker clients' connection chatter
+    service = run_service(file, None, workers, env_names=[name for name in os.environ if name.startswith("ABUSEWATCH_")],
+                          timeout_s=3600, rate=rate)
+    return service.alerts, {
+        "file": str(file),
+        "posts": service.posts,
+        "alerts": len(service.alerts),
+        "through_broker": {"workers": workers, "offered_posts_per_s": rate, "seconds": round(service.seconds, 3),
+                           "posts_per_s": round(service.posts / service.seconds),
+                           "posts_per_worker_cpu_s": round(service.posts / service.worker_cpu_s)},
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
+
+
 def _print_report(report: dict[str, Any]) -> None:
-    print(f"posts {report['posts']}, alerts {report['alerts']}, detector {report['detector_posts_per_s']} posts/s "
-          f"(end to end incl. JSON decode {report['end_to_end_posts_per_s_incl_json_decode']} posts/s, "
-          f"{report['end_to_end_posts_per_cpu_s_incl_json_decode']} per CPU second), "
-          f"peak RSS {report['peak_rss_mib']} MiB, load average {report['load_average_1min']}")
+    if "through_broker" in report:
+        service = report["through_broker"]
+        print(f"posts {report['posts']}, alerts {report['alerts']}, detector service through the broker with "
+              f"{service['workers']} worker(s): {service['posts_per_s']} posts/s "
+              f"({service['posts_per_worker_cpu_s']} per worker CPU second), load average {report['load_average_1min']}")
+    else:
+        print(f"posts {report['posts']}, alerts {report['alerts']}, detector {report['detector_posts_per_s']} posts/s "
+              f"(end to end incl. JSON decode {report['end_to_end_posts_per_s_incl_json_decode']} posts/s, "
+              f"{report['end_to_end_posts_per_cpu_s_incl_json_decode']} per CPU second), "
+              f"peak RSS {report['peak_rss_mib']} MiB, load average {report['load_average_1min']}")
     evaluation = report.get("evaluation")
     if not evaluation:
         return

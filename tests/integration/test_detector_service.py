@@ -5,6 +5,7 @@ malformed message is counted and skipped. With the in-memory and the RocksDB tab
 
 from __future__ import annotations
 
+import argparse
 import re
 import subprocess
 import sys
@@ -200,6 +201,32 @@ def test_campaign_authors_link_across_workers_and_survive_a_restart(broker, prod
         published.close()
         alerts.close()
         stack.stop()
+
+
+def test_replay_through_the_broker_finds_what_the_in_process_replay_finds(tmp_path, capsys):
+    """`abusewatch replay --broker`: the same scenario through the deployed service (its own
+    process, Faust table, embedded broker) opens campaigns on the same targets and is scored alike."""
+    from abusewatch.detection.replay import add_arguments, run
+    from abusewatch.detection.simulate import ScenarioConfig, generate
+
+    scenario = ScenarioConfig(seed=5, hours=0.5, targets=300, posts_per_s=4, pile_ons=6, hops=1, slow_burns=0,
+                              persistent_abusers=2, viral_bursts=1, viral_posts=3000)
+    stream, truth, _ = generate(scenario, tmp_path)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    reports = {}
+    for mode, extra in (("in_process", []), ("broker", ["--broker", "--rate", "2000"])):
+        out = tmp_path / f"{mode}.jsonl"
+        assert run(parser.parse_args([str(stream), "--truth", str(truth), "--json", "--out", str(out), *extra])) == 0
+        reports[mode] = orjson.loads(capsys.readouterr().out)
+        reports[mode]["opened"] = sorted({a["target_id"] for a in map(orjson.loads, out.read_bytes().splitlines())
+                                          if a["status"] == "opened"})
+    broker, in_process = reports["broker"], reports["in_process"]
+    assert broker["posts"] == in_process["posts"] and broker["through_broker"]["posts_per_s"] > 0
+    assert broker["opened"] == in_process["opened"] and len(broker["opened"]) >= 6
+    assert broker["evaluation"]["precision"] == in_process["evaluation"]["precision"] == 1.0
+    detected = [reports[mode]["evaluation"]["per_kind"]["pile_on"]["detected"] for mode in ("broker", "in_process")]
+    assert detected[0] == detected[1] > 0
 
 
 def test_framework_ceiling_tool_consumes_every_record(tmp_path):
