@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import resource
 import sys
@@ -176,8 +177,6 @@ def _through_broker(file: Path, workers: int, rate: float | None) -> tuple[list[
     the whole file; it ends when both stages have committed every post. Alerts keep wall-clock
     detected_at, and campaigns still open at the end get no closing alert (no flush)."""
     from abusewatch.services.detector.bench import run_service
-
-    import logging
 
     logging.getLogger("kafka").setLevel(logging.WARNING)  # the broker clients' connection chatter
     service = run_service(file, None, workers, env_names=[name for name in os.environ if name.startswith("ABUSEWATCH_")],
