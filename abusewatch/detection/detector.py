@@ -313,8 +313,7 @@ class PileOnDetector:
         """Cheap necessary conditions (post count and the lowest share) before the full stats,
         which walk the evidence: a busy target gets abusive posts every few seconds."""
         start = state.newest_ts - size_s
-        evidence = state.evidence or ()
-        abusive = len(evidence) - bisect.bisect_right(evidence, start, key=_event_time)  # kept in time order
+        abusive = _abusive_after(state.evidence or (), start)
         if abusive < min_posts:
             return False
         return self._share_reaches(state, start, abusive, self.settings.coordinated_min_abusive_share)
@@ -327,8 +326,7 @@ class PileOnDetector:
             return True
         for size_s, _, _ in self._windows:
             start = state.newest_ts - size_s
-            abusive = len(evidence) + 1 - bisect.bisect_right(evidence, start, key=_event_time)
-            if self._share_reaches(state, start, abusive, self._signing_share):
+            if self._share_reaches(state, start, _abusive_after(evidence, start) + 1, self._signing_share):
                 return True
         return False
 
@@ -594,6 +592,11 @@ class PileOnDetector:
 
 def _event_time(item: Evidence) -> float:
     return item.ts
+
+
+def _abusive_after(evidence: list[Evidence] | tuple[()], start: float) -> int:
+    """Evidence records newer than start (evidence is kept in time order)."""
+    return len(evidence) - bisect.bisect_right(evidence, start, key=_event_time)
 
 
 def _non_follower_share(evidence: tuple[Evidence, ...]) -> float:

@@ -154,8 +154,8 @@ def run_service(file: Path, posts: int | None, workers: int = 1, env_names: Iter
             partitions = [TopicPartition(alerts_topic, p) for p in offsets.partitions_for_topic(alerts_topic) or ()]
             offsets.assign(partitions)
             offsets.seek_to_beginning()
-            alerts = []
-            while sum(offsets.position(tp) for tp in partitions) < end_offsets(offsets, alerts_topic):
+            alerts, alerts_end = [], end_offsets(offsets, alerts_topic)
+            while sum(offsets.position(tp) for tp in partitions) < alerts_end:
                 for records in offsets.poll(timeout_ms=500).values():
                     alerts.extend(orjson.loads(record.value) for record in records)
             return ServiceRun(posts, fanned_out, seconds, worker_cpu_s, end_offsets(offsets, rekeyed),
