@@ -12,15 +12,11 @@ from torch import nn
 
 from abusewatch.inference.backends.base import answers_finite
 from abusewatch.inference.batching import TokenizedBatch
+from abusewatch.model.scoring import cpu_supports_bf16
 
 log = logging.getLogger(__name__)
 
 CPU_DTYPES = ("fp32", "bf16", "int8")
-
-
-def cpu_supports_bf16() -> bool:
-    """Native bf16 matmuls (AVX-512 BF16 / AMX); without them bf16 autocast is slower than fp32."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def linear_weights_in_bf16(network: nn.Module) -> nn.Module:
