@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timezone
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -44,18 +45,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument(
+        "--length-group",
+        type=int,
+        default=16,
+        help="draw this many batches at once and batch them by token length (less padding); 1 = off",
+    )
     parser.add_argument("--lr", type=float, default=5e-5, help="encoder learning rate")
     parser.add_argument("--head-lr", type=float, default=1e-3, help="learning rate of the new linear head")
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--warmup", type=float, default=0.06, help="fraction of steps with linear warm-up")
     parser.add_argument("--sampling-power", type=float, default=0.5, help="dataset weight = size**power")
+    parser.add_argument(
+        "--dataset-weights",
+        type=parse_dataset_weights,
+        default={},
+        help="multiply some datasets' sampling shares, e.g. olid=3,tweeteval_hate=2 (default: none)",
+    )
     parser.add_argument("--rare-rate", type=float, default=0.05, help="labels rarer than this are boosted")
     parser.add_argument("--rare-boost", type=float, default=4.0, help="sampling boost for rare-label positives")
     parser.add_argument("--precision-target", type=float, default=0.8, help="per-label threshold precision")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: setting)")
-    parser.add_argument("--no-bf16", action="store_true", help="train in fp32 instead of bf16 autocast")
+    parser.add_argument(
+        "--no-bf16",
+        action="store_true",
+        help="train in fp32; by default bf16 autocast on CUDA and on CPUs with native bf16",
+    )
     parser.add_argument("--version", default=None, help="artifact version (default: UTC timestamp)")
     parser.add_argument(
         "--init-from",
@@ -75,6 +92,20 @@ def git_commit() -> str:
     return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def parse_dataset_weights(text: str) -> dict[str, float]:
+    """`name=factor,...` into {name: factor}; unknown dataset names are caught by the run."""
+    weights = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, factor = item.partition("=")
+        try:
+            weights[name.strip()] = float(factor)
+        except ValueError:
+            weights[name.strip()] = 0.0
+        if not weights[name.strip()] > 0:
+            raise argparse.ArgumentTypeError(f"expected name=positive factor, got {item!r}")
+    return weights
+
+
 def masked_bce(logits, targets, mask):
     """Mean binary cross-entropy over the known (mask 1) labels only."""
     import torch.nn.functional as F
@@ -90,12 +121,15 @@ def sampling_probabilities(
     mask: np.ndarray | None = None,
     rare_rate: float = 0.05,
     rare_boost: float = 1.0,
+    dataset_weights: dict[str, float] | None = None,
 ) -> np.ndarray:
-    """Per-example probability: each dataset's share proportional to size**power, and examples
-    positive for a rare label (positive rate among known rows below rare_rate) rare_boost times
-    likelier, so that threats and harassment are seen often enough to be learned."""
+    """Per-example probability: each dataset's share proportional to size**power (times its
+    dataset_weights factor, default 1), and examples positive for a rare label (positive rate among
+    known rows below rare_rate) rare_boost times likelier, so that threats and harassment are seen
+    often enough to be learned."""
     names, inverse, counts = np.unique(np.array(sources), return_inverse=True, return_counts=True)
     dataset_share = counts.astype(np.float64) ** power
+    dataset_share *= [(dataset_weights or {}).get(name, 1.0) for name in names]
     dataset_share /= dataset_share.sum()
     weights = dataset_share[inverse] / counts[inverse]
     if targets is not None and mask is not None and rare_boost != 1.0:
@@ -104,6 +138,22 @@ def sampling_probabilities(
         rare_positive = positive[:, rate < rare_rate].any(axis=1)
         weights = np.where(rare_positive, weights * rare_boost, weights)
     return weights / weights.sum()
+
+
+def length_grouped_batches(
+    rng: np.random.Generator, probabilities: np.ndarray, lengths: np.ndarray, batch_size: int, group: int
+) -> Iterator[np.ndarray]:
+    """Endless batches of row indices. `group` batches' worth of rows are drawn at once (each draw
+    independent, with `probabilities`), sorted by token length and cut into batches taken in random
+    order: which draws share a batch changes, what is drawn does not, and a batch pads to the
+    length of similar rows instead of its longest of random ones."""
+    while True:
+        rows = rng.choice(len(probabilities), size=batch_size * group, p=probabilities)
+        if group == 1:
+            yield rows
+            continue
+        batches = rows[np.argsort(lengths[rows], kind="stable")].reshape(group, batch_size)
+        yield from batches[rng.permutation(group)]
 
 
 def schedule_factor(progress: float, warmup_fraction: float) -> float:
@@ -133,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     from abusewatch.model.artifact import ModelArtifact, load_artifact, save_artifact
     from abusewatch.model.evaluate import calibrate_and_measure
     from abusewatch.model.network import AbuseClassifier, pretrained_encoder_dir
-    from abusewatch.model.scoring import autocast, pad_batch, pick_device
+    from abusewatch.model.scoring import autocast, bf16_pays, encode, pad_batch, pick_device
     from abusewatch.model.settings import ModelSettings
 
     settings = load(ModelSettings)
@@ -142,14 +192,16 @@ def run(args: argparse.Namespace) -> int:
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     device = pick_device(args.device)
-    bf16 = not args.no_bf16
+    bf16 = not args.no_bf16 and bf16_pays(device)
+    log.info("training on %s, %s", device, "bf16 autocast" if bf16 else "fp32")
     started = time.time()
 
     datasets_dir = args.datasets_dir or data.default_datasets_dir()
     train_names = [name.strip() for name in args.datasets.split(",") if name.strip()]
     unknown = [name for name in train_names if name not in data.DATASETS or not data.DATASETS[name].train]
+    unknown += [name for name in args.dataset_weights if name not in train_names]
     if unknown:
-        raise SystemExit(f"not trainable datasets: {', '.join(unknown)}")
+        raise SystemExit(f"not trainable (or not trained on) datasets: {', '.join(unknown)}")
     # Dev splits of every dataset are loaded (and kept out of training), not only the trained ones.
     train_parts, dev_parts = data.load_splits(datasets_dir)
     train_parts = {name: part for name, part in train_parts.items() if name in train_names}
@@ -179,7 +231,17 @@ def run(args: argparse.Namespace) -> int:
 
     rng = np.random.default_rng(args.seed)
     probabilities = sampling_probabilities(
-        training.sources, args.sampling_power, training.targets, training.mask, args.rare_rate, args.rare_boost
+        training.sources,
+        args.sampling_power,
+        training.targets,
+        training.mask,
+        args.rare_rate,
+        args.rare_boost,
+        args.dataset_weights,
+    )
+    token_ids = encode(tokenizer, training.texts, args.max_length)
+    batches = length_grouped_batches(
+        rng, probabilities, np.array([len(ids) for ids in token_ids]), args.batch_size, args.length_group
     )
     targets_all = torch.from_numpy(training.targets)
     mask_all = torch.from_numpy(training.mask)
@@ -195,9 +257,8 @@ def run(args: argparse.Namespace) -> int:
             break
         for group, base_lr in zip(optimizer.param_groups, base_lrs, strict=True):
             group["lr"] = base_lr * schedule_factor(progress_fraction, args.warmup)
-        rows = rng.choice(len(training), size=args.batch_size, p=probabilities)
-        encoded = tokenizer([training.texts[i] for i in rows], truncation=True, max_length=args.max_length)
-        input_ids, attention_mask = pad_batch(encoded["input_ids"], tokenizer.pad_token_id)
+        rows = next(batches)
+        input_ids, attention_mask = pad_batch([token_ids[i] for i in rows], tokenizer.pad_token_id)
         with autocast(device, bf16):
             logits = network(input_ids.to(device), attention_mask.to(device))
         loss = masked_bce(logits, targets_all[rows].to(device), mask_all[rows].to(device))

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import pytest
 import torch
 
-from abusewatch.model.train import masked_bce, sampling_probabilities, schedule_factor, training_progress
+from abusewatch.model.train import (
+    length_grouped_batches,
+    masked_bce,
+    parse_dataset_weights,
+    sampling_probabilities,
+    schedule_factor,
+    training_progress,
+)
 
 
 def test_masked_bce_ignores_unknown_labels():
@@ -24,6 +33,35 @@ def test_dataset_shares_follow_size_to_the_power():
     big_share = probabilities[:400].sum()
     assert big_share == pytest.approx(20 / 30)  # sqrt(400) : sqrt(100)
     assert np.allclose(probabilities[:400], probabilities[0])
+
+
+def test_dataset_weights_multiply_a_share():
+    sources = ["big"] * 400 + ["small"] * 100
+    probabilities = sampling_probabilities(sources, 0.5, dataset_weights={"small": 2.0})
+    assert probabilities[400:].sum() == pytest.approx(20 / 40)  # sqrt(100) * 2 : sqrt(400)
+    assert parse_dataset_weights("olid=3, tweeteval_hate=1.5") == {"olid": 3.0, "tweeteval_hate": 1.5}
+    for bad in ("olid", "olid=x", "olid=0"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_dataset_weights(bad)
+
+
+def test_length_grouped_batches_draw_the_same_rows_with_less_padding():
+    lengths = np.random.default_rng(0).integers(5, 65, size=1000)
+    probabilities = np.full(1000, 1 / 1000)
+
+    def first_batches(group):
+        batches = length_grouped_batches(np.random.default_rng(7), probabilities, lengths, 32, group)
+        return [next(batches) for _ in range(16)]
+
+    ungrouped, grouped = first_batches(1), first_batches(16)
+    drawn = np.random.default_rng(7).choice(1000, size=32 * 16, p=probabilities)
+    assert sorted(np.concatenate(grouped)) == sorted(drawn)
+    assert all(len(batch) == 32 for batch in grouped)
+
+    def padded_tokens(batches):
+        return sum(len(batch) * lengths[batch].max() for batch in batches)
+
+    assert padded_tokens(grouped) < 0.7 * padded_tokens(ungrouped)
 
 
 def test_positives_of_rare_labels_are_boosted():
