@@ -1,7 +1,8 @@
 """Full-pipeline benchmark: broker -> classifier service -> post-scores, as deployed.
 
 Measures (1) throughput: a backlog of N posts produced at once, timed from the first score to the
-last; (2) latency at a steady offered load: posts produced at a fixed rate below capacity, each
+last, against the inference engine alone (same settings, same posts, this process, measured right
+before and right after the pipeline so machine drift shows); (2) latency at a steady offered load: posts produced at a fixed rate below capacity, each
 latency = the score record's broker timestamp minus the post record's (both CreateTime, same
 host clock). Used by `abusewatch bench --pipeline`.
 """
@@ -39,6 +40,29 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def engine_alone_posts_per_s(texts: Sequence[str]) -> float:
+    """The classifier's engine at the deployed settings scoring `texts` in one call, after a warm-up."""
+    import asyncio
+
+    from prometheus_client import CollectorRegistry
+
+    from abusewatch import config
+    from abusewatch.inference import EngineSettings, InferenceEngine
+
+    async def measure() -> float:
+        engine = InferenceEngine.from_settings(config.load(EngineSettings), CollectorRegistry())
+        await engine.start()
+        try:
+            await engine.score(list(texts[:50]))
+            started = time.perf_counter()
+            await engine.score(list(texts))
+            return len(texts) / (time.perf_counter() - started)
+        finally:
+            await engine.stop()
+
+    return asyncio.run(measure())
+
+
 def run_pipeline_benchmark(
     texts: Sequence[str], backlog_posts: int = 4000, steady_rate: float = 100.0, steady_seconds: float = 20.0
 ) -> dict[str, Any]:
@@ -52,6 +76,8 @@ def run_pipeline_benchmark(
         "KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
         "ABUSEWATCH_CLASSIFIER_PORT": str(free_port()),
     }
+    backlog = _posts(texts, backlog_posts, "bl")
+    engine_before = engine_alone_posts_per_s([post["text"] for post in backlog])
     stack = Stack(roles=("classifier",), env=env, embedded_broker=True)
     with stack:
         bootstrap = stack.kafka.bootstrap
@@ -82,7 +108,6 @@ def run_pipeline_benchmark(
         producer.flush()
         collect("warm-", 50, 180)
 
-        backlog = _posts(texts, backlog_posts, "bl")
         send(backlog)
         producer.flush()
         seen = collect("bl-", backlog_posts, 600)
@@ -104,10 +129,14 @@ def run_pipeline_benchmark(
         latencies = [score_ts - sent_at[pid] for pid, (_, score_ts) in steady_seen.items()]
         producer.close()
         consumer.close()
+    engine_after = engine_alone_posts_per_s([post["text"] for post in backlog])
+    engine_rate = statistics.mean([engine_before, engine_after])
     return {
         "backlog_posts": backlog_posts,
         "backlog_scored": len(seen),
         "throughput_posts_per_s": round(throughput, 1),
+        "engine_alone_posts_per_s": {"before": round(engine_before, 1), "after": round(engine_after, 1)},
+        "throughput_share_of_engine": round(throughput / engine_rate, 3),
         "steady_rate_posts_per_s": steady_rate,
         "steady_scored": len(steady_seen),
         "latency_ms_p50": round(statistics.median(latencies), 1) if latencies else None,
