@@ -2,8 +2,8 @@
 
 Measures (1) throughput: a backlog of N posts produced at once, timed from the first score to the
 last, against the inference engine alone (same settings, same posts, this process, measured right
-before and right after the pipeline so machine drift shows); (2) latency at a steady offered load: posts produced at a fixed rate below capacity, each
-latency = the score record's broker timestamp minus the post record's (both CreateTime, same
+before and right after the pipeline so machine drift shows); (2) latency at a steady offered load:
+posts produced at a fixed rate below capacity, each latency = the score record's broker timestamp minus the post record's (both CreateTime, same
 host clock). Used by `abusewatch bench --pipeline`.
 """
 

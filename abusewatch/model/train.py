@@ -18,8 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -98,11 +98,12 @@ def parse_dataset_weights(text: str) -> dict[str, float]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, factor = item.partition("=")
         try:
-            weights[name.strip()] = float(factor)
+            weight = float(factor)
         except ValueError:
-            weights[name.strip()] = 0.0
-        if not weights[name.strip()] > 0:
+            weight = 0.0
+        if not weight > 0:
             raise argparse.ArgumentTypeError(f"expected name=positive factor, got {item!r}")
+        weights[name.strip()] = weight
     return weights
 
 
