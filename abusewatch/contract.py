@@ -15,9 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import orjson
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -51,14 +50,10 @@ def parse_time(value: str) -> datetime:
 
 
 @functools.cache
-def _registry() -> Registry:
-    resources = []
-    for path in SCHEMA_DIR.glob("*.json"):
-        schema = json.loads(path.read_text())
-        resource = Resource.from_contents(schema)
-        resources.append((path.name, resource))
-        resources.append((schema["$id"], resource))
-    return Registry().with_resources(resources)
+def schema_registry() -> jsonschema_rs.Registry:
+    """Every schema in schemas/ under its $id, so relative refs such as "common.v1.json#/$defs/id" resolve."""
+    schemas = [json.loads(path.read_text()) for path in SCHEMA_DIR.glob("*.json")]
+    return jsonschema_rs.Registry([(schema["$id"], schema) for schema in schemas])
 
 
 @functools.cache
@@ -67,8 +62,11 @@ def schema_for(topic: str) -> dict[str, Any]:
 
 
 @functools.cache
-def validator_for(topic: str) -> Draft202012Validator:
-    return Draft202012Validator(schema_for(topic), registry=_registry())
+def validator_for(topic: str) -> jsonschema_rs.Draft202012Validator:
+    # jsonschema-rs (Rust) because posts are validated on the hot path: about 0.3 us per post against
+    # about 80 us with the pure-Python jsonschema, measured on the pipeline's posts. Like the Python
+    # library, it leaves "format" unasserted (an annotation in 2020-12); timestamps are parsed below.
+    return jsonschema_rs.Draft202012Validator(schema_for(topic), registry=schema_registry())
 
 
 class ContractError(ValueError):
@@ -77,9 +75,9 @@ class ContractError(ValueError):
 
 def validate(topic: str, message: dict[str, Any]) -> None:
     """Raise ContractError naming the first violation (used on outputs and in tests)."""
-    error = next(iter(validator_for(topic).iter_errors(message)), None)
+    error = next(validator_for(topic).iter_errors(message), None)
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        where = "/".join(str(p) for p in error.instance_path) or "(root)"
         raise ContractError(f"{topic}: {where}: {error.message}")
 
 

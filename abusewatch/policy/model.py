@@ -9,11 +9,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import yaml
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
 
-from abusewatch.contract import SCHEMA_DIR
+from abusewatch.contract import SCHEMA_DIR, schema_registry
 
 POLICY_SCHEMA_FILE = "policy.v1.json"
 
@@ -60,12 +59,10 @@ class Policy:
 
 
 @functools.cache
-def _validator() -> Draft202012Validator:
-    common = json.loads((SCHEMA_DIR / "common.v1.json").read_text())
-    registry = Registry().with_resources(
-        [("common.v1.json", Resource.from_contents(common)), (common["$id"], Resource.from_contents(common))]
+def _validator() -> jsonschema_rs.Draft202012Validator:
+    return jsonschema_rs.Draft202012Validator(
+        json.loads((SCHEMA_DIR / POLICY_SCHEMA_FILE).read_text()), registry=schema_registry()
     )
-    return Draft202012Validator(json.loads((SCHEMA_DIR / POLICY_SCHEMA_FILE).read_text()), registry=registry)
 
 
 def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
@@ -74,9 +71,9 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise PolicyError(f"{source}: not valid YAML: {exc}") from exc
-    errors = sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.instance_path)))
     if errors:
-        details = "; ".join(f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors)
+        details = "; ".join(f"{'/'.join(map(str, e.instance_path)) or '(root)'}: {e.message}" for e in errors)
         raise PolicyError(f"{source}: does not match {POLICY_SCHEMA_FILE}: {details}")
     rule_ids = [rule["id"] for rule in document["rules"]]
     duplicates = sorted({rule_id for rule_id in rule_ids if rule_ids.count(rule_id) > 1})

@@ -57,9 +57,9 @@ def _mutations():
     # mutation -> what the error must point at
     return {
         "threshold_above_one": (threshold_above_one, "rules/0/when/scores_at_least/threat: 1.5 is greater than"),
-        "unknown_kind": (unknown_kind, "rules/0/actions/1/kind: 'ban_forever' is not one of"),
-        "escalate_without_severity": (escalate_without_severity, "rules/0/actions/0: 'severity' is a required"),
-        "alert_rule_throttling_authors": (alert_rule_throttling_authors, "rules/2/actions/0/kind: 'throttle_author'"),
+        "unknown_kind": (unknown_kind, 'rules/0/actions/1/kind: "ban_forever" is not one of'),
+        "escalate_without_severity": (escalate_without_severity, 'rules/0/actions/0: "severity" is a required'),
+        "alert_rule_throttling_authors": (alert_rule_throttling_authors, 'rules/2/actions/0/kind: "throttle_author"'),
         "duplicate_rule_id": (duplicate_rule_id, "duplicate rule id(s): threat.credible"),
         "typo_in_condition": (typo_in_condition, "rules/0/when: Additional properties are not allowed"),
     }
