@@ -359,6 +359,20 @@ class LabelledTexts:
         }
 
 
+def drop_negatives(part: LabelledTexts, labels: Iterable[str]) -> LabelledTexts:
+    """`part` with its negative targets for `labels` made unknown (positives kept).
+
+    For training only: where a dataset's negatives contradict another's definition of a label (Gab
+    Hate Corpus marks profane, insulting posts without hate "none", OLID calls them offensive), its
+    negatives can be left out of the loss while its positives still teach the label.
+    """
+    mask = part.mask.copy()
+    for label in labels:
+        column = LABELS.index(label)
+        mask[part.targets[:, column] < 0.5, column] = 0.0
+    return LabelledTexts(part.texts, part.targets, mask, part.sources)
+
+
 def map_labels(rows: Iterable[dict[str, str]], rules: dict[str, tuple[Rule, ...]]) -> tuple[np.ndarray, np.ndarray]:
     """Targets and mask [N, len(LABELS)] for `rows` under `rules`, hierarchy applied."""
     rows = list(rows)

@@ -62,6 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default={},
         help="multiply some datasets' sampling shares, e.g. olid=3,tweeteval_hate=2 (default: none)",
     )
+    parser.add_argument(
+        "--drop-negatives",
+        type=parse_label_lists,
+        default={},
+        help="leave some datasets' negatives for some labels out of the loss, positives kept, e.g. "
+        "gab_hate_corpus=toxicity+obscene (default: none)",
+    )
     parser.add_argument("--rare-rate", type=float, default=0.05, help="labels rarer than this are boosted")
     parser.add_argument("--rare-boost", type=float, default=4.0, help="sampling boost for rare-label positives")
     parser.add_argument("--precision-target", type=float, default=0.8, help="per-label threshold precision")
@@ -105,6 +112,20 @@ def parse_dataset_weights(text: str) -> dict[str, float]:
             raise argparse.ArgumentTypeError(f"expected name=positive factor, got {item!r}")
         weights[name.strip()] = weight
     return weights
+
+
+def parse_label_lists(text: str) -> dict[str, list[str]]:
+    """`name=label+label,...` into {name: [label, ...]}; dataset names are checked by the run."""
+    lists = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, labels = item.partition("=")
+        chosen = [label.strip() for label in labels.split("+") if label.strip()]
+        if not chosen or any(label not in LABELS for label in chosen):
+            raise argparse.ArgumentTypeError(
+                f"expected name=label+label with labels from {', '.join(LABELS)}, got {item!r}"
+            )
+        lists[name.strip()] = chosen
+    return lists
 
 
 def masked_bce(logits, targets, mask):
@@ -200,12 +221,16 @@ def run(args: argparse.Namespace) -> int:
     datasets_dir = args.datasets_dir or data.default_datasets_dir()
     train_names = [name.strip() for name in args.datasets.split(",") if name.strip()]
     unknown = [name for name in train_names if name not in data.DATASETS or not data.DATASETS[name].train]
-    unknown += [name for name in args.dataset_weights if name not in train_names]
+    unknown += [name for name in [*args.dataset_weights, *args.drop_negatives] if name not in train_names]
     if unknown:
         raise SystemExit(f"not trainable (or not trained on) datasets: {', '.join(unknown)}")
     # Dev splits of every dataset are loaded (and kept out of training), not only the trained ones.
     train_parts, dev_parts = data.load_splits(datasets_dir)
-    train_parts = {name: part for name, part in train_parts.items() if name in train_names}
+    train_parts = {
+        name: data.drop_negatives(part, args.drop_negatives.get(name, ()))
+        for name, part in train_parts.items()
+        if name in train_names
+    }
     training = data.merge_duplicates(train_parts)
     log.info("training examples after merging duplicates: %d from %s", len(training), ", ".join(train_parts))
 

@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from abusewatch.labels import LABELS
+from abusewatch.model.data import LabelledTexts, drop_negatives
 from abusewatch.model.train import (
     length_grouped_batches,
     masked_bce,
     parse_dataset_weights,
+    parse_label_lists,
     sampling_probabilities,
     schedule_factor,
     training_progress,
@@ -43,6 +46,23 @@ def test_dataset_weights_multiply_a_share():
     for bad in ("olid", "olid=x", "olid=0"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_dataset_weights(bad)
+
+
+def test_dropped_negatives_become_unknown_and_positives_stay():
+    toxicity, insult = LABELS.index("toxicity"), LABELS.index("insult")
+    targets = np.zeros((3, len(LABELS)), dtype=np.float32)
+    targets[0, [toxicity, insult]] = 1.0  # row 0 positive, rows 1 and 2 negative for both
+    mask = np.ones_like(targets)
+    mask[2, insult] = 0.0  # already unknown
+    part = LabelledTexts(["a", "b", "c"], targets, mask, ["gab_hate_corpus"] * 3)
+    dropped = drop_negatives(part, ["toxicity"])
+    assert dropped.mask[:, toxicity].tolist() == [1.0, 0.0, 0.0]
+    assert dropped.mask[:, insult].tolist() == [1.0, 1.0, 0.0]  # labels not named are untouched
+    assert part.mask[1, toxicity] == 1.0  # the input is not modified
+    assert parse_label_lists("gab_hate_corpus=toxicity+insult") == {"gab_hate_corpus": ["toxicity", "insult"]}
+    for bad in ("gab_hate_corpus", "gab_hate_corpus=", "gab_hate_corpus=rudeness"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_label_lists(bad)
 
 
 def test_length_grouped_batches_draw_the_same_rows_with_less_padding():
