@@ -3,8 +3,8 @@
 Measures (1) throughput: a backlog of N posts produced at once, timed from the first score to the
 last, against the inference engine alone (same settings, same posts, this process, measured right
 before and right after the pipeline so machine drift shows); (2) latency at a steady offered load:
-posts produced at a fixed rate below capacity, each latency = the score record's broker timestamp minus the post record's (both CreateTime, same
-host clock). Used by `abusewatch bench --pipeline`.
+posts produced at a fixed rate below capacity, each latency = the score record's broker timestamp
+minus the post record's (both CreateTime, same host clock). Used by `abusewatch bench --pipeline`.
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ def run_pipeline_benchmark(
         "ABUSEWATCH_CLASSIFIER_PORT": str(free_port()),
     }
     backlog = _posts(texts, backlog_posts, "bl")
-    engine_before = engine_alone_posts_per_s([post["text"] for post in backlog])
+    backlog_texts = [post["text"] for post in backlog]
+    engine_before = engine_alone_posts_per_s(backlog_texts)
     stack = Stack(roles=("classifier",), env=env, embedded_broker=True)
     with stack:
         bootstrap = stack.kafka.bootstrap
@@ -131,7 +132,7 @@ def run_pipeline_benchmark(
         latencies = [score_ts - sent_at[pid] for pid, (_, score_ts) in steady_seen.items()]
         producer.close()
         consumer.close()
-    engine_after = engine_alone_posts_per_s([post["text"] for post in backlog])
+    engine_after = engine_alone_posts_per_s(backlog_texts)
     engine_rate = statistics.mean([engine_before, engine_after])
     return {
         "backlog_posts": backlog_posts,

@@ -99,32 +99,38 @@ def git_commit() -> str:
     return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def _named_items(text: str) -> Iterator[tuple[str, str, str]]:
+    """`name=value,...` as (item, name, value) triples, blanks skipped: the shape of the per-dataset
+    training options."""
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        yield item, name.strip(), value
+
+
 def parse_dataset_weights(text: str) -> dict[str, float]:
     """`name=factor,...` into {name: factor}; unknown dataset names are caught by the run."""
     weights = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, _, factor = item.partition("=")
+    for item, name, factor in _named_items(text):
         try:
             weight = float(factor)
         except ValueError:
             weight = 0.0
         if not weight > 0:
             raise argparse.ArgumentTypeError(f"expected name=positive factor, got {item!r}")
-        weights[name.strip()] = weight
+        weights[name] = weight
     return weights
 
 
 def parse_label_lists(text: str) -> dict[str, list[str]]:
     """`name=label+label,...` into {name: [label, ...]}; dataset names are checked by the run."""
     lists = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, _, labels = item.partition("=")
+    for item, name, labels in _named_items(text):
         chosen = [label.strip() for label in labels.split("+") if label.strip()]
         if not chosen or any(label not in LABELS for label in chosen):
             raise argparse.ArgumentTypeError(
                 f"expected name=label+label with labels from {', '.join(LABELS)}, got {item!r}"
             )
-        lists[name.strip()] = chosen
+        lists[name] = chosen
     return lists
 
 
