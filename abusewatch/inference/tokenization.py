@@ -7,7 +7,8 @@ from typing import Any
 
 
 class PostTokenizer:
-    """Wraps the artifact's fast tokenizer; padding is left to the batcher, which knows the batch."""
+    """Wraps the artifact's tokenizer (which applies its text normalisation first); padding is left to the
+    batcher, which knows the batch."""
 
     def __init__(self, tokenizer: Any, max_length: int) -> None:
         self._tokenizer = tokenizer

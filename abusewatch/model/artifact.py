@@ -4,8 +4,10 @@ Layout:
   model.safetensors   every weight of AbuseClassifier (encoder.* and head.*), stored as bf16
   config.json         the encoder's transformers config (architecture only)
   tokenizer.json ...  the fast tokenizer's files
-  abusewatch.json     name, version, labels, max_length, calibration, thresholds, metadata
-Loading upcasts the weights to fp32 on CPU and puts the network in eval mode.
+  abusewatch.json     name, version, labels, max_length, text_normalisation, calibration, thresholds,
+                      metadata
+Loading upcasts the weights to fp32 on CPU, puts the network in eval mode and wraps the tokenizer
+in the artifact's text normalisation (`abusewatch.model.text`).
 """
 
 from __future__ import annotations
@@ -29,11 +31,15 @@ class ModelArtifact:
     version: str
     labels: tuple[str, ...]
     network: Any  # AbuseClassifier; typed loosely so this module imports without torch
-    tokenizer: Any  # transformers fast tokenizer
+    tokenizer: Any  # NormalisingTokenizer around the transformers fast tokenizer
     max_length: int
     calibration: PlattCalibration
     thresholds: dict[str, float]
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text_normalisation(self) -> str:
+        return getattr(self.tokenizer, "normalisation", "none")
 
 
 def save_artifact(artifact: ModelArtifact, path: str | Path = DEFAULT_MODEL_DIR) -> Path:
@@ -56,6 +62,7 @@ def save_artifact(artifact: ModelArtifact, path: str | Path = DEFAULT_MODEL_DIR)
         "version": artifact.version,
         "labels": list(artifact.labels),
         "max_length": artifact.max_length,
+        "text_normalisation": artifact.text_normalisation,
         "calibration": artifact.calibration.to_json(),
         "thresholds": {label: float(artifact.thresholds[label]) for label in artifact.labels},
         "metadata": artifact.metadata,
@@ -73,6 +80,7 @@ def load_artifact(path: str | Path = DEFAULT_MODEL_DIR) -> ModelArtifact:
     from transformers import AutoConfig, AutoTokenizer
 
     from abusewatch.model.network import AbuseClassifier
+    from abusewatch.model.text import NormalisingTokenizer
 
     path = Path(path)
     manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
@@ -84,7 +92,9 @@ def load_artifact(path: str | Path = DEFAULT_MODEL_DIR) -> ModelArtifact:
     state = {name: tensor.to(torch.float32) for name, tensor in load_file(str(path / WEIGHTS_FILE)).items()}
     network.load_state_dict(state, strict=True)
     network.eval()
-    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    # Artifacts from before text normalisation existed read their text as it comes.
+    normalisation = manifest.get("text_normalisation", "none")
+    tokenizer = NormalisingTokenizer(AutoTokenizer.from_pretrained(str(path), local_files_only=True), normalisation)
     return ModelArtifact(
         name=manifest["name"],
         version=manifest["version"],

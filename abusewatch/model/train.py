@@ -26,6 +26,7 @@ import numpy as np
 
 from abusewatch.labels import LABELS
 from abusewatch.model.artifact import DEFAULT_MODEL_DIR
+from abusewatch.model.text import DEFAULT_TEXT_NORMALISATION, TEXT_NORMALISATIONS
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=16,
         help="draw this many batches at once and batch them by token length (less padding); 1 = off",
+    )
+    parser.add_argument(
+        "--text-normalisation",
+        choices=list(TEXT_NORMALISATIONS),
+        default=DEFAULT_TEXT_NORMALISATION,
+        help="what the model reads, applied by the artifact's tokenizer (abusewatch.model.text)",
     )
     parser.add_argument("--lr", type=float, default=5e-5, help="encoder learning rate")
     parser.add_argument("--head-lr", type=float, default=1e-3, help="learning rate of the new linear head")
@@ -213,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
     from abusewatch.model.network import AbuseClassifier, pretrained_encoder_dir
     from abusewatch.model.scoring import autocast, bf16_pays, encode, pad_batch, pick_device
     from abusewatch.model.settings import ModelSettings
+    from abusewatch.model.text import NormalisingTokenizer
 
     settings = load(ModelSettings)
     torch.set_num_threads(args.threads or settings.torch_threads)
@@ -250,6 +258,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         tokenizer = AutoTokenizer.from_pretrained(str(pretrained_encoder_dir()), local_files_only=True)
         network = AbuseClassifier.from_pretrained_encoder().to(device)
+    tokenizer = NormalisingTokenizer(tokenizer, args.text_normalisation)
     network.train()
     head_params = list(network.head.parameters())
     head_ids = {id(p) for p in head_params}

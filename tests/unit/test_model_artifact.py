@@ -75,3 +75,19 @@ def test_loaded_artifact_matches_the_saved_one(saved):
     np.testing.assert_allclose(reloaded_logits, logits_of(rounded, original.tokenizer, TEXTS), atol=1e-5)
     # ... and close to the fp32 original.
     np.testing.assert_allclose(reloaded_logits, logits_of(original.network, original.tokenizer, TEXTS), atol=0.05)
+
+
+def test_text_normalisation_travels_with_the_artifact(saved, tmp_path):
+    from abusewatch.model.text import NormalisingTokenizer
+
+    original, path = saved
+    assert load_artifact(path).text_normalisation == "none"  # saved with a plain tokenizer
+    original.tokenizer = NormalisingTokenizer(original.tokenizer, "mentions-emoji-v1")
+    try:
+        normalised_path = save_artifact(original, tmp_path / "normalised")
+    finally:
+        original.tokenizer = original.tokenizer.tokenizer
+    assert json.loads((normalised_path / MANIFEST_FILE).read_text())["text_normalisation"] == "mentions-emoji-v1"
+    loaded = load_artifact(normalised_path)
+    assert loaded.text_normalisation == "mentions-emoji-v1"
+    assert loaded.tokenizer("@a @b hi 😂")["input_ids"] == original.tokenizer("@user hi face with tears of joy")["input_ids"]
