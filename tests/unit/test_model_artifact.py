@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -82,12 +83,10 @@ def test_text_normalisation_travels_with_the_artifact(saved, tmp_path):
 
     original, path = saved
     assert load_artifact(path).text_normalisation == "none"  # saved with a plain tokenizer
-    original.tokenizer = NormalisingTokenizer(original.tokenizer, "mentions-emoji-v1")
-    try:
-        normalised_path = save_artifact(original, tmp_path / "normalised")
-    finally:
-        original.tokenizer = original.tokenizer.tokenizer
+    normalising = dataclasses.replace(original, tokenizer=NormalisingTokenizer(original.tokenizer, "mentions-emoji-v1"))
+    normalised_path = save_artifact(normalising, tmp_path / "normalised")
     assert json.loads((normalised_path / MANIFEST_FILE).read_text())["text_normalisation"] == "mentions-emoji-v1"
     loaded = load_artifact(normalised_path)
     assert loaded.text_normalisation == "mentions-emoji-v1"
-    assert loaded.tokenizer("@a @b hi 😂")["input_ids"] == original.tokenizer("@user hi face with tears of joy")["input_ids"]
+    expected = original.tokenizer("@user hi face with tears of joy")["input_ids"]
+    assert loaded.tokenizer("@a @b hi 😂")["input_ids"] == expected
