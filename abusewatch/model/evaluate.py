@@ -64,6 +64,26 @@ def precision_recall_at(scores: np.ndarray, labels: np.ndarray, threshold: float
     return precision, recall
 
 
+def detector_flag_shares(probabilities: np.ndarray, offensive: np.ndarray, thresholds: dict[str, float]) -> dict:
+    """Shares of offensive and of benign posts that the pile-on detector counts as abusive.
+
+    The detector flags a post when any label reaches its threshold (ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS).
+    Those thresholds are an operating point on one model's calibrated scores: a model whose
+    calibration on tweets moves shifts the detector's recall with it, so eval shows the point.
+    """
+    flagged = np.zeros(len(probabilities), dtype=bool)
+    for label, threshold in thresholds.items():
+        flagged |= probabilities[:, LABELS.index(label)] >= threshold
+    offensive = np.asarray(offensive) > 0.5
+    return {
+        "thresholds": dict(thresholds),
+        "offensive": int(offensive.sum()),
+        "benign": int((~offensive).sum()),
+        "offensive_flagged": float(flagged[offensive].mean()) if offensive.any() else None,
+        "benign_flagged": float(flagged[~offensive].mean()) if (~offensive).any() else None,
+    }
+
+
 def davidson_classes(probabilities: np.ndarray) -> np.ndarray:
     """Davidson's classes from our labels: 0 hate (identity attack), 1 offensive (toxic), 2 neither."""
     hate = probabilities[:, LABELS.index("identity_attack")] >= DECISION_PROBABILITY
@@ -202,7 +222,9 @@ def _label_row(scope: str, label: str, model_scores, baseline_scores, labels, th
     return row
 
 
-def evaluate_dev(artifact, datasets_dir: Path, baselines: bool, batch_size: int) -> dict:
+def evaluate_dev(
+    artifact, datasets_dir: Path, baselines: bool, batch_size: int, detector_thresholds: dict[str, float]
+) -> dict:
     from abusewatch.model import data
     from abusewatch.model.scoring import score_logits
 
@@ -266,6 +288,12 @@ def evaluate_dev(artifact, datasets_dir: Path, baselines: bool, batch_size: int)
         else None,
     )
 
+    offensive = dev["tweeteval_offensive"]
+    detector = {
+        "split": "tweeteval_offensive",
+        **detector_flag_shares(probabilities["tweeteval_offensive"], offensive.targets[:, toxicity], detector_thresholds),
+    }
+
     per_label = []
     pooled_names = data.pooled_dev_names(dev)
     for column, label in enumerate(LABELS):
@@ -296,7 +324,7 @@ def evaluate_dev(artifact, datasets_dir: Path, baselines: bool, batch_size: int)
                     threshold,
                 )
             )
-    return {"headline": headline, "per_label": per_label}
+    return {"headline": headline, "detector_operating_point": detector, "per_label": per_label}
 
 
 def evaluate_csv(artifact, path: Path, label: str, baselines: bool, batch_size: int) -> dict:
@@ -339,6 +367,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from abusewatch.config import load
+    from abusewatch.detection.settings import DetectorSettings
     from abusewatch.model import data
     from abusewatch.model.artifact import load_artifact
     from abusewatch.model.settings import ModelSettings
@@ -352,7 +381,8 @@ def run(args: argparse.Namespace) -> int:
         results = evaluate_csv(artifact, args.csv, args.label, baselines, args.batch_size)
     else:
         datasets_dir = args.datasets_dir or data.default_datasets_dir()
-        results = evaluate_dev(artifact, datasets_dir, baselines, args.batch_size)
+        detector_thresholds = load(DetectorSettings).thresholds()
+        results = evaluate_dev(artifact, datasets_dir, baselines, args.batch_size, detector_thresholds)
     results["model"] = {"name": artifact.name, "version": artifact.version, "path": str(args.model)}
     results["seconds"] = round(time.time() - started, 1)
     if args.json:
@@ -363,6 +393,13 @@ def run(args: argparse.Namespace) -> int:
     if results["headline"]:
         print()
         print(format_table(results["headline"], ["metric", "split", "model", "alt_profanity_check", "tfidf_single_task"]))
+    detector = results.get("detector_operating_point")
+    if detector:
+        thresholds = ",".join(f"{label}={value}" for label, value in detector["thresholds"].items())
+        print()
+        print(f"pile-on detector flags (ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS={thresholds}) on {detector['split']}:")
+        print(f"  offensive {detector['offensive_flagged']:.3f} of {detector['offensive']}, "
+              f"not offensive {detector['benign_flagged']:.3f} of {detector['benign']}")
     print()
     columns = ["split", "label", "n", "positives", "roc_auc", "threshold", "precision_at_threshold",
                "recall_at_threshold", "ece"]
