@@ -11,7 +11,7 @@ class DetectorSettings:
 
     abusive_thresholds: tuple[str, ...] = setting(
         "ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS",
-        ("toxicity=0.8", "insult=0.7", "threat=0.5", "identity_attack=0.6", "sexual_harassment=0.6"),
+        ("toxicity=0.8", "insult=0.65", "threat=0.5", "identity_attack=0.6", "sexual_harassment=0.6"),
         "label=threshold pairs: a post is abusive when any calibrated score reaches its threshold. An operating "
         "point on one model's scores: `abusewatch eval` shows what it flags; re-check it when the model changes.",
     )

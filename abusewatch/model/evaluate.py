@@ -64,8 +64,8 @@ def precision_recall_at(scores: np.ndarray, labels: np.ndarray, threshold: float
     return precision, recall
 
 
-def detector_flag_shares(probabilities: np.ndarray, offensive: np.ndarray, thresholds: dict[str, float]) -> dict:
-    """Shares of offensive and of benign posts that the pile-on detector counts as abusive.
+def detector_flag_shares(probabilities: np.ndarray, truth: np.ndarray, thresholds: dict[str, float]) -> dict:
+    """Shares of positive (abusive) and negative posts that the pile-on detector counts as abusive.
 
     The detector flags a post when any label reaches its threshold (ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS).
     Those thresholds are an operating point on one model's calibrated scores: a model whose
@@ -74,13 +74,13 @@ def detector_flag_shares(probabilities: np.ndarray, offensive: np.ndarray, thres
     flagged = np.zeros(len(probabilities), dtype=bool)
     for label, threshold in thresholds.items():
         flagged |= probabilities[:, LABELS.index(label)] >= threshold
-    offensive = np.asarray(offensive) > 0.5
+    positive = np.asarray(truth) > 0.5
     return {
         "thresholds": dict(thresholds),
-        "offensive": int(offensive.sum()),
-        "benign": int((~offensive).sum()),
-        "offensive_flagged": float(flagged[offensive].mean()) if offensive.any() else None,
-        "benign_flagged": float(flagged[~offensive].mean()) if (~offensive).any() else None,
+        "positives": int(positive.sum()),
+        "negatives": int((~positive).sum()),
+        "positive_flagged": float(flagged[positive].mean()) if positive.any() else None,
+        "negative_flagged": float(flagged[~positive].mean()) if (~positive).any() else None,
     }
 
 
@@ -327,7 +327,9 @@ def evaluate_dev(
     return {"headline": headline, "detector_operating_point": detector, "per_label": per_label}
 
 
-def evaluate_csv(artifact, path: Path, label: str, baselines: bool, batch_size: int) -> dict:
+def evaluate_csv(
+    artifact, path: Path, label: str, baselines: bool, batch_size: int, detector_thresholds: dict[str, float]
+) -> dict:
     from abusewatch.model.scoring import score_logits
 
     with path.open(newline="", encoding="utf-8") as handle:
@@ -338,13 +340,15 @@ def evaluate_csv(artifact, path: Path, label: str, baselines: bool, batch_size: 
     truth = np.array([float(row["label"]) for row in rows])
     column = LABELS.index(label)
     logits = score_logits(artifact.network, artifact.tokenizer, texts, artifact.max_length, batch_size)
-    scores = artifact.calibration.probabilities(logits)[:, column]
+    probabilities = artifact.calibration.probabilities(logits)
+    scores = probabilities[:, column]
     baseline_scores = profanity_check_probabilities(texts) if baselines else None
     row = _label_row(str(path), label, scores, baseline_scores, truth, artifact.thresholds[label])
     row["macro_f1"] = macro_f1(scores >= DECISION_PROBABILITY, truth)
     if baselines:
         row["baseline_macro_f1"] = macro_f1(baseline_scores >= DECISION_PROBABILITY, truth)
-    return {"headline": [], "per_label": [row]}
+    detector = {"split": str(path), **detector_flag_shares(probabilities, truth, detector_thresholds)}
+    return {"headline": [], "detector_operating_point": detector, "per_label": [row]}
 
 
 def _format(value) -> str:
@@ -377,11 +381,11 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     artifact = load_artifact(args.model)
     baselines = not args.no_baselines
+    detector_thresholds = load(DetectorSettings).thresholds()
     if args.csv is not None:
-        results = evaluate_csv(artifact, args.csv, args.label, baselines, args.batch_size)
+        results = evaluate_csv(artifact, args.csv, args.label, baselines, args.batch_size, detector_thresholds)
     else:
         datasets_dir = args.datasets_dir or data.default_datasets_dir()
-        detector_thresholds = load(DetectorSettings).thresholds()
         results = evaluate_dev(artifact, datasets_dir, baselines, args.batch_size, detector_thresholds)
     results["model"] = {"name": artifact.name, "version": artifact.version, "path": str(args.model)}
     results["seconds"] = round(time.time() - started, 1)
@@ -398,8 +402,8 @@ def run(args: argparse.Namespace) -> int:
         thresholds = ",".join(f"{label}={value}" for label, value in detector["thresholds"].items())
         print()
         print(f"pile-on detector flags (ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS={thresholds}) on {detector['split']}:")
-        print(f"  offensive {detector['offensive_flagged']:.3f} of {detector['offensive']}, "
-              f"not offensive {detector['benign_flagged']:.3f} of {detector['benign']}")
+        print(f"  positives {_format(detector['positive_flagged'])} of {detector['positives']}, "
+              f"negatives {_format(detector['negative_flagged'])} of {detector['negatives']}")
     print()
     columns = ["split", "label", "n", "positives", "roc_auc", "threshold", "precision_at_threshold",
                "recall_at_threshold", "ece"]

@@ -58,6 +58,10 @@ def test_eval_csv_reports_metrics_for_a_small_file(artifact, tmp_path, capsys):
     (row,) = results["per_label"]
     assert (row["label"], row["n"], row["positives"]) == ("threat", 6, 3)
     assert 0.0 <= row["roc_auc"] <= 1.0 and 0.0 <= row["baseline_roc_auc"] <= 1.0
+    point = results["detector_operating_point"]
+    assert (point["positives"], point["negatives"]) == (3, 3)
+    # Benign small talk is flagged by no label at the default thresholds.
+    assert point["negative_flagged"] == 0.0
     assert row["threshold"] == pytest.approx(artifact.thresholds["threat"])
     assert {"precision_at_threshold", "recall_at_threshold", "ece", "macro_f1"} <= set(row)
 
@@ -74,10 +78,10 @@ def test_eval_on_the_dev_splits_reproduces_the_model_card_and_the_detector_opera
     assert headline["davidson2017"] == pytest.approx(0.895, abs=0.003)
     point = results["detector_operating_point"]
     assert point["thresholds"] == {"toxicity": 0.5}
-    assert (point["offensive"], point["benign"]) == (459, 865)
+    assert (point["positives"], point["negatives"]) == (459, 865)
     # At toxicity 0.5 alone the detector flags what the headline calls offensive: more than at the defaults
-    # (0.484 / 0.058 in the model card) and far more of the offensive than of the benign tweets.
-    assert point["offensive_flagged"] > 0.55 and point["benign_flagged"] < 0.2
+    # (0.505 / 0.059 in the model card) and far more of the offensive than of the benign tweets.
+    assert point["positive_flagged"] > 0.55 and point["negative_flagged"] < 0.2
     pooled = {row["label"]: row for row in results["per_label"] if row["split"] == "pooled"}
     assert set(pooled) == {"toxicity", "threat", "insult", "identity_attack", "sexual_harassment", "obscene"}
     assert all(row["ece"] < 0.05 for row in pooled.values())

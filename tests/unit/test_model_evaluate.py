@@ -29,9 +29,9 @@ def test_detector_flags_a_post_when_any_label_reaches_its_threshold():
     offensive = np.array([1, 1, 1, 0, 0])
     shares = detector_flag_shares(probabilities, offensive, {"toxicity": 0.8, "insult": 0.7})
     # Offensive: the first by toxicity, the second by insult (at the threshold), the third by nothing.
-    assert shares["offensive_flagged"] == pytest.approx(2 / 3)
-    assert shares["benign_flagged"] == pytest.approx(1 / 2)
-    assert (shares["offensive"], shares["benign"]) == (3, 2)
+    assert shares["positive_flagged"] == pytest.approx(2 / 3)
+    assert shares["negative_flagged"] == pytest.approx(1 / 2)
+    assert (shares["positives"], shares["negatives"]) == (3, 2)
     assert shares["thresholds"] == {"toxicity": 0.8, "insult": 0.7}
 
 
@@ -40,8 +40,8 @@ def test_detector_shares_move_with_the_thresholds():
     offensive = np.array([1, 1, 0, 0])
     strict = detector_flag_shares(probabilities, offensive, {"toxicity": 0.8})
     lenient = detector_flag_shares(probabilities, offensive, {"toxicity": 0.5})
-    assert (strict["offensive_flagged"], strict["benign_flagged"]) == (0.5, 0.0)
-    assert (lenient["offensive_flagged"], lenient["benign_flagged"]) == (1.0, 0.5)
+    assert (strict["positive_flagged"], strict["negative_flagged"]) == (0.5, 0.0)
+    assert (lenient["positive_flagged"], lenient["negative_flagged"]) == (1.0, 0.5)
 
 
 def test_detector_shares_reject_an_unknown_label():
