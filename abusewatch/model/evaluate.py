@@ -69,7 +69,7 @@ def detector_flag_shares(probabilities: np.ndarray, truth: np.ndarray, threshold
 
     The detector flags a post when any label reaches its threshold (ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS).
     Those thresholds are an operating point on one model's calibrated scores: a model whose
-    calibration on tweets moves shifts the detector's recall with it, so eval shows the point.
+    calibration on a kind of post moves shifts the detector's recall there, so eval shows the point.
     """
     flagged = np.zeros(len(probabilities), dtype=bool)
     for label, threshold in thresholds.items():
@@ -288,10 +288,10 @@ def evaluate_dev(
         else None,
     )
 
-    offensive = dev["tweeteval_offensive"]
+    offensive_truth = dev["tweeteval_offensive"].targets[:, toxicity]
     detector = {
         "split": "tweeteval_offensive",
-        **detector_flag_shares(probabilities["tweeteval_offensive"], offensive.targets[:, toxicity], detector_thresholds),
+        **detector_flag_shares(probabilities["tweeteval_offensive"], offensive_truth, detector_thresholds),
     }
 
     per_label = []
