@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -40,20 +41,24 @@ class ScoredPost(NamedTuple):
         return tuple(float(self.label_scores.get(label, 0.0)) for label in LABELS)
 
 
+def is_abusive(label_scores: dict[str, float], thresholds: Iterable[tuple[str, float]]) -> bool:
+    """The detector's definition of an abusive post: any label's score at or above its threshold.
+    `abusewatch eval` applies the same function to report the detector's operating point."""
+    for label, threshold in thresholds:
+        if label_scores.get(label, 0.0) >= threshold:
+            return True
+    return False
+
+
 def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...]) -> ScoredPost:
     post = message["post"]
     label_scores = message["scores"]
-    abusive = False
-    for label, threshold in thresholds:
-        if label_scores.get(label, 0.0) >= threshold:
-            abusive = True
-            break
     return ScoredPost(
         message["post_id"],
         message["author_id"],
         message["targets"],
         datetime.fromisoformat(post["created_at"]).timestamp(),
-        abusive,
+        is_abusive(label_scores, thresholds),
         label_scores,
         post.get("author_created_at"),
         post.get("author_follows_target"),

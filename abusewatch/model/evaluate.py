@@ -67,13 +67,17 @@ def precision_recall_at(scores: np.ndarray, labels: np.ndarray, threshold: float
 def detector_flag_shares(probabilities: np.ndarray, truth: np.ndarray, thresholds: dict[str, float]) -> dict:
     """Shares of positive (abusive) and negative posts that the pile-on detector counts as abusive.
 
-    The detector flags a post when any label reaches its threshold (ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS).
+    The detector's own rule (`is_abusive`) at its thresholds (ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS).
     Those thresholds are an operating point on one model's calibrated scores: a model whose
     calibration on a kind of post moves shifts the detector's recall there, so eval shows the point.
     """
-    flagged = np.zeros(len(probabilities), dtype=bool)
-    for label, threshold in thresholds.items():
-        flagged |= probabilities[:, LABELS.index(label)] >= threshold
+    from abusewatch.detection.features import is_abusive
+
+    unknown = sorted(set(thresholds) - set(LABELS))
+    if unknown:
+        raise ValueError(f"detector thresholds name unknown labels: {', '.join(unknown)}")
+    pairs = tuple(thresholds.items())
+    flagged = np.array([is_abusive(dict(zip(LABELS, row)), pairs) for row in probabilities.tolist()], dtype=bool)
     positive = np.asarray(truth) > 0.5
     return {
         "thresholds": dict(thresholds),
