@@ -73,12 +73,16 @@ class ContractError(ValueError):
     """A message does not match its topic's schema."""
 
 
+def error_location(error: jsonschema_rs.ValidationError) -> str:
+    """Where in the document a schema violation is, as a slash path ("(root)" for the top)."""
+    return "/".join(str(p) for p in error.instance_path) or "(root)"
+
+
 def validate(topic: str, message: dict[str, Any]) -> None:
     """Raise ContractError naming the first violation (used on outputs and in tests)."""
     error = next(validator_for(topic).iter_errors(message), None)
     if error is not None:
-        where = "/".join(str(p) for p in error.instance_path) or "(root)"
-        raise ContractError(f"{topic}: {where}: {error.message}")
+        raise ContractError(f"{topic}: {error_location(error)}: {error.message}")
 
 
 def encode(message: dict[str, Any]) -> bytes:

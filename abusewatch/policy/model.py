@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema_rs
 import yaml
 
-from abusewatch.contract import SCHEMA_DIR, schema_registry
+from abusewatch.contract import SCHEMA_DIR, error_location, schema_registry
 
 POLICY_SCHEMA_FILE = "policy.v1.json"
 
@@ -73,7 +73,7 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
         raise PolicyError(f"{source}: not valid YAML: {exc}") from exc
     errors = sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.instance_path)))
     if errors:
-        details = "; ".join(f"{'/'.join(map(str, e.instance_path)) or '(root)'}: {e.message}" for e in errors)
+        details = "; ".join(f"{error_location(e)}: {e.message}" for e in errors)
         raise PolicyError(f"{source}: does not match {POLICY_SCHEMA_FILE}: {details}")
     rule_ids = [rule["id"] for rule in document["rules"]]
     duplicates = sorted({rule_id for rule_id in rule_ids if rule_ids.count(rule_id) > 1})
