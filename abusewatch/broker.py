@@ -109,7 +109,9 @@ def create_topics(kafka: KafkaSettings, names: Iterable[str] = TOPICS, partition
                 admin.create_topics(
                     [
                         NewTopic(name=t, num_partitions=partitions or kafka.partitions,
-                                 replication_factor=kafka.replication_factor)
+                                 replication_factor=kafka.replication_factor,
+                                 # The one record limit every client uses (KafkaSettings.max_message_bytes).
+                                 topic_configs={"max.message.bytes": str(kafka.max_message_bytes)})
                         for t in missing
                     ]
                 )

@@ -8,16 +8,24 @@ returns. Every input produces exactly one output (a score or a dead letter), whi
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from abusewatch.contract import Post, Rejection, dead_letter, format_time, utcnow, validate_post
+from abusewatch.contract import Post, Rejection, format_time, utcnow, validate_post
 from abusewatch.doxxing import detect_personal_data
 from abusewatch.settings import IngestSettings
 
+log = logging.getLogger(__name__)
+
 ScoreTexts = Callable[[Sequence[str]], Awaitable[list[dict[str, float]]]]
+CANARY_TEXT = "hello, how are you today?"  # any ordinary post: it tells a broken scorer from a poison post
+
+
+def _processing_error(exc: BaseException, post_id: str) -> Rejection:
+    return Rejection("processing_error", f"{type(exc).__name__}: {exc}", post_id)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -33,10 +41,12 @@ class IncomingMessage:
 
 @dataclasses.dataclass
 class ClassifiedBatch:
-    """Outputs for one batch: (key, message) pairs for post-scores and for posts-dlq."""
+    """Outputs for one batch: (key, message) pairs for post-scores, and the rejected inputs with
+    why (the service dead-letters them to posts-dlq)."""
 
     scores: list[tuple[bytes, dict[str, Any]]] = dataclasses.field(default_factory=list)
-    dead_letters: list[tuple[bytes | None, dict[str, Any]]] = dataclasses.field(default_factory=list)
+    dead_letters: list[tuple[IncomingMessage, Rejection]] = dataclasses.field(default_factory=list)
+    targets_dropped: int = 0  # targets beyond ABUSEWATCH_MAX_TARGETS_PER_POST, over the batch
 
 
 class RecentPostIds:
@@ -68,14 +78,10 @@ class PostClassifier:
         score_texts: ScoreTexts,
         model_info: dict[str, str],
         ingest: IngestSettings,
-        source_topic: str,
-        service: str = "classifier",
     ) -> None:
         self._score_texts = score_texts
         self._model_info = dict(model_info)
         self._ingest = ingest
-        self._source_topic = source_topic
-        self._service = service
         self._recent = RecentPostIds(ingest.dedup_window)
 
     def _validate(self, message: IncomingMessage) -> Post | Rejection:
@@ -83,6 +89,8 @@ class PostClassifier:
             message.value,
             max_text_chars=self._ingest.max_text_chars,
             max_message_bytes=self._ingest.max_message_bytes,
+            max_targets=self._ingest.max_targets,
+            max_ahead_s=self._ingest.max_ahead_s,
         )
         if isinstance(outcome, Post) and self._recent.seen_before(outcome.post_id):
             return Rejection("duplicate_post_id", f"post_id {outcome.post_id!r} was already scored", outcome.post_id)
@@ -94,19 +102,45 @@ class PostClassifier:
         for message in messages:
             outcome = self._validate(message)
             if isinstance(outcome, Rejection):
-                batch.dead_letters.append((message.key, self._dead_letter(outcome, message)))
+                batch.dead_letters.append((message, outcome))
             else:
                 valid.append((message, outcome))
+                batch.targets_dropped += outcome.targets_dropped
         if not valid:
             return batch
-        probabilities = await self._score_texts([post.text for _, post in valid])
+        probabilities = await self._score_isolating([post.text for _, post in valid])
         scored_at = format_time(utcnow())
         now = time.perf_counter()
         for (message, post), scores in zip(valid, probabilities, strict=True):
-            batch.scores.append(
-                (post.post_id.encode(), self._post_scores(post, scores, scored_at, (now - message.received_at) * 1e3))
-            )
+            if isinstance(scores, BaseException):
+                batch.dead_letters.append((message, _processing_error(scores, post.post_id)))
+                continue
+            try:
+                scored = self._post_scores(post, scores, scored_at, (now - message.received_at) * 1e3)
+            except Exception as exc:  # noqa: BLE001 - one post's fault must not stop the stream
+                log.exception("building post-scores failed for post %r", post.post_id)
+                batch.dead_letters.append((message, _processing_error(exc, post.post_id)))
+                continue
+            batch.scores.append((post.post_id.encode(), scored))
         return batch
+
+    async def _score_isolating(self, texts: list[str]) -> list[dict[str, float] | BaseException]:
+        """Score a batch; if it fails, score each text alone so that one poison post fails alone.
+        When every text fails and a canary text fails too, the scorer itself is broken: that error
+        is raised (the service restarts) rather than dead-lettering a whole batch of good posts."""
+        try:
+            return list(await self._score_texts(texts))
+        except Exception as batch_error:  # noqa: BLE001 - sorted out below
+            log.warning("scoring a batch of %d failed (%r); scoring its posts one by one", len(texts), batch_error)
+            outcomes: list[dict[str, float] | BaseException] = []
+            for text in texts:
+                try:
+                    outcomes.append((await self._score_texts([text]))[0])
+                except Exception as exc:  # noqa: BLE001
+                    outcomes.append(exc)
+            if all(isinstance(outcome, BaseException) for outcome in outcomes):
+                await self._score_texts([CANARY_TEXT])  # raises if the scorer is broken
+            return outcomes
 
     def _post_scores(
         self, post: Post, scores: dict[str, float], scored_at: str, latency_ms: float
@@ -127,13 +161,3 @@ class PostClassifier:
             "scored_at": scored_at,
             "latency_ms": round(latency_ms, 3),
         }
-
-    def _dead_letter(self, rejection: Rejection, message: IncomingMessage) -> dict[str, Any]:
-        return dead_letter(
-            rejection,
-            message.value,
-            topic=self._source_topic,
-            partition=message.partition,
-            offset=message.offset,
-            service=self._service,
-        )

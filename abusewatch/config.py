@@ -19,6 +19,10 @@ T = TypeVar("T")
 _REGISTRY: list[type] = []
 
 
+class ConfigError(ValueError):
+    """Settings that cannot work together; the message names the variables to change."""
+
+
 def setting(env: str, default: Any, doc: str) -> Any:
     """A settings field bound to environment variable `env`."""
     return dataclasses.field(default=default, metadata={"env": env, "doc": doc})

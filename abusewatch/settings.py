@@ -42,6 +42,14 @@ class KafkaSettings:
     data_dir: str = setting(
         "ABUSEWATCH_DATA_DIR", "var", "Directory for Faust state, the SQLite evidence locker and logs."
     )
+    max_message_bytes: int = setting(
+        "ABUSEWATCH_KAFKA_MAX_MESSAGE_BYTES",
+        1_048_576,
+        "Largest Kafka record any client sends or fetches: producers' max_request_size, consumers' "
+        "per-partition fetch size, and max.message.bytes on every topic created. Keep it equal to the "
+        "broker's message.max.bytes (Apache Kafka's default is about 1 MiB; the embedded broker has no "
+        "limit). Ingest and dead-letter limits must fit inside it (checked at startup).",
+    )
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
@@ -56,6 +64,21 @@ class IngestSettings:
     )
     max_message_bytes: int = setting(
         "ABUSEWATCH_MAX_MESSAGE_BYTES", 65_536, "Raw messages larger than this are dead-lettered."
+    )
+    max_targets: int = setting(
+        "ABUSEWATCH_MAX_TARGETS_PER_POST",
+        50,
+        "Most targets (reply-to user, then mentions) one post is aimed at. Further mentions are dropped "
+        "and counted (abusewatch_targets_dropped_total), so one post cannot fan out to thousands of "
+        "detector records.",
+    )
+    max_ahead_s: float = setting(
+        "ABUSEWATCH_MAX_EVENT_TIME_AHEAD_S",
+        3_600.0,
+        "Posts whose created_at is further than this in the future (by the wall clock) are dead-lettered "
+        "(event_time_skew) by the classifier and the detector, so a post dated years ahead cannot move the "
+        "detector's event-time watermark. Past times are accepted (a backlog is all past; the detector "
+        "counts posts older than its grace period as late).",
     )
     dedup_window: int = setting(
         "ABUSEWATCH_DEDUP_WINDOW",
@@ -92,4 +115,17 @@ class ClassifierStreamSettings:
         "Agent instances per worker. Above 1, batches of one partition may be validated out of order, so "
         "which copy of a duplicate post_id is scored is no longer the first; the engine overlaps "
         "tokenization and model work within a batch either way.",
+    )
+
+
+@settings_class
+class DeadLetterSettings:
+    """How much of an input a dead letter keeps (every service's dead letters)."""
+
+    keep_bytes: int = setting(
+        "ABUSEWATCH_DEAD_LETTER_KEEP_BYTES",
+        65_536,
+        "A dead letter keeps at most this many leading bytes of the original (base64), plus its full size "
+        "and SHA-256; error messages are cut to 1,000 characters. A dead letter is then at most about "
+        "4/3 of this plus 4 KiB, which must fit in ABUSEWATCH_KAFKA_MAX_MESSAGE_BYTES.",
     )

@@ -11,16 +11,17 @@ import contextlib
 import dataclasses
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
 from abusewatch import config
-from abusewatch.settings import KafkaSettings, ServiceSettings
+from abusewatch.contract import Rejection, dead_letter, dead_letter_size_bound, encode
+from abusewatch.settings import DeadLetterSettings, IngestSettings, KafkaSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ class ServiceMetrics:
     registry: CollectorRegistry
     messages_in: Counter  # labels: topic
     messages_out: Counter  # labels: topic
-    dead_lettered: Counter  # labels: topic, reason
+    dead_lettered: Counter  # labels: topic (where the message was read), reason
+    dead_letters_failed: Counter  # labels: topic, reason
     processing_seconds: Histogram
     batch_size: Histogram
     consumer_lag: Gauge  # labels: topic, partition
@@ -55,7 +57,13 @@ class ServiceMetrics:
             messages_out=Counter("abusewatch_messages_out", "Messages produced", ["topic"], registry=registry),
             dead_lettered=Counter(
                 "abusewatch_messages_dead_lettered",
-                "Messages sent to a dead-letter topic, by reason",
+                "Messages dead-lettered, by the topic they were read from and the reason",
+                ["topic", "reason"],
+                registry=registry,
+            ),
+            dead_letters_failed=Counter(
+                "abusewatch_dead_letters_failed",
+                "Messages that could not even be dead-lettered (the send failed); skipped after a log line",
                 ["topic", "reason"],
                 registry=registry,
             ),
@@ -86,15 +94,20 @@ class ServiceContext:
     kafka: KafkaSettings
     service: ServiceSettings
     metrics: ServiceMetrics
+    dead_letters: DeadLetterSettings = dataclasses.field(default_factory=DeadLetterSettings)
     readiness_checks: list[Callable[[], bool]] = dataclasses.field(default_factory=list)
 
     @classmethod
     def from_env(cls, role: str) -> ServiceContext:
+        kafka = config.load(KafkaSettings)
+        dead_letters = config.load(DeadLetterSettings)
+        check_message_limits(kafka, config.load(IngestSettings), dead_letters)
         return cls(
             role=role,
-            kafka=config.load(KafkaSettings),
+            kafka=kafka,
             service=config.load(ServiceSettings),
             metrics=ServiceMetrics.create(role),
+            dead_letters=dead_letters,
         )
 
     @property
@@ -107,6 +120,64 @@ class ServiceContext:
 
     def is_ready(self) -> bool:
         return all(check() for check in self.readiness_checks)
+
+
+# A post-scores message carries its post plus scores, model and bookkeeping fields.
+POST_SCORES_OVERHEAD_BYTES = 8_192
+
+
+def check_message_limits(kafka: KafkaSettings, ingest: IngestSettings, dead_letters: DeadLetterSettings) -> None:
+    """Every record a service may send must fit under the Kafka record limit: a dead letter of any
+    input, and the post-scores message of the largest accepted post. Raises ConfigError otherwise."""
+    limit = kafka.max_message_bytes
+    problems = []
+    if dead_letter_size_bound(dead_letters.keep_bytes) > limit:
+        problems.append(
+            f"ABUSEWATCH_DEAD_LETTER_KEEP_BYTES={dead_letters.keep_bytes} makes dead letters of up to "
+            f"{dead_letter_size_bound(dead_letters.keep_bytes)} bytes"
+        )
+    if ingest.max_message_bytes + POST_SCORES_OVERHEAD_BYTES > limit:
+        problems.append(
+            f"ABUSEWATCH_MAX_MESSAGE_BYTES={ingest.max_message_bytes} admits posts whose post-scores message "
+            f"may exceed it by up to {POST_SCORES_OVERHEAD_BYTES} bytes"
+        )
+    if problems:
+        raise config.ConfigError(f"ABUSEWATCH_KAFKA_MAX_MESSAGE_BYTES={limit} is too small: {'; '.join(problems)}")
+
+
+class _SendsRecords(Protocol):
+    def __call__(self, *, key: bytes | None, value: bytes) -> Awaitable[Any]: ...
+
+
+class DeadLetterSink:
+    """Dead-letters bad input for one service: builds the bounded dead letter (abusewatch.contract),
+    sends it, counts it. A dead letter that cannot be sent (the broker refuses it, say) is logged
+    and counted instead of raising, so no input can stop the service; the caller commits past it."""
+
+    def __init__(self, ctx: ServiceContext, send: _SendsRecords, schema: str) -> None:
+        self._ctx = ctx
+        self._send = send
+        self._schema = schema
+
+    async def send(
+        self, rejection: Rejection, *, key: bytes | None, value: bytes | None, topic: str, partition: int, offset: int
+    ) -> None:
+        message = dead_letter(
+            rejection, value, topic=topic, partition=partition, offset=offset, service=self._ctx.role,
+            keep_bytes=self._ctx.dead_letters.keep_bytes, schema=self._schema,
+        )
+        metrics = self._ctx.metrics
+        try:
+            await self._send(key=key if key is None or len(key) <= 1024 else None, value=encode(message))
+        except Exception:  # noqa: BLE001 - whatever the client raises, the input must not stop the service
+            metrics.dead_letters_failed.labels(topic, rejection.code).inc()
+            log.error(
+                "%s: could not dead-letter the message at %s[%d]@%d (%s); skipped",
+                self._ctx.role, topic, partition, offset, rejection.code, exc_info=True,
+            )
+            return
+        metrics.dead_lettered.labels(topic, rejection.code).inc()
+        log.warning("%s: dead-lettered %s[%d]@%d: %s", self._ctx.role, topic, partition, offset, rejection.code)
 
 
 class _FetchWaitConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -152,6 +223,10 @@ def create_app(ctx: ServiceContext) -> faust.App:
         topic_allow_declare=False,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # One record limit for every client (check_message_limits): larger sends fail at the client
+        # instead of at the broker, and no partition can hold a record its consumers cannot fetch.
+        producer_max_request_size=ctx.kafka.max_message_bytes,
+        consumer_max_fetch_size=ctx.kafka.max_message_bytes,
     )
     app.transport = KafkaTransport(app.conf.broker_consumer, app, ctx.kafka.fetch_max_wait_ms)
     ctx.readiness_checks.append(lambda: bool(app.consumer.assignment()) if app.consumer else False)

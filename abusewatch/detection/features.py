@@ -67,12 +67,12 @@ def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...]) 
     )
 
 
-def fan_out(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """One post-scores message per target, for re-keying a stream by target. Each copy names only
-    its target; author_follows_target is kept only for the first target (the replied-to user),
-    which is the one it describes."""
-    targets = message["targets"]
-    if len(targets) == 1:
+def fan_out(message: dict[str, Any], max_targets: int | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """One post-scores message per target (the first max_targets), for re-keying a stream by
+    target. Each copy names only its target; author_follows_target is kept only for the first
+    target (the replied-to user), which is the one it describes."""
+    targets = message["targets"][:max_targets]
+    if len(message["targets"]) == 1:
         return [(targets[0], message)]
     copies = []
     for position, target in enumerate(targets):

@@ -1,8 +1,8 @@
 """Actions service: post-scores, target-alerts and appeals -> evidence -> platform-actions, escalations.
 
-Each agent reads decode -> decide (abusewatch.policy, pure) -> record (evidence store, in a worker
-thread) -> send. Malformed input is counted (abusewatch_actions_invalid_input_total), logged and
-skipped; only the classifier dead-letters (posts-dlq is for posts).
+Each agent reads validate -> decide (abusewatch.policy, pure) -> record (evidence store, in a worker
+thread) -> send. Input that fails validation, an appeal that cannot be acted on, and a message the
+policy fails on are dead-lettered to `dead-letters` with the reason; the batch goes on.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from abusewatch import config
 from abusewatch.appeals import InvalidAppeal, handle_appeal
-from abusewatch.contract import encode, utcnow
+from abusewatch.contract import Rejection, encode, utcnow, validate_message
 from abusewatch.evidence.settings import EvidenceSettings
 from abusewatch.evidence.store import open_store
 from abusewatch.policy import Cooldowns, Decision, PolicyFile, Skip
 from abusewatch.policy.settings import PolicySettings
-from abusewatch.services.actions.processing import ActionsProcessor, InvalidInput, decode_input
+from abusewatch.services.actions.processing import ActionsProcessor, Plan
 from abusewatch.services.actions.settings import ActionsStreamSettings
-from abusewatch.services.common import ServiceContext, create_app, fail_fast, raw_topic
+from abusewatch.services.common import DeadLetterSink, ServiceContext, create_app, fail_fast, raw_topic
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +36,12 @@ log = logging.getLogger(__name__)
 class ActionsMetrics:
     """The actions service's own metrics, on the service's registry."""
 
-    invalid_input: Counter  # labels: topic, reason
     decisions: Counter  # labels: rule, kind, mode (emitted | shadow | cooldown | allowlist | ...)
     policy_reload_failing: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ActionsMetrics:
         return cls(
-            invalid_input=Counter(
-                "abusewatch_actions_invalid_input",
-                "Input messages skipped because they are not valid JSON or violate their schema",
-                ["topic", "reason"],
-                registry=registry,
-            ),
             decisions=Counter(
                 "abusewatch_policy_decisions",
                 "Policy decisions by rule, action kind and mode (emitted, shadow, or why it was skipped)",
@@ -88,20 +81,30 @@ def build(ctx: ServiceContext) -> faust.App:
     actions_metrics = ActionsMetrics.create(metrics.registry)
     inputs = {name: raw_topic(app, ctx, name) for name in ("post-scores", "target-alerts", "appeals")}
     outputs = {name: raw_topic(app, ctx, name) for name in ("platform-actions", "escalations")}
+    dead_letters = DeadLetterSink(ctx, raw_topic(app, ctx, "dead-letters").send, schema="dead-letters/v1")
 
-    def decode_events(name: str, events: list[Any]) -> list[dict[str, Any]]:
+    async def dead_letter(event: Any, rejection: Rejection) -> None:
+        message = event.message
+        await dead_letters.send(rejection, key=message.key, value=message.value, topic=message.topic,
+                                partition=message.partition, offset=message.offset)
+
+    async def validate_events(name: str, events: list[Any]) -> list[tuple[Any, dict[str, Any]]]:
+        """(event, message) for each valid input; the others are dead-lettered."""
         metrics.messages_in.labels(inputs[name].get_topic_name()).inc(len(events))
-        messages = []
+        valid = []
         for event in events:
-            try:
-                messages.append(decode_input(name, event.message.value))
-            except InvalidInput as exc:
-                actions_metrics.invalid_input.labels(name, exc.reason).inc()
-                log.warning(
-                    "skipping invalid %s message at partition %s offset %s: %s",
-                    name, event.message.partition, event.message.offset, exc,
-                )
-        return messages
+            message = validate_message(name, event.message.value)
+            if isinstance(message, Rejection):
+                await dead_letter(event, message)
+            else:
+                valid.append((event, message))
+        return valid
+
+    async def dead_letter_failed(valid: list[tuple[Any, dict[str, Any]]], planned: Plan) -> None:
+        for index, exc in planned.failed:
+            event, message = valid[index]
+            await dead_letter(event, Rejection("processing_error", f"{type(exc).__name__}: {exc}",
+                                               message.get("post_id")))
 
     async def send(decisions: list[Decision]) -> None:
         for decision in decisions:
@@ -115,9 +118,10 @@ def build(ctx: ServiceContext) -> faust.App:
         async def act(stream: faust.StreamT) -> None:
             async for events in stream.take_events(stream_settings.take_max, within=stream_settings.take_within_s):
                 started = time.perf_counter()
-                messages = decode_events(name, events)
                 with fail_fast(ctx):  # e.g. the database is down: restart rather than skip the batch
-                    planned = plan(messages, now=utcnow())
+                    valid = await validate_events(name, events)
+                    planned = plan([message for _, message in valid], now=utcnow())
+                    await dead_letter_failed(valid, planned)
                     await asyncio.to_thread(processor.record, planned)
                     await send(planned.decisions)
                 actions_metrics.count(planned.decisions, planned.skipped)
@@ -133,13 +137,12 @@ def build(ctx: ServiceContext) -> faust.App:
     @app.agent(inputs["appeals"])
     async def act_on_appeals(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            for appeal in decode_events("appeals", [event]):
-                with fail_fast(ctx):
+            with fail_fast(ctx):
+                for _, appeal in await validate_events("appeals", [event]):
                     try:
                         outcome = await asyncio.to_thread(handle_appeal, appeal, store, now=utcnow())
                     except InvalidAppeal as exc:
-                        actions_metrics.invalid_input.labels("appeals", "invalid_appeal").inc()
-                        log.warning("skipping appeal: %s", exc)
+                        await dead_letter(event, Rejection("invalid_appeal", str(exc)))
                         continue
                     log.info("%s", outcome.note)
                     if outcome.revocation is not None:

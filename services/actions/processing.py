@@ -9,57 +9,17 @@ the locker, and a crash in between only means the same (deterministic) ids are s
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections import Counter
 from datetime import datetime
 from typing import Any
 
-import orjson
-
-from abusewatch.contract import ContractError, decode, parse_time, validate
+from abusewatch.contract import parse_time
 from abusewatch.evidence.records import alert_record, decision_record, post_record
 from abusewatch.evidence.store import EvidenceStore, NewRecord
 from abusewatch.policy import Cooldowns, Decision, PolicyFile, Skip, decide_alert, decide_post
 
-INPUT_TOPICS = ("post-scores", "target-alerts", "appeals")
-
-
-class InvalidInput(ValueError):
-    """An input message that is not JSON or does not match its topic's schema. `reason` is a short
-    metric label."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-
-
-def decode_input(topic: str, raw: bytes | None) -> dict[str, Any]:
-    """Raw bytes from an input topic -> a validated message, or InvalidInput saying why."""
-    if raw is None:
-        raise InvalidInput("empty", "message value is null")
-    try:
-        message = decode(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput("invalid_json", f"not valid JSON: {exc}") from exc
-    if not isinstance(message, dict):
-        raise InvalidInput("not_an_object", f"expected a JSON object, got {type(message).__name__}")
-    try:
-        validate(topic, message)
-        # Schema "format" is not enforced, and the engine computes with these times.
-        for timestamp in _timestamps(topic, message):
-            parse_time(timestamp)
-    except ContractError as exc:
-        raise InvalidInput("schema_violation", str(exc)) from exc
-    except ValueError as exc:
-        raise InvalidInput("invalid_timestamp", str(exc)) from exc
-    return message
-
-
-def _timestamps(topic: str, message: dict[str, Any]) -> list[str]:
-    if topic == "post-scores":
-        return [message["post"]["created_at"]]
-    if topic == "target-alerts":
-        return [message["detected_at"], *([message["event_time"]] if message.get("event_time") else [])]
-    return [message["at"]]
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -70,6 +30,9 @@ class Plan:
     decisions: list[Decision]
     skipped: list[Skip]
     scored_posts_by_day: dict[str, int]
+    # Inputs the policy could not decide on (a bug, not bad input: input is validated before), by
+    # position in the batch, with the error; the service dead-letters them and goes on.
+    failed: list[tuple[int, Exception]] = dataclasses.field(default_factory=list)
 
     @property
     def to_emit(self) -> list[Decision]:
@@ -91,29 +54,42 @@ class ActionsProcessor:
         decisions: list[Decision] = []
         skipped: list[Skip] = []
         per_day: Counter[str] = Counter()
-        for scored in messages:
+        failed: list[tuple[int, Exception]] = []
+        for index, scored in enumerate(messages):
+            try:
+                outcome = decide_post(scored, policy=policy, cooldowns=self.cooldowns, now=now)
+                flagged = outcome.matched_rules or max(scored["scores"].values(), default=0.0) >= self.flag_min_score
+                post_records = [post_record(scored, outcome.matched_rules, outcome.skipped)] if flagged else []
+                post_records += [decision_record(decision) for decision in outcome.decisions]
+            except Exception as exc:  # noqa: BLE001 - one message's fault must not stop the batch
+                log.exception("policy failed on post-scores %r", scored.get("post_id"))
+                failed.append((index, exc))
+                continue
             per_day[parse_time(scored["scored_at"]).date().isoformat()] += 1
-            outcome = decide_post(scored, policy=policy, cooldowns=self.cooldowns, now=now)
-            flagged = outcome.matched_rules or max(scored["scores"].values()) >= self.flag_min_score
-            if flagged:
-                records.append(post_record(scored, outcome.matched_rules, outcome.skipped))
-            records += [decision_record(decision) for decision in outcome.decisions]
+            records += post_records
             decisions += outcome.decisions
             skipped += outcome.skipped
-        return Plan(records, decisions, skipped, dict(per_day))
+        return Plan(records, decisions, skipped, dict(per_day), failed)
 
     def plan_alerts(self, alerts: list[dict[str, Any]], *, now: datetime) -> Plan:
         policy = self.policy.current()
         records: list[NewRecord] = []
         decisions: list[Decision] = []
         skipped: list[Skip] = []
-        for alert in alerts:
-            outcome = decide_alert(alert, policy=policy, cooldowns=self.cooldowns, now=now)
-            records.append(alert_record(alert, outcome.matched_rules, outcome.skipped))
-            records += [decision_record(decision) for decision in outcome.decisions]
+        failed: list[tuple[int, Exception]] = []
+        for index, alert in enumerate(alerts):
+            try:
+                outcome = decide_alert(alert, policy=policy, cooldowns=self.cooldowns, now=now)
+                alert_records = [alert_record(alert, outcome.matched_rules, outcome.skipped)]
+                alert_records += [decision_record(decision) for decision in outcome.decisions]
+            except Exception as exc:  # noqa: BLE001 - one message's fault must not stop the batch
+                log.exception("policy failed on alert %r", alert.get("alert_id"))
+                failed.append((index, exc))
+                continue
+            records += alert_records
             decisions += outcome.decisions
             skipped += outcome.skipped
-        return Plan(records, decisions, skipped, {})
+        return Plan(records, decisions, skipped, {}, failed)
 
     def record(self, plan: Plan) -> None:
         self.store.append(plan.records, scored_posts_by_day=plan.scored_posts_by_day)

@@ -6,12 +6,13 @@ import asyncio
 import time
 
 import faust
+from prometheus_client import Counter
 
 from abusewatch import config
 from abusewatch.classify import IncomingMessage, PostClassifier
 from abusewatch.contract import encode
 from abusewatch.inference import EngineSettings, InferenceEngine
-from abusewatch.services.common import ServiceContext, create_app, fail_fast, raw_topic
+from abusewatch.services.common import DeadLetterSink, ServiceContext, create_app, fail_fast, raw_topic
 from abusewatch.settings import ClassifierStreamSettings, IngestSettings
 
 
@@ -22,11 +23,16 @@ def build(ctx: ServiceContext) -> faust.App:
     ctx.readiness_checks.append(lambda: engine.ready)
     posts = raw_topic(app, ctx, "posts")
     post_scores = raw_topic(app, ctx, "post-scores")
-    dead_letters = raw_topic(app, ctx, "posts-dlq")
-    classifier = PostClassifier(
-        engine.score, engine.model_info, config.load(IngestSettings), source_topic=posts.get_topic_name()
-    )
+    posts_dlq = raw_topic(app, ctx, "posts-dlq")
+    classifier = PostClassifier(engine.score, engine.model_info, config.load(IngestSettings))
+    dead_letters = DeadLetterSink(ctx, posts_dlq.send, schema="posts-dlq/v1")
+    posts_name = posts.get_topic_name()
     metrics = ctx.metrics
+    targets_dropped = Counter(
+        "abusewatch_targets_dropped",
+        "Targets left out because a post names more than ABUSEWATCH_MAX_TARGETS_PER_POST",
+        registry=metrics.registry,
+    )
 
     engine_started = asyncio.Event()
 
@@ -41,17 +47,22 @@ def build(ctx: ServiceContext) -> faust.App:
         async for events in stream.take_events(stream_settings.take_max, within=stream_settings.take_within_s):
             started = time.perf_counter()
             with fail_fast(ctx):
-                batch = await classifier.classify(
-                    [IncomingMessage(e.message.key, e.message.value, e.message.partition, e.message.offset) for e in events]
-                )
+                batch = await classifier.classify([incoming(e.message) for e in events])
                 for key, message in batch.scores:
                     await post_scores.send(key=key, value=encode(message))
-                for key, message in batch.dead_letters:
-                    await dead_letters.send(key=key, value=encode(message))
-                    metrics.dead_lettered.labels(dead_letters.get_topic_name(), message["error"]["code"]).inc()
-            metrics.messages_in.labels(posts.get_topic_name()).inc(len(events))
+                for message, rejection in batch.dead_letters:
+                    await dead_letters.send(
+                        rejection, key=message.key, value=message.value, topic=posts_name,
+                        partition=message.partition, offset=message.offset,
+                    )
+                targets_dropped.inc(batch.targets_dropped)
+            metrics.messages_in.labels(posts_name).inc(len(events))
             metrics.messages_out.labels(post_scores.get_topic_name()).inc(len(batch.scores))
             metrics.batch_size.observe(len(events))
             metrics.processing_seconds.observe(time.perf_counter() - started)
 
     return app
+
+
+def incoming(message: faust.types.tuples.Message) -> IncomingMessage:
+    return IncomingMessage(message.key, message.value, message.partition, message.offset)

@@ -14,20 +14,24 @@ share the authors of their campaigns through `detector-campaign-authors`
 
 from __future__ import annotations
 
+import logging
 import time
 
 import faust
 
 from abusewatch import config
 from abusewatch.broker import create_topics
-from abusewatch.contract import decode, encode
+from abusewatch.contract import Rejection, encode, validate_message
 from abusewatch.detection import DetectorSettings, PileOnDetector
 from abusewatch.detection.rekey import unpack
-from abusewatch.services.common import ServiceContext, create_app, raw_topic
+from abusewatch.services.common import DeadLetterSink, ServiceContext, create_app, fail_fast, raw_topic
 from abusewatch.services.detector.campaign_authors import CampaignAuthorsFeed
 from abusewatch.services.detector.rekeyer import PostScoresRekeyer
 from abusewatch.services.detector.settings import DetectorStreamSettings
 from abusewatch.services.detector.state_store import TableStateStore
+from abusewatch.settings import IngestSettings
+
+log = logging.getLogger(__name__)
 
 REKEYED_TOPIC = "detector-by-target"
 CAMPAIGN_AUTHORS_TOPIC = "detector-campaign-authors"  # one partition: see campaign_authors.py
@@ -53,15 +57,20 @@ def build(ctx: ServiceContext) -> faust.App:
     by_target = raw_topic(app, ctx, REKEYED_TOPIC)
     target_alerts = raw_topic(app, ctx, "target-alerts")
     campaign_authors = raw_topic(app, ctx, CAMPAIGN_AUTHORS_TOPIC)
+    dead_letter_topic = raw_topic(app, ctx, "dead-letters")
+    dead_letters = DeadLetterSink(ctx, dead_letter_topic.send, schema="dead-letters/v1")
     # bytes keys and values: Faust stores them raw; TargetState encodes itself.
     table = app.Table(STATE_TABLE, key_type=bytes, value_type=bytes, partitions=ctx.kafka.partitions)
     metrics = ctx.metrics
     rekeyed_name, alerts_name = by_target.get_topic_name(), target_alerts.get_topic_name()
 
     rekeyer = PostScoresRekeyer(ctx, stream_settings, source=source_name, destination=rekeyed_name,
-                                commit_interval_s=app.conf.broker_commit_interval)
+                                commit_interval_s=app.conf.broker_commit_interval,
+                                dead_letter_topic=dead_letter_topic.get_topic_name(),
+                                ingest=config.load(IngestSettings))
     ctx.readiness_checks.append(lambda: bool(rekeyer.consumer and rekeyer.consumer.assignment()))
-    authors_feed = CampaignAuthorsFeed(ctx, campaign_authors.get_topic_name(), settings.author_index_size)
+    authors_feed = CampaignAuthorsFeed(ctx, campaign_authors.get_topic_name(), settings.author_index_size,
+                                       dead_letters=dead_letters)
 
     @app.task
     async def start_plain_consumers() -> None:
@@ -83,20 +92,31 @@ def build(ctx: ServiceContext) -> faust.App:
             started = time.perf_counter()
             alerts = []
             copies = 0
-            for event in events:
-                store.begin(event)
-                for line in unpack(event.value):
-                    copies += 1
-                    try:
-                        alerts.extend(detector.process(decode(line), sweep=False))
-                    except (ValueError, KeyError, TypeError):
-                        metrics.dead_lettered.labels(rekeyed_name, "invalid_post_scores").inc()
-            alerts.extend(detector.sweep())
-            store.flush()
-            for alert in alerts:
-                target_alerts.send_soon(key=alert["target_id"].encode(), value=encode(alert))
-            for record in authors_feed.drain():
-                campaign_authors.send_soon(value=record)
+            with fail_fast(ctx):  # input faults are dead-lettered below; anything else is the service's
+                for event in events:
+                    store.begin(event)
+                    for index, line in enumerate(unpack(event.value or b"")):
+                        copies += 1
+                        message = validate_message("post-scores", line)
+                        rejection = message if isinstance(message, Rejection) else None
+                        if rejection is None:
+                            try:
+                                alerts.extend(detector.process(message, sweep=False))
+                            except Exception as exc:  # noqa: BLE001 - a detector bug on one post must not stop the stream
+                                log.exception("detector failed on copy %d of %s", index, event.message.offset)
+                                rejection = Rejection("processing_error", f"{type(exc).__name__}: {exc}",
+                                                      message.get("post_id"))
+                        if rejection is not None:
+                            await dead_letters.send(
+                                rejection, key=event.key, value=line, topic=rekeyed_name,
+                                partition=event.message.partition, offset=event.message.offset,
+                            )
+                alerts.extend(detector.sweep())
+                store.flush()
+                for alert in alerts:
+                    target_alerts.send_soon(key=alert["target_id"].encode(), value=encode(alert))
+                for record in authors_feed.drain():
+                    campaign_authors.send_soon(value=record)
             metrics.messages_in.labels(rekeyed_name).inc(copies)
             metrics.messages_out.labels(alerts_name).inc(len(alerts))
             metrics.batch_size.observe(copies)

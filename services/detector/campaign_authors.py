@@ -24,8 +24,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 
+from abusewatch.contract import Rejection, decode_object
 from abusewatch.detection.stores import AuthorIndex
-from abusewatch.services.common import ServiceContext, fail_fast
+from abusewatch.services.common import DeadLetterSink, ServiceContext, fail_fast
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +35,12 @@ class CampaignAuthorsFeed(Service):
     """Owns the worker's AuthorIndex: collects what its campaigns newly claim (`publish`, sent by
     the detect agent after `drain`) and applies every other worker's records to it."""
 
-    def __init__(self, ctx: ServiceContext, topic: str, capacity: int, **kwargs: Any) -> None:
+    def __init__(self, ctx: ServiceContext, topic: str, capacity: int, dead_letters: DeadLetterSink,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.ctx = ctx
         self.topic = topic
+        self.dead_letters = dead_letters
         self.authors = AuthorIndex(capacity, on_update=self.publish)
         self.origin = uuid.uuid4().hex  # per process: a restarted worker re-reads its former self's records
         self.consumer: AIOKafkaConsumer | None = None
@@ -54,17 +57,29 @@ class CampaignAuthorsFeed(Service):
         records, self._outbox = self._outbox, []
         return records
 
-    def apply(self, value: bytes) -> None:
-        record = orjson.loads(value)
+    def apply(self, value: bytes | None) -> Rejection | None:
+        """Apply one record from the topic, or say why it is not a valid one (nothing applied)."""
+        record = decode_object(value) if value is not None else Rejection("invalid_json", "message value is null")
+        if isinstance(record, Rejection):
+            return record
+        fields_ok = all(isinstance(record.get(name), str) for name in ("campaign_id", "target_id", "origin"))
+        authors = record.get("authors")
+        if not (fields_ok and isinstance(authors, list) and all(isinstance(a, str) for a in authors)):
+            return Rejection(
+                "schema_violation",
+                "a campaign-authors record needs string campaign_id, target_id and origin, and a list of string authors",
+            )
         if record["origin"] != self.origin:
             self.authors.record_campaign(record["campaign_id"], record["target_id"], record["authors"], publish=False)
             self.applied += 1
+        return None
 
     async def on_start(self) -> None:
         kafka = self.ctx.kafka
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=kafka.bootstrap, group_id=None, client_id=f"{self.ctx.app_id}-campaign-authors",
             enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+            max_partition_fetch_bytes=kafka.max_message_bytes,
         )
         await self.consumer.start()
         self.consumer.assign([TopicPartition(self.topic, 0)])
@@ -82,10 +97,8 @@ class CampaignAuthorsFeed(Service):
             with fail_fast(self.ctx):
                 for records in batches.values():
                     for record in records:
-                        try:
-                            self.apply(record.value)
-                        except (ValueError, KeyError, TypeError):
-                            # Internal topic: nothing to dead-letter to a platform; count and go on.
-                            metrics.dead_lettered.labels(self.topic, "invalid_campaign_authors").inc()
-                            log.warning("skipped an invalid campaign-authors record at offset %d", record.offset)
+                        rejection = self.apply(record.value)
+                        if rejection is not None:
+                            await self.dead_letters.send(rejection, key=record.key, value=record.value,
+                                                         topic=self.topic, partition=0, offset=record.offset)
                     metrics.messages_in.labels(self.topic).inc(len(records))

@@ -23,11 +23,18 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError
 from mode import Service
 
-from abusewatch.contract import decode
+from abusewatch.contract import Rejection, event_time_rejection, parse_time, utcnow, validate_message
 from abusewatch.detection.features import fan_out
 from abusewatch.detection.rekey import pack
-from abusewatch.services.common import LAG_INTERVAL_S, ServiceContext, fail_fast, record_consumer_lag
+from abusewatch.services.common import (
+    LAG_INTERVAL_S,
+    DeadLetterSink,
+    ServiceContext,
+    fail_fast,
+    record_consumer_lag,
+)
 from abusewatch.services.detector.settings import DetectorStreamSettings
+from abusewatch.settings import IngestSettings
 
 log = logging.getLogger(__name__)
 GROUP_SUFFIX = "-rekey"  # the consumer group is the detector app id + this
@@ -38,12 +45,16 @@ class PostScoresRekeyer(Service):
     target copies, packed per destination partition, to the re-keyed topic."""
 
     def __init__(self, ctx: ServiceContext, settings: DetectorStreamSettings, source: str, destination: str,
-                 commit_interval_s: float, **kwargs: Any) -> None:
+                 commit_interval_s: float, dead_letter_topic: str, ingest: IngestSettings,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.ctx = ctx
         self.settings = settings
+        self.ingest = ingest
         self.source = source
         self.destination = destination
+        self.dead_letter_topic = dead_letter_topic
+        self.dead_letters = DeadLetterSink(ctx, self._send_dead_letter, schema="dead-letters/v1")
         self.commit_interval_s = commit_interval_s
         self.consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -61,12 +72,13 @@ class PostScoresRekeyer(Service):
             # A batch already is one record per partition: no need to linger for more. A packed
             # record must fit in one producer batch (plus headroom for the record framing).
             bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=0,
-            max_batch_size=self.settings.packed_record_bytes + 1024,
+            max_batch_size=self.settings.packed_record_bytes + 1024, max_request_size=kafka.max_message_bytes,
         )
         await self._producer.start()
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=kafka.bootstrap, group_id=self.group_id, client_id=self.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+            max_partition_fetch_bytes=kafka.max_message_bytes,
             session_timeout_ms=int(kafka.session_timeout_s * 1000),
             heartbeat_interval_ms=int(kafka.heartbeat_interval_s * 1000),
         )
@@ -105,19 +117,38 @@ class PostScoresRekeyer(Service):
         metrics = self.ctx.metrics
         copies = []
         posts = 0
-        for records in batches.values():
+        now = utcnow().timestamp()
+        for tp, records in batches.items():
             posts += len(records)
             for record in records:
-                try:
-                    copies.extend(fan_out(decode(record.value)))
-                except (ValueError, KeyError, TypeError):
-                    metrics.dead_lettered.labels(self.source, "invalid_post_scores").inc()
+                message = self._validated(record.value, now)
+                if isinstance(message, Rejection):
+                    await self.dead_letters.send(message, key=record.key, value=record.value, topic=tp.topic,
+                                                 partition=tp.partition, offset=record.offset)
+                    continue
+                copies.extend(fan_out(message, self.ingest.max_targets))
         for partition, packed in pack(copies, self.ctx.kafka.partitions, self.settings.packed_record_bytes):
             self._sent.append(await self._producer.send(self.destination, value=packed, partition=partition))
         for tp, records in batches.items():
             self._next_offsets[tp] = records[-1].offset + 1
         metrics.messages_in.labels(self.source).inc(posts)
         metrics.messages_out.labels(self.destination).inc(len(copies))
+
+    def _validated(self, raw: bytes | None, now: float) -> dict[str, Any] | Rejection:
+        """A post-scores message from any producer is untrusted: schema, timestamps, and no event time
+        from the future (it would move the detector's watermark)."""
+        message = validate_message("post-scores", raw)
+        if isinstance(message, Rejection):
+            return message
+        return event_time_rejection(
+            parse_time(message["post"]["created_at"]), now=now, max_ahead_s=self.ingest.max_ahead_s,
+            post_id=message["post_id"],
+        ) or message
+
+    async def _send_dead_letter(self, *, key: bytes | None, value: bytes) -> None:
+        # Awaited to the broker's acknowledgement: a dead letter is rare, and its failure must surface
+        # here (DeadLetterSink counts it) rather than in the commit barrier of the forwarded copies.
+        await (await self._producer.send(self.dead_letter_topic, key=key, value=value))
 
     async def commit(self) -> None:
         """Commit what has been forwarded and acknowledged, for the partitions still assigned."""

@@ -1,5 +1,7 @@
 """The public contract: schemas, examples, docs, and the validate step for posts."""
 
+import base64
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -12,6 +14,7 @@ from abusewatch.contract import Post, Rejection, validate_post
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMITS = {"max_text_chars": 100, "max_message_bytes": 2048}
+NOW = contract.parse_time("2026-11-21T10:00:00Z").timestamp()
 
 
 def _post(**fields):
@@ -81,16 +84,62 @@ def test_bad_input_is_rejected_with_a_precise_code(raw, code):
 def test_dead_letter_keeps_the_original_bytes_and_validates():
     raw = b"\xff not utf8"
     rejection = validate_post(raw, **LIMITS)
-    message = contract.dead_letter(rejection, raw, topic="posts", partition=3, offset=99, service="classifier")
+    message = contract.dead_letter(rejection, raw, topic="posts", partition=3, offset=99, service="classifier",
+                                   keep_bytes=1024)
     contract.validate("posts-dlq", message)
-    import base64
-
     assert base64.b64decode(message["original_base64"]) == raw
+    assert message["original_truncated"] is False
+    assert message["original_sha256"] == hashlib.sha256(raw).hexdigest()
     assert message["source"] == {"topic": "posts", "partition": 3, "offset": 99}
 
 
-def test_every_dlq_error_code_is_in_the_schema():
-    codes = set(contract.schema_for("posts-dlq")["properties"]["error"]["properties"]["code"]["enum"])
-    source = (ROOT / "abusewatch" / "contract.py").read_text() + (ROOT / "abusewatch" / "classify.py").read_text()
-    used = set(re.findall(r'Rejection\(\s*"([a-z_]+)"', source))
-    assert used and used <= codes
+@pytest.mark.parametrize("schema", ["posts-dlq/v1", "dead-letters/v1"])
+def test_a_dead_letter_is_bounded_whatever_the_input(schema):
+    raw = orjson.dumps(_post(text="x" * 3_000_000))  # several MB, far over every limit
+    rejection = Rejection("message_too_large", "quoting " + "y" * 50_000, post_id="p" * 10_000)
+    message = contract.dead_letter(rejection, raw, topic="posts", partition=0, offset=1, service="classifier",
+                                   keep_bytes=16_384, schema=schema)
+    contract.validate(schema.split("/")[0], message)
+    encoded = contract.encode(message)
+    assert len(encoded) <= contract.dead_letter_size_bound(16_384)
+    assert base64.b64decode(message["original_base64"]) == raw[:16_384]
+    assert message["original_size"] == len(raw) and message["original_truncated"] is True
+    assert message["original_sha256"] == hashlib.sha256(raw).hexdigest()
+    assert len(message["error"]["message"]) <= contract.MAX_ERROR_MESSAGE_CHARS
+    assert message["post_id"] is None  # longer than any id the contract admits
+
+
+def test_every_dead_letter_code_is_in_its_schema():
+    posts_codes = set(contract.schema_for("posts-dlq")["properties"]["error"]["properties"]["code"]["enum"])
+    internal_codes = set(contract.schema_for("dead-letters")["properties"]["error"]["properties"]["code"]["enum"])
+    def used_in(*paths):
+        source = "".join((ROOT / path).read_text() for path in paths)
+        return set(re.findall(r'Rejection\(\s*"([a-z_]+)"', source))
+    assert used_in("abusewatch/contract.py", "abusewatch/classify.py") <= posts_codes
+    internal = used_in("services/detector/app.py", "services/detector/rekeyer.py",
+                       "services/detector/campaign_authors.py", "services/actions/app.py")
+    assert internal and internal <= internal_codes
+
+
+def test_mentions_beyond_the_cap_are_dropped_and_counted():
+    raw = orjson.dumps(_post(reply_to_user_id="r", mentioned_user_ids=[f"m{i}" for i in range(100)]))
+    post = validate_post(raw, max_text_chars=100, max_message_bytes=10_000, max_targets=5)
+    assert post.targets == ("r", "m0", "m1", "m2", "m3") and post.targets_dropped == 96
+
+
+@pytest.mark.parametrize(
+    "created_at, ok",
+    [
+        ("2026-11-21T09:00:00Z", True),
+        ("2026-11-21T10:59:00Z", True),  # within the hour ahead allowed
+        ("1971-01-01T00:00:00Z", True),  # the past cannot move a watermark: late, not refused
+        ("2026-11-21T11:01:00Z", False),
+        ("9999-12-31T23:59:59Z", False),
+    ],
+)
+def test_event_time_from_the_future_is_rejected(created_at, ok):
+    raw = orjson.dumps(_post(created_at=created_at))
+    outcome = validate_post(raw, max_text_chars=100, max_message_bytes=10_000, max_ahead_s=3_600, now=NOW)
+    assert isinstance(outcome, Rejection) is not ok
+    if not ok:
+        assert outcome.code == "event_time_skew"

@@ -14,7 +14,8 @@ import pytest
 from abusewatch.contract import SCHEMA_DIR
 from abusewatch.evidence import open_store
 from abusewatch.policy import Cooldowns, PolicyFile
-from abusewatch.services.actions.processing import ActionsProcessor, InvalidInput, decode_input
+from abusewatch.contract import Rejection, validate_message
+from abusewatch.services.actions.processing import ActionsProcessor
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 21, 9, 20, tzinfo=timezone.utc)
@@ -58,23 +59,22 @@ def test_replayed_batch_repeats_ids_and_records_once(tmp_path):
 @pytest.mark.parametrize(
     "raw, reason",
     [
-        (None, "empty"),
+        (None, "invalid_json"),
         (b"{not json", "invalid_json"),
-        (b"\xff\xfe", "invalid_json"),
+        (b"\xff\xfe", "invalid_utf8"),
         (b"[1, 2]", "not_an_object"),
         (orjson.dumps({"schema": "post-scores/v1"}), "schema_violation"),
     ],
 )
 def test_malformed_input_is_rejected_with_a_reason(raw, reason):
-    with pytest.raises(InvalidInput) as error:
-        decode_input("post-scores", raw)
-    assert error.value.reason == reason
+    rejection = validate_message("post-scores", raw)
+    assert isinstance(rejection, Rejection)
+    assert rejection.code == reason, rejection.message
 
 
 def test_bad_timestamps_are_rejected():
     message = scored("p-1")
     message["post"]["created_at"] = "2026-11-21T09:14:03"  # no offset: ambiguous
-    with pytest.raises(InvalidInput) as error:
-        decode_input("post-scores", orjson.dumps(message))
-    assert error.value.reason == "invalid_timestamp"
-    assert decode_input("post-scores", orjson.dumps(scored("p-2")))["post_id"] == "p-2"
+    rejection = validate_message("post-scores", orjson.dumps(message))
+    assert isinstance(rejection, Rejection) and rejection.code == "invalid_timestamp"
+    assert validate_message("post-scores", orjson.dumps(scored("p-2")))["post_id"] == "p-2"
