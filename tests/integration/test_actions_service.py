@@ -71,6 +71,7 @@ def test_actions_service_end_to_end(broker, producer, tmp_path, evidence_dsn):
     topic = stack.kafka.topic
     actions = TopicReader(broker.bootstrap, topic("platform-actions"))
     escalations = TopicReader(broker.bootstrap, topic("escalations"))
+    dead_letters = TopicReader(broker.bootstrap, topic("dead-letters"))
     try:
         for message in (
             scored("p-threat", threat=0.93, toxicity=0.9),
@@ -112,13 +113,20 @@ def test_actions_service_end_to_end(broker, producer, tmp_path, evidence_dsn):
         assert revoke["revokes"] == limit["action_id"]
 
         stack.check_alive()  # malformed input on every topic did not crash it
+        letters = dead_letters.wait_for(lambda m: len(m) >= 6, 30, "6 dead letters")
         for name in ("post-scores", "target-alerts", "appeals"):
-            assert metric(stack, "abusewatch_actions_invalid_input_total", topic=name) == 2
+            assert metric(stack, "abusewatch_messages_dead_lettered_total", topic=topic(name)) == 2
+            assert sorted(m["error"]["code"] for m in letters if m["source"]["topic"] == topic(name)) == [
+                "invalid_json", "schema_violation"]
+        for letter in letters:
+            contract.validate("dead-letters", letter)
+            assert letter["service"] == "actions"
         assert metric(stack, "abusewatch_policy_decisions_total", rule="insult.severe_author_throttle", mode="shadow") == 1
         assert not any(m["reasons"]["rule_id"] == "insult.severe_author_throttle" for m in messages)
     finally:
         actions.close()
         escalations.close()
+        dead_letters.close()
         stack.stop()
 
     store = open_store(evidence_dsn)
