@@ -186,7 +186,8 @@ def checkpoint_problem(checkpoint: SignedCheckpoint, public_keys: Mapping[str, E
     key = public_keys.get(checkpoint.key_id)
     if key is None:
         return f"{name}: signed by key {checkpoint.key_id}, which is not among the given public keys"
-    if len(checkpoint.hashes) != checkpoint.seq - checkpoint.from_seq + 1 or checkpoint.hashes[-1] != checkpoint.head_hash:
+    hashes = checkpoint.hashes
+    if not hashes or len(hashes) != checkpoint.seq - checkpoint.from_seq + 1 or hashes[-1] != checkpoint.head_hash:
         return f"{name}: its hash list does not match its seq range and head (checkpoint altered)"
     try:
         key.verify(base64.b64decode(checkpoint.signature, validate=True), checkpoint.message())

@@ -128,8 +128,9 @@ class EvidenceStore:
 
     # (signer, sign_every_records) once enable_signing was called; None: checkpoints are not signed.
     _signing: tuple[Signer, int] | None = None
-    # (seq, hash) this process last signed: its checkpoint vanishing from the table means tampering.
-    _signed_through: tuple[int, str] | None = None
+    # The last seq this process signed and committed: its checkpoint vanishing from the table while
+    # its record is still there means someone removed it.
+    _signed_through = 0
 
     def __init__(self, connection: Any, dialect: Dialect, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._connection = connection
@@ -204,6 +205,7 @@ class EvidenceStore:
         """Append records (skipping already-recorded unique keys) and add to the per-day counters,
         all in one transaction. Returns the records actually appended."""
         records = list(records)
+        checkpoints: list[SignedCheckpoint] = []
 
         def work() -> list[ChainRecord]:
             head = self._lock_head()
@@ -224,10 +226,12 @@ class EvidenceStore:
                     (day, posts),
                 )
             if appended and self._signing is not None:
-                self._sign_if_due_locked(head)
+                checkpoints[:] = self._sign_if_due_locked(head)
             return appended
 
-        return self._write(work)
+        appended = self._write(work)
+        self._remember_signed(checkpoints)
+        return appended
 
     def purge(self, older_than: datetime) -> int:
         """Delete the prefix of the chain recorded before `older_than`; append a checkpoint so the
@@ -379,17 +383,23 @@ class EvidenceStore:
             self._lock_head()
             return self._sign_locked()
 
-        return self._write(work)
+        signed = self._write(work)
+        self._remember_signed(signed)
+        return signed
+
+    def _remember_signed(self, checkpoints: list[SignedCheckpoint]) -> None:
+        """After the commit only: a checkpoint rolled back with its transaction was never signed."""
+        if checkpoints:
+            self._signed_through = max(self._signed_through, checkpoints[-1].seq)
 
     def _last_signed_locked(self) -> tuple[int, str] | None:
         rows = self._query("SELECT seq, head_hash FROM evidence_signed_checkpoints ORDER BY seq DESC LIMIT 1")
         return (int(rows[0][0]), rows[0][1]) if rows else None
 
-    def _sign_if_due_locked(self, head: tuple[int, str]) -> None:
+    def _sign_if_due_locked(self, head: tuple[int, str]) -> list[SignedCheckpoint]:
         assert self._signing is not None
         last = self._last_signed_locked()
-        if head[0] - (last[0] if last else 0) >= self._signing[1]:
-            self._sign_locked()
+        return self._sign_locked() if head[0] - (last[0] if last else 0) >= self._signing[1] else []
 
     def _sign_locked(self) -> list[SignedCheckpoint]:
         """Sign the unsigned records in checkpoints of at most sign_every_records each. Only a
@@ -400,13 +410,13 @@ class EvidenceStore:
         signed: list[SignedCheckpoint] = []
         last = self._last_signed_locked()
         remembered = self._signed_through
-        if remembered and (last is None or last[0] < remembered[0]):
+        if remembered and (last is None or last[0] < remembered):
             # A purge may drop checkpoints with their records; a record still there lost its checkpoint.
-            if self._query("SELECT 1 FROM evidence_records WHERE seq = ?", (remembered[0],)):
+            if self._query("SELECT 1 FROM evidence_records WHERE seq = ?", (remembered,)):
                 log.error(
                     "NOT signing evidence: the checkpoint this process signed through seq %d is gone from"
                     " evidence_signed_checkpoints; run `abusewatch evidence verify --db --public-key ...`",
-                    remembered[0],
+                    remembered,
                 )
                 return signed
         while True:
@@ -436,7 +446,7 @@ class EvidenceStore:
                 ),
             )
             signed.append(checkpoint)
-            last = self._signed_through = (checkpoint.seq, checkpoint.head_hash)
+            last = (checkpoint.seq, checkpoint.head_hash)
 
     @staticmethod
     def _checkpoint(row: Sequence[Any]) -> SignedCheckpoint:

@@ -253,3 +253,35 @@ def test_cli_keygen_export_and_verify_with_public_keys(tmp_path, capsys, monkeyp
     assert cli("keygen", "--out", str(other), "--public-out", str(tmp_path / "other.pub.pem")) == 0
     # Rotation on the command line: both public keys, repeatable.
     assert cli("verify", str(tmp_path / "case"), "--public-key", str(tmp_path / "other.pub.pem"), "--public-key", str(public_file)) == 0
+
+
+def test_a_garbled_checkpoints_file_is_a_clear_problem_not_a_crash(tmp_path, signer):
+    import json
+
+    store = signed_locker(f"sqlite:///{tmp_path / 'evidence.sqlite3'}", signer, records=2, every=2)
+    bundle = export_bundle(store, tmp_path / "case", now=T0, target_id=TARGET)
+    store.close()
+    path = bundle / "checkpoints.jsonl"
+    emptied = {**json.loads(path.read_text()), "hashes": []}
+    path.write_text(json.dumps(emptied) + "\n")
+    assert "signed checkpoint 1..2: its hash list does not match" in verify_bundle_signatures(bundle, keys(signer)).problems[0]
+    assert "checkpoints.jsonl: SHA-256 does not match" in verify_bundle(bundle)[0]
+    path.write_text('{"seq": 1}\n')
+    assert verify_bundle_signatures(bundle, keys(signer)).problems[0].startswith("cannot check signatures")
+
+
+def test_a_checkpoint_rolled_back_with_its_transaction_is_not_remembered_as_signed(tmp_path, signer):
+    store = open_store(f"sqlite:///{tmp_path / 'evidence.sqlite3'}", clock=Clock())
+    store.enable_signing(signer, 10)
+    store.append([note(n) for n in range(1, 4)])
+
+    def sign_then_fail():  # as if the COMMIT failed (database outage) after signing
+        store._lock_head()  # noqa: SLF001
+        assert [(c.from_seq, c.seq) for c in store._sign_locked()] == [(1, 3)]  # noqa: SLF001
+        raise ConnectionError("database went away")
+
+    with pytest.raises(ConnectionError):
+        store._write(sign_then_fail)  # noqa: SLF001
+    assert ranges(store) == []
+    assert [(c.from_seq, c.seq) for c in store.sign_pending()] == [(1, 3)]  # no false tamper alarm
+    store.close()
