@@ -101,10 +101,14 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint = signer.sign(1, "0" * 64, hashes, "2026-01-01T00:00:00.000Z")
         sign_us = _median_us(lambda: signer.sign(1, "0" * 64, hashes, "2026-01-01T00:00:00.000Z"), args.repeat)
         verify_us = _median_us(lambda: checkpoint_problem(checkpoint, keys), args.repeat)
-        print(f"checkpoint over {size} hash(es): sign {sign_us:.0f} us, verify {verify_us:.0f} us (median of {args.repeat})")
+        print(f"checkpoint over {size} hash(es): sign {sign_us:.0f} us, verify {verify_us:.0f} us"
+              f" (median of {args.repeat})")
     rates: dict[str, list[float]] = {"unsigned": [], "signed": []}
     with tempfile.TemporaryDirectory() as tmp:
-        timings = [_sign_pending_ms(f"sqlite:///{Path(tmp) / f'pending-{n}.sqlite3'}", signer, args.segment) for n in range(args.runs * 3)]
+        timings = [
+            _sign_pending_ms(f"sqlite:///{Path(tmp) / f'pending-{n}.sqlite3'}", signer, args.segment)
+            for n in range(args.runs * 3)
+        ]
         inside, pending = (statistics.median(t[i] for t in timings) for i in (0, 1))
         print(
             f"one checkpoint over {args.segment} records in the store (SQLite, median of {len(timings)}):"

@@ -111,7 +111,11 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _public_key(args: argparse.Namespace) -> int:
-    signer = load_signer(config.load(EvidenceSigningSettings))
+    try:
+        signer = load_signer(config.load(EvidenceSigningSettings))
+    except ValueError as exc:
+        print(f"invalid signing key: {exc}", file=sys.stderr)
+        return 2
     if signer is None:
         print("no signing key configured (ABUSEWATCH_EVIDENCE_SIGNING_KEY or ..._KEY_FILE)", file=sys.stderr)
         return 2
@@ -135,7 +139,8 @@ def _public_keys(args: argparse.Namespace) -> dict[str, Ed25519PublicKey]:
 def _signature_summary(report: SignatureReport | None, what: str) -> str:
     if report is None:
         return f"signatures NOT checked (give --public-key): a consistently rewritten {what} would pass"
-    line = f"{report.vouched} record(s) vouched for by {report.checkpoints} signed checkpoint(s), keys {', '.join(report.key_ids) or '-'}"
+    keys = ", ".join(report.key_ids) or "-"
+    line = f"{report.vouched} record(s) vouched for by {report.checkpoints} signed checkpoint(s), keys {keys}"
     return line + (f"; {report.unsigned_tail} newest record(s) not signed yet" if report.unsigned_tail else "")
 
 
@@ -158,11 +163,13 @@ def _verify(args: argparse.Namespace, settings: EvidenceSettings) -> int:
     try:
         if args.bundle:
             problems += verify_bundle_against_store(args.bundle, store)
-            ok_line = f"OK: bundle {args.bundle} is intact and matches the locker; {_signature_summary(signatures, 'bundle')}"
+            summary = _signature_summary(signatures, "bundle")
+            ok_line = f"OK: bundle {args.bundle} is intact and matches the locker; {summary}"
             return _report(problems, ok_line)
         report = store.verify()
         signatures = store.verify_signatures(keys) if keys else None
-        ok_line = f"OK: {report.records} records, head seq {report.head_seq} {report.head_hash}; {_signature_summary(signatures, 'chain')}"
+        summary = _signature_summary(signatures, "chain")
+        ok_line = f"OK: {report.records} records, head seq {report.head_seq} {report.head_hash}; {summary}"
         return _report(list(report.problems) + list(signatures.problems if signatures else ()), ok_line)
     finally:
         store.close()
@@ -179,7 +186,12 @@ def run(args: argparse.Namespace) -> int:
     store = _store(args, settings)
     try:
         if args.action == "export":
-            if configure_signing(store, config.load(EvidenceSigningSettings)) is not None:
+            try:
+                signer = configure_signing(store, config.load(EvidenceSigningSettings))
+            except ValueError as exc:
+                print(f"invalid signing key: {exc}", file=sys.stderr)
+                return 2
+            if signer is not None:
                 store.sign_pending()  # so the bundle's newest records are vouched for too
             out = export_bundle(store, args.out, now=utcnow(), target_id=args.target, campaign_id=args.campaign)
             print(f"wrote case bundle {out}")

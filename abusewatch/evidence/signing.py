@@ -96,7 +96,9 @@ def public_keys_by_id(keys: Iterable[Ed25519PublicKey]) -> dict[str, Ed25519Publ
 
 
 def private_key_pem(key: Ed25519PrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def public_key_pem(key: Ed25519PublicKey) -> bytes:
@@ -288,11 +290,13 @@ def load_signer(settings: EvidenceSigningSettings) -> Signer | None:
     if settings.signing_key and settings.signing_key_file:
         raise ValueError("set ABUSEWATCH_EVIDENCE_SIGNING_KEY or ABUSEWATCH_EVIDENCE_SIGNING_KEY_FILE, not both")
     if settings.signing_key_file:
+        source = f"ABUSEWATCH_EVIDENCE_SIGNING_KEY_FILE={settings.signing_key_file}"
         try:
             text = Path(settings.signing_key_file).read_bytes()
         except OSError as exc:
-            raise ValueError(f"ABUSEWATCH_EVIDENCE_SIGNING_KEY_FILE: cannot read {settings.signing_key_file}: {exc}") from None
+            raise ValueError(f"{source}: cannot read the file: {exc}") from None
     elif settings.signing_key:
+        source = "ABUSEWATCH_EVIDENCE_SIGNING_KEY"
         text = settings.signing_key.encode("utf-8")
     else:
         log.warning(
@@ -300,7 +304,10 @@ def load_signer(settings: EvidenceSigningSettings) -> Signer | None:
             " so and a chain rewritten by someone with database access cannot be told from the original"
         )
         return None
-    signer = Signer(load_private_key(text))
+    try:
+        signer = Signer(load_private_key(text))
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
     log.info("signing evidence checkpoints with key %s", signer.key_id)
     return signer
 

@@ -201,6 +201,8 @@ def test_keys_load_from_pem_base64_or_a_file_and_bad_ones_are_clear_errors(tmp_p
         load_private_key("not a key!")
     with pytest.raises(ValueError, match="32 raw bytes"):
         load_private_key(base64.b64encode(b"short").decode())
+    with pytest.raises(ValueError, match="ABUSEWATCH_EVIDENCE_SIGNING_KEY: signing key: neither PEM"):
+        load_signer(EvidenceSigningSettings(signing_key="garbage"))
     with pytest.raises(ValueError, match="cannot read"):
         load_signer(EvidenceSigningSettings(signing_key_file=str(tmp_path / "missing.pem")))
     with caplog.at_level(logging.WARNING):
@@ -234,7 +236,12 @@ def test_cli_keygen_export_and_verify_with_public_keys(tmp_path, capsys, monkeyp
     assert "3 record(s) vouched for by 1 signed checkpoint(s)" in capsys.readouterr().out
     assert cli("verify", "--db", "--public-key", str(public_file)) == 0
 
+    monkeypatch.setenv("ABUSEWATCH_EVIDENCE_SIGNING_KEY", "garbage")
+    assert cli("export", "--target", TARGET, "--out", str(tmp_path / "never")) == 2  # ambiguous, then invalid
     monkeypatch.delenv("ABUSEWATCH_EVIDENCE_SIGNING_KEY_FILE")
+    assert cli("public-key") == 2
+    assert "invalid signing key: ABUSEWATCH_EVIDENCE_SIGNING_KEY: signing key: neither PEM" in capsys.readouterr().err
+    monkeypatch.delenv("ABUSEWATCH_EVIDENCE_SIGNING_KEY")
     store = open_store(dsn)
     store.append([note(4)])
     store.close()
