@@ -121,7 +121,11 @@ def _public_key(args: argparse.Namespace) -> int:
         return 2
     pem = public_key_pem(signer.public_key)
     if args.out:
-        _write_new(args.out, pem, 0o644)
+        try:
+            _write_new(args.out, pem, 0o644)
+        except FileExistsError:
+            print(f"{args.out} exists: not overwriting it", file=sys.stderr)
+            return 2
         print(f"wrote public key {signer.key_id} to {args.out}")
     else:
         sys.stdout.write(pem.decode("ascii"))
@@ -136,9 +140,9 @@ def _public_keys(args: argparse.Namespace) -> dict[str, Ed25519PublicKey]:
     return public_keys_by_id(keys)
 
 
-def _signature_summary(report: SignatureReport | None, what: str) -> str:
+def _signature_summary(report: SignatureReport | None) -> str:
     if report is None:
-        return f"signatures NOT checked (give --public-key): a consistently rewritten {what} would pass"
+        return "signatures NOT checked (give --public-key): a consistently rewritten chain would pass"
     keys = ", ".join(report.key_ids) or "-"
     line = f"{report.vouched} record(s) vouched for by {report.checkpoints} signed checkpoint(s), keys {keys}"
     return line + (f"; {report.unsigned_tail} newest record(s) not signed yet" if report.unsigned_tail else "")
@@ -158,17 +162,17 @@ def _verify(args: argparse.Namespace, settings: EvidenceSettings) -> int:
         signatures = verify_bundle_signatures(args.bundle, keys) if keys else None
         problems += list(signatures.problems) if signatures else []
         if not args.db:
-            return _report(problems, f"OK: bundle {args.bundle} is intact; {_signature_summary(signatures, 'bundle')}")
+            return _report(problems, f"OK: bundle {args.bundle} is intact; {_signature_summary(signatures)}")
     store = _store(args, settings)
     try:
         if args.bundle:
             problems += verify_bundle_against_store(args.bundle, store)
-            summary = _signature_summary(signatures, "bundle")
+            summary = _signature_summary(signatures)
             ok_line = f"OK: bundle {args.bundle} is intact and matches the locker; {summary}"
             return _report(problems, ok_line)
         report = store.verify()
         signatures = store.verify_signatures(keys) if keys else None
-        summary = _signature_summary(signatures, "chain")
+        summary = _signature_summary(signatures)
         ok_line = f"OK: {report.records} records, head seq {report.head_seq} {report.head_hash}; {summary}"
         return _report(list(report.problems) + list(signatures.problems if signatures else ()), ok_line)
     finally:
