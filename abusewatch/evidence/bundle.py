@@ -3,12 +3,14 @@
 A bundle is a directory:
 - records.jsonl: the chain records themselves (the source of truth; each hash recomputes);
 - posts.csv, decisions.jsonl, alerts.jsonl, appeals.jsonl: readable views derived from them;
+- checkpoints.jsonl: the signed checkpoints (signing.py) covering those records;
 - manifest.json: format, subject, the locker's chain head at export, every record's seq and hash,
-  and the SHA-256 of every other file.
+  the signing summary, and the SHA-256 of every other file.
 
 `verify_bundle` checks every file hash, recomputes every record hash, and regenerates the views
 from records.jsonl to check they were not edited. Checking the records against the locker itself
-(`verify_bundle_against_store`) also catches a forger who rewrote records and manifest together.
+(`verify_bundle_against_store`) also catches a forger who rewrote records and manifest together;
+so does, offline, checking the records against the signed checkpoints with the public keys.
 """
 
 from __future__ import annotations
@@ -17,18 +19,21 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from abusewatch.contract import format_time
 from abusewatch.evidence.chain import ChainRecord, canonical_json
+from abusewatch.evidence.signing import SignatureReport, SignedCheckpoint, verify_signed_records
 from abusewatch.evidence.store import EvidenceStore
 from abusewatch.labels import LABELS
 
 BUNDLE_FORMAT = "abusewatch-case-bundle/v1"
 MANIFEST = "manifest.json"
 RECORDS = "records.jsonl"
+CHECKPOINTS = "checkpoints.jsonl"
 
 
 def case_records(
@@ -112,7 +117,13 @@ def export_bundle(
     out.mkdir(parents=True, exist_ok=False)  # never mix two exports
     records = case_records(store, target_id=target_id, campaign_id=campaign_id)
     head_seq, head_hash = store.head()
-    files = {RECORDS: _jsonl([r.to_json() for r in records]), **derived_files(records)}
+    checkpoints = store.signed_checkpoints(covering=[r.seq for r in records])
+    signed = {seq for c in checkpoints for seq in range(c.from_seq, c.seq + 1)}
+    files = {
+        RECORDS: _jsonl([r.to_json() for r in records]),
+        CHECKPOINTS: _jsonl([c.to_json() for c in checkpoints]),
+        **derived_files(records),
+    }
     for name, data in files.items():
         (out / name).write_bytes(data)
     manifest = {
@@ -121,6 +132,12 @@ def export_bundle(
         "exported_at": format_time(now),
         "chain_head": {"seq": head_seq, "hash": head_hash},
         "records": [{"seq": r.seq, "kind": r.kind, "hash": r.hash} for r in records],
+        "signatures": {
+            "scheme": "Ed25519 signed checkpoints (docs/evidence.md)",
+            "checkpoints": len(checkpoints),
+            "key_ids": sorted({c.key_id for c in checkpoints}),
+            "unsigned_records": sorted(r.seq for r in records if r.seq not in signed),
+        },
         "files": {name: _sha256(data) for name, data in sorted(files.items())},
         "hashing": "SHA-256 over canonical JSON (sorted keys, no spaces, UTF-8) of each record without its hash",
     }
@@ -132,8 +149,29 @@ def _read_records(path: Path) -> list[ChainRecord]:
     return [ChainRecord.from_json(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
+def read_checkpoints(bundle: str | Path) -> list[SignedCheckpoint]:
+    path = Path(bundle) / CHECKPOINTS
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return sorted((SignedCheckpoint.from_json(json.loads(line)) for line in lines if line), key=lambda c: c.seq)
+
+
+def verify_bundle_signatures(bundle: str | Path, public_keys: Mapping[str, Any]) -> SignatureReport:
+    """Every record of the bundle against its signed checkpoints, with only the public keys: a chain
+    rewritten after signing (hashes recomputed consistently) fails here, offline."""
+    root = Path(bundle)
+    try:
+        records = _read_records(root / RECORDS)
+        checkpoints = read_checkpoints(root)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return SignatureReport(0, (), 0, 0, (f"cannot check signatures: {exc}",))
+    return verify_signed_records(((r.seq, r.hash) for r in sorted(records, key=lambda r: r.seq)), checkpoints, public_keys)
+
+
 def verify_bundle(bundle: str | Path) -> list[str]:
-    """Problems found in a bundle directory; an empty list means it is intact."""
+    """Problems found in a bundle directory; an empty list means it is intact (hashes, links and
+    files; the signatures are checked by verify_bundle_signatures)."""
     root = Path(bundle)
     try:
         manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))

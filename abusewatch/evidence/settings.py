@@ -27,3 +27,31 @@ class EvidenceSettings:
         0.5,
         "A scored post is stored as evidence when any label score reaches this, or when a rule matched it.",
     )
+
+
+@settings_class
+class EvidenceSigningSettings:
+    """Signed checkpoints over the evidence chain (docs/evidence.md, "Signed checkpoints"). The key is a
+    secret: give it inline or, better, as a mounted file (a Kubernetes secret volume)."""
+
+    signing_key: str = setting(
+        "ABUSEWATCH_EVIDENCE_SIGNING_KEY",
+        "",
+        "Ed25519 private key that signs checkpoints: PKCS#8 PEM or base64 of the 32 raw bytes"
+        " (`abusewatch evidence keygen`). Empty with no key file: checkpoints are not signed (warned at startup).",
+    )
+    signing_key_file: str = setting(
+        "ABUSEWATCH_EVIDENCE_SIGNING_KEY_FILE",
+        "",
+        "Path of a file holding that key instead (e.g. a mounted secret). Set this or the key, not both.",
+    )
+    sign_every_records: int = setting(
+        "ABUSEWATCH_EVIDENCE_SIGN_EVERY_RECORDS",
+        1000,
+        "Sign a checkpoint when an append leaves this many records unsigned; also the most records one checkpoint covers.",
+    )
+    sign_interval_s: float = setting(
+        "ABUSEWATCH_EVIDENCE_SIGN_INTERVAL_S",
+        60.0,
+        "The actions service also signs whatever is unsigned this often, so a quiet locker's tail gets signed.",
+    )

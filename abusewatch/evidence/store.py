@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -23,8 +24,12 @@ from typing import Any
 
 from abusewatch.contract import format_time, utcnow
 from abusewatch.evidence.chain import GENESIS_HASH, ChainRecord, canonical_json, record_hash
+from abusewatch.evidence.signing import SignatureReport, SignedCheckpoint, Signer, verify_signed_records
+
+log = logging.getLogger(__name__)
 
 _PAGE = 1000  # rows fetched per query while walking the chain
+_CHECKPOINT_COLUMNS = "seq, from_seq, prev_hash, head_hash, hashes, signed_at, key_id, signature"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -61,6 +66,16 @@ _DDL = (
     f"INSERT INTO evidence_head (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}') ON CONFLICT (id) DO NOTHING",
     # Posts scored per UTC day, for the transparency report: counters, not evidence, not chained.
     "CREATE TABLE IF NOT EXISTS scored_posts_daily (day TEXT PRIMARY KEY, posts BIGINT NOT NULL)",
+    # Signed checkpoints (signing.py): outside the chain rows, so rewriting those cannot touch them.
+    """CREATE TABLE IF NOT EXISTS evidence_signed_checkpoints (
+        seq BIGINT PRIMARY KEY,
+        from_seq BIGINT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        head_hash TEXT NOT NULL,
+        hashes TEXT NOT NULL,
+        signed_at TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        signature TEXT NOT NULL)""",
 )
 
 
@@ -110,6 +125,12 @@ def open_store(dsn: str, *, clock: Callable[[], datetime] = utcnow) -> EvidenceS
 class EvidenceStore:
     """Append-only, hash-chained evidence. Thread-safe: the actions service calls it from worker
     threads (asyncio.to_thread) so database latency never blocks the event loop."""
+
+    # (signer, sign_every_records) once enable_signing was called; None: checkpoints are not signed.
+    _signing: tuple[Signer, int] | None = None
+    # The last seq this process signed and committed: its checkpoint vanishing from the table while
+    # its record is still there means someone removed it.
+    _signed_through = 0
 
     def __init__(self, connection: Any, dialect: Dialect, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._connection = connection
@@ -184,6 +205,7 @@ class EvidenceStore:
         """Append records (skipping already-recorded unique keys) and add to the per-day counters,
         all in one transaction. Returns the records actually appended."""
         records = list(records)
+        checkpoints: list[SignedCheckpoint] = []
 
         def work() -> list[ChainRecord]:
             head = self._lock_head()
@@ -203,9 +225,13 @@ class EvidenceStore:
                     " ON CONFLICT (day) DO UPDATE SET posts = scored_posts_daily.posts + excluded.posts",
                     (day, posts),
                 )
+            if appended and self._signing is not None:
+                checkpoints[:] = self._sign_if_due_locked(head)
             return appended
 
-        return self._write(work)
+        appended = self._write(work)
+        self._remember_signed(checkpoints)
+        return appended
 
     def purge(self, older_than: datetime) -> int:
         """Delete the prefix of the chain recorded before `older_than`; append a checkpoint so the
@@ -222,6 +248,7 @@ class EvidenceStore:
             last_purged_hash = self._query("SELECT hash FROM evidence_records WHERE seq = ?", (last_purged,))[0][0]
             self._execute("DELETE FROM evidence_keys WHERE seq <= ?", (last_purged,))
             self._execute("DELETE FROM evidence_records WHERE seq <= ?", (last_purged,))
+            self._execute("DELETE FROM evidence_signed_checkpoints WHERE seq <= ?", (last_purged,))
             checkpoint = {
                 "purged_through_seq": last_purged,
                 "last_purged_hash": last_purged_hash,
@@ -337,6 +364,138 @@ class EvidenceStore:
         if (last_seq, last_hash) != (head_seq, head_hash):
             problems.append(f"head is seq {head_seq} but the chain ends at seq {last_seq} (records removed or altered)")
         return ChainReport(count, head_seq, head_hash, tuple(problems))
+
+    # -- signed checkpoints (signing.py) ----------------------------------------------------
+
+    def enable_signing(self, signer: Signer, every_records: int) -> None:
+        """Sign a checkpoint inside the append that leaves `every_records` records unsigned (one
+        signature per that many records on the hot path; `sign_pending` covers a quiet tail)."""
+        if every_records < 1:
+            raise ValueError(f"sign every {every_records} records: must be at least 1")
+        self._signing = (signer, every_records)
+
+    def sign_pending(self) -> list[SignedCheckpoint]:
+        """Sign every record not yet covered by a checkpoint (the actions service's timer, export)."""
+        if self._signing is None:
+            return []
+
+        def work() -> list[SignedCheckpoint]:
+            self._lock_head()
+            return self._sign_locked()
+
+        signed = self._write(work)
+        self._remember_signed(signed)
+        return signed
+
+    def _remember_signed(self, checkpoints: list[SignedCheckpoint]) -> None:
+        """After the commit only: a checkpoint rolled back with its transaction was never signed."""
+        if checkpoints:
+            self._signed_through = max(self._signed_through, checkpoints[-1].seq)
+
+    def _last_signed_locked(self) -> tuple[int, str] | None:
+        rows = self._query("SELECT seq, head_hash FROM evidence_signed_checkpoints ORDER BY seq DESC LIMIT 1")
+        return (int(rows[0][0]), rows[0][1]) if rows else None
+
+    def _sign_if_due_locked(self, head: tuple[int, str]) -> list[SignedCheckpoint]:
+        assert self._signing is not None
+        last = self._last_signed_locked()
+        return self._sign_locked() if head[0] - (last[0] if last else 0) >= self._signing[1] else []
+
+    def _sign_locked(self) -> list[SignedCheckpoint]:
+        """Sign the unsigned records in checkpoints of at most sign_every_records each. Only a
+        chain that extends the last signed checkpoint is signed: if the records after it do not
+        link to it (or to each other), someone rewrote the chain and signing it would launder that."""
+        assert self._signing is not None
+        signer, most = self._signing
+        signed: list[SignedCheckpoint] = []
+        last = self._last_signed_locked()
+        remembered = self._signed_through
+        if remembered and (last is None or last[0] < remembered):
+            # A purge may drop checkpoints with their records; a record still there lost its checkpoint.
+            if self._query("SELECT 1 FROM evidence_records WHERE seq = ?", (remembered,)):
+                log.error(
+                    "NOT signing evidence: the checkpoint this process signed through seq %d is gone from"
+                    " evidence_signed_checkpoints; run `abusewatch evidence verify --db --public-key ...`",
+                    remembered,
+                )
+                return signed
+        while True:
+            rows = self._query(
+                f"SELECT seq, prev_hash, hash FROM evidence_records WHERE seq > ? ORDER BY seq LIMIT {most}",
+                (last[0] if last else 0,),
+            )
+            if not rows:
+                return signed
+            seqs = [int(row[0]) for row in rows]
+            links = [rows[0][1] == last[1]] if last and seqs[0] == last[0] + 1 else []
+            links += [rows[i][1] == rows[i - 1][2] and seqs[i] == seqs[i - 1] + 1 for i in range(1, len(rows))]
+            if not all(links):
+                log.error(
+                    "NOT signing evidence seq %d..%d: the chain does not extend the last signed checkpoint"
+                    " (seq %s); run `abusewatch evidence verify --db --public-key ...`",
+                    seqs[0], seqs[-1], last[0] if last else None,
+                )
+                return signed
+            checkpoint = signer.sign(seqs[0], rows[0][1], [row[2] for row in rows], format_time(self._clock()))
+            self._execute(
+                f"INSERT INTO evidence_signed_checkpoints ({_CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    checkpoint.seq, checkpoint.from_seq, checkpoint.prev_hash, checkpoint.head_hash,
+                    canonical_json(list(checkpoint.hashes)), checkpoint.signed_at, checkpoint.key_id,
+                    checkpoint.signature,
+                ),
+            )
+            signed.append(checkpoint)
+            last = (checkpoint.seq, checkpoint.head_hash)
+
+    @staticmethod
+    def _checkpoint(row: Sequence[Any]) -> SignedCheckpoint:
+        seq, from_seq, prev_hash, head_hash, hashes, signed_at, key, signature = row
+        return SignedCheckpoint(
+            int(from_seq), int(seq), prev_hash, head_hash, tuple(json.loads(hashes)), signed_at, key, signature
+        )
+
+    def signed_checkpoints(self, *, covering: Iterable[int] | None = None) -> list[SignedCheckpoint]:
+        """Signed checkpoints in seq order: all of them, or those covering any of the given seqs
+        (one query per checkpoint found, not per record)."""
+        if covering is None:
+            return list(self._iter_checkpoints())
+        found: list[SignedCheckpoint] = []
+        for seq in sorted(set(covering)):
+            if found and found[-1].covers(seq):
+                continue
+            with self._lock:
+                rows = self._query(
+                    f"SELECT {_CHECKPOINT_COLUMNS} FROM evidence_signed_checkpoints WHERE seq >= ? ORDER BY seq LIMIT 1",
+                    (seq,),
+                )
+            if rows and self._checkpoint(rows[0]).covers(seq):
+                found.append(self._checkpoint(rows[0]))
+        return found
+
+    def _iter_checkpoints(self) -> Iterator[SignedCheckpoint]:
+        after = -1
+        while True:
+            with self._lock:
+                rows = self._query(
+                    f"SELECT {_CHECKPOINT_COLUMNS} FROM evidence_signed_checkpoints WHERE seq > ? ORDER BY seq LIMIT 100",
+                    (after,),
+                )
+            if not rows:
+                return
+            yield from map(self._checkpoint, rows)
+            after = int(rows[-1][0])
+
+    def verify_signatures(self, public_keys: Mapping[str, Any]) -> SignatureReport:
+        """Every stored record against the signed checkpoints: a record rewritten after it was signed,
+        a checkpoint that does not verify, or records no checkpoint covers before the last one. The
+        tail after the last checkpoint is counted, not reported: it is not signed yet."""
+        return verify_signed_records(
+            ((r.seq, r.hash) for r in self.iter_chain()),
+            self._iter_checkpoints(),
+            public_keys,
+            allow_unsigned_tail=True,
+        )
 
     def close(self) -> None:
         with self._lock:

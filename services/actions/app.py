@@ -21,7 +21,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from abusewatch import config
 from abusewatch.appeals import InvalidAppeal, handle_appeal
 from abusewatch.contract import Rejection, encode, utcnow, validate_message
-from abusewatch.evidence.settings import EvidenceSettings
+from abusewatch.evidence.settings import EvidenceSettings, EvidenceSigningSettings
+from abusewatch.evidence.signing import configure_signing
 from abusewatch.evidence.store import open_store
 from abusewatch.policy import Cooldowns, Decision, PolicyFile, Skip
 from abusewatch.policy.settings import PolicySettings
@@ -71,6 +72,8 @@ def build(ctx: ServiceContext) -> faust.App:
     # Both raise at startup on a bad policy file or DSN: better no service than a wrong one.
     policy = PolicyFile(policy_settings.policy_file, reload_interval_s=policy_settings.reload_interval_s)
     store = open_store(evidence_settings.dsn)
+    signing_settings = config.load(EvidenceSigningSettings)
+    configure_signing(store, signing_settings)  # warns once here when no key is configured
     processor = ActionsProcessor(
         policy=policy,
         store=store,
@@ -160,5 +163,9 @@ def build(ctx: ServiceContext) -> faust.App:
         purged = await asyncio.to_thread(store.purge, cutoff)
         if purged:
             log.info("purged %d evidence records older than %s", purged, cutoff.isoformat())
+
+    @app.timer(signing_settings.sign_interval_s)
+    async def sign_evidence_checkpoints() -> None:
+        await asyncio.to_thread(store.sign_pending)  # the tail a quiet stream leaves unsigned
 
     return app

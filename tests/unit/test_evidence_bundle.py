@@ -61,7 +61,8 @@ def test_export_by_target_holds_posts_scores_and_decisions_and_verifies(locker, 
     assert {d["rule_id"] for d in decisions} == {"threat.credible", "pile_on.shield_target"}
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["subject"] == {"target_id": "u-maria"}
-    assert set(manifest["files"]) == {"records.jsonl", "posts.csv", "decisions.jsonl", "alerts.jsonl", "appeals.jsonl"}
+    assert set(manifest["files"]) == {"records.jsonl", "checkpoints.jsonl", "posts.csv", "decisions.jsonl", "alerts.jsonl", "appeals.jsonl"}
+    assert manifest["signatures"]["checkpoints"] == 0 and manifest["signatures"]["unsigned_records"]  # no key here
 
 
 def test_export_by_campaign_includes_the_posts_its_alerts_cite(locker, tmp_path):
