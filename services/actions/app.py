@@ -1,7 +1,9 @@
 """Actions service: post-scores, target-alerts and appeals -> evidence -> platform-actions, escalations.
 
 Each agent reads decode -> decide (abusewatch.policy, pure) -> record (evidence store, in a worker
-thread) -> send. Malformed input is counted (abusewatch_actions_invalid_input_total), logged and
+thread) -> send. An unreachable evidence locker is waited out (abusewatch.evidence.retry): the
+agent retries the batch's record step with backoff and takes no more input meanwhile, readiness is
+false, and nothing is sent before its evidence is recorded. Malformed input is counted (abusewatch_actions_invalid_input_total), logged and
 skipped; only the classifier dead-letters (posts-dlq is for posts).
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -21,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from abusewatch import config
 from abusewatch.appeals import InvalidAppeal, handle_appeal
 from abusewatch.contract import encode, utcnow
+from abusewatch.evidence.retry import Backoff, LockerGuard, LockerMetrics
 from abusewatch.evidence.settings import EvidenceSettings
 from abusewatch.evidence.store import open_store
 from abusewatch.policy import Cooldowns, Decision, PolicyFile, Skip
@@ -75,9 +79,10 @@ def build(ctx: ServiceContext) -> faust.App:
     stream_settings = config.load(ActionsStreamSettings)
     policy_settings = config.load(PolicySettings)
     evidence_settings = config.load(EvidenceSettings)
-    # Both raise at startup on a bad policy file or DSN: better no service than a wrong one.
+    # Both raise at startup on a bad policy file or DSN: better no service than a wrong one. An
+    # unreachable locker is not an error of ours: the store connects when it first can.
     policy = PolicyFile(policy_settings.policy_file, reload_interval_s=policy_settings.reload_interval_s)
-    store = open_store(evidence_settings.dsn)
+    store = open_store(evidence_settings.dsn, timeout_s=evidence_settings.timeout_s, lazy=True)
     processor = ActionsProcessor(
         policy=policy,
         store=store,
@@ -86,6 +91,12 @@ def build(ctx: ServiceContext) -> faust.App:
     )
     metrics = ctx.metrics
     actions_metrics = ActionsMetrics.create(metrics.registry)
+    guard = LockerGuard(
+        Backoff(stream_settings.locker_retry_initial_s, stream_settings.locker_retry_max_s),
+        LockerMetrics.create(metrics.registry),
+    )
+    cooldowns_loaded = asyncio.Event()
+    ctx.readiness_checks.append(lambda: cooldowns_loaded.is_set() and guard.reachable)
     inputs = {name: raw_topic(app, ctx, name) for name in ("post-scores", "target-alerts", "appeals")}
     outputs = {name: raw_topic(app, ctx, name) for name in ("platform-actions", "escalations")}
 
@@ -111,14 +122,24 @@ def build(ctx: ServiceContext) -> faust.App:
             await outputs[decision.topic].send(key=decision.key.encode(), value=encode(decision.message))
             metrics.messages_out.labels(outputs[decision.topic].get_topic_name()).inc()
 
+    @app.task
+    async def load_cooldowns() -> None:
+        # Before any input is decided: a restarted worker must not renew limits early.
+        limit = stream_settings.cooldown_entries
+        loaded = await guard.run(functools.partial(processor.load_cooldowns, limit), "loading cooldowns")
+        log.info("loaded %d cooldowns from the evidence locker", loaded)
+        cooldowns_loaded.set()
+
     def stream_agent(name: str, plan: Callable[..., Any]) -> None:
         async def act(stream: faust.StreamT) -> None:
+            await cooldowns_loaded.wait()
             async for events in stream.take_events(stream_settings.take_max, within=stream_settings.take_within_s):
                 started = time.perf_counter()
                 messages = decode_events(name, events)
-                with fail_fast(ctx):  # e.g. the database is down: restart rather than skip the batch
+                with fail_fast(ctx):  # an unexpected error: restart rather than skip the batch
                     planned = plan(messages, now=utcnow())
-                    await asyncio.to_thread(processor.record, planned)
+                    # Retried until recorded while the locker is unreachable: Kafka holds the rest.
+                    await guard.run(functools.partial(processor.record, planned), f"recording a {name} batch")
                     await send(planned.decisions)
                 actions_metrics.count(planned.decisions, planned.skipped)
                 metrics.batch_size.observe(len(events))
@@ -136,7 +157,9 @@ def build(ctx: ServiceContext) -> faust.App:
             for appeal in decode_events("appeals", [event]):
                 with fail_fast(ctx):
                     try:
-                        outcome = await asyncio.to_thread(handle_appeal, appeal, store, now=utcnow())
+                        outcome = await guard.run(
+                            functools.partial(handle_appeal, appeal, store, now=utcnow()), "recording an appeal"
+                        )
                     except InvalidAppeal as exc:
                         actions_metrics.invalid_input.labels("appeals", "invalid_appeal").inc()
                         log.warning("skipping appeal: %s", exc)
@@ -154,8 +177,12 @@ def build(ctx: ServiceContext) -> faust.App:
     @app.timer(evidence_settings.purge_interval_s)
     async def purge_expired_evidence() -> None:
         cutoff = utcnow() - timedelta(days=evidence_settings.retention_days)
-        purged = await asyncio.to_thread(store.purge, cutoff)
+        purged = await guard.run(functools.partial(store.purge, cutoff), "purging expired evidence")
         if purged:
             log.info("purged %d evidence records older than %s", purged, cutoff.isoformat())
+
+    @app.timer(stream_settings.locker_probe_interval_s)
+    async def probe_evidence_locker() -> None:
+        await guard.probe(store.ping)  # readiness follows the locker even while no input arrives
 
     return app
