@@ -10,11 +10,13 @@ skipped; only the classifier dead-letters (posts-dlq is for posts).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -74,8 +76,33 @@ class ActionsMetrics:
             self.decisions.labels(skip.rule_id, skip.kind, skip.reason.split(":")[0]).inc()
 
 
+@contextlib.contextmanager
+def read_again_if_stopped(ctx: ServiceContext, events: Sequence[faust.EventT]) -> Iterator[None]:
+    """Around a batch's record and send steps: if the worker stops before they finish (the agent
+    is cancelled, e.g. SIGTERM while the locker is unreachable), the batch must be read again.
+
+    Faust acks a take_events batch as its stream stops, before the agent is cancelled, and its
+    final commit would then skip the batch. So the process leaves at once, without that commit
+    (as fail_fast does): the next worker re-reads from the last commit, outputs deduplicated by id.
+    """
+    try:
+        yield
+    except asyncio.CancelledError:
+        log.warning(
+            "%s: stopping with a batch of %d messages not yet recorded and sent; exiting without committing"
+            " it so that it is read again", ctx.role, len(events),
+        )
+        logging.shutdown()
+        os._exit(0)
+
+
 def build(ctx: ServiceContext) -> faust.App:
     app = create_app(ctx)
+    # On shutdown or rebalance Faust would otherwise wait for the batch in hand, which during a
+    # locker outage is retrying for as long as the outage lasts. Not waiting is safe here: that
+    # batch is not committed (read_again_if_stopped), so it is read again, and every output is
+    # deduplicated by id.
+    app.conf.stream_wait_empty = False
     stream_settings = config.load(ActionsStreamSettings)
     policy_settings = config.load(PolicySettings)
     evidence_settings = config.load(EvidenceSettings)
@@ -136,7 +163,7 @@ def build(ctx: ServiceContext) -> faust.App:
             async for events in stream.take_events(stream_settings.take_max, within=stream_settings.take_within_s):
                 started = time.perf_counter()
                 messages = decode_events(name, events)
-                with fail_fast(ctx):  # an unexpected error: restart rather than skip the batch
+                with fail_fast(ctx), read_again_if_stopped(ctx, events):  # an error or a stop: never skip the batch
                     planned = plan(messages, now=utcnow())
                     # Retried until recorded while the locker is unreachable: Kafka holds the rest.
                     await guard.run(functools.partial(processor.record, planned), f"recording a {name} batch")
@@ -155,7 +182,7 @@ def build(ctx: ServiceContext) -> faust.App:
     async def act_on_appeals(stream: faust.StreamT) -> None:
         async for event in stream.events():
             for appeal in decode_events("appeals", [event]):
-                with fail_fast(ctx):
+                with fail_fast(ctx), read_again_if_stopped(ctx, [event]):
                     try:
                         outcome = await guard.run(
                             functools.partial(handle_appeal, appeal, store, now=utcnow()), "recording an appeal"
