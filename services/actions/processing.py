@@ -3,7 +3,8 @@
 Deciding is pure and cheap, and it owns the cooldowns, so it runs on the event loop (one agent
 iteration at a time, no locks needed). Recording talks to the evidence store and runs in a worker
 thread. Evidence is written before anything is sent: an action the platform sees is always in
-the locker, and a crash in between only means the same (deterministic) ids are sent again.
+the locker, and a crash in between only means the same (deterministic) ids are sent again. The
+cooldowns a plan sets are recorded with its decisions and loaded at startup (`load_cooldowns`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Plan:
     decisions: list[Decision]
     skipped: list[Skip]
     scored_posts_by_day: dict[str, int]
+    cooldowns: dict[str, tuple[float, float]]  # set while planning: key -> (acted_at, expires_at)
     # Inputs the policy could not decide on (a bug, not bad input: input is validated before), by
     # position in the batch, with the error; the service dead-letters them and goes on.
     failed: list[tuple[int, Exception]] = dataclasses.field(default_factory=list)
@@ -69,7 +71,7 @@ class ActionsProcessor:
             records += post_records
             decisions += outcome.decisions
             skipped += outcome.skipped
-        return Plan(records, decisions, skipped, dict(per_day), failed)
+        return Plan(records, decisions, skipped, dict(per_day), self.cooldowns.take_marks(), failed)
 
     def plan_alerts(self, alerts: list[dict[str, Any]], *, now: datetime) -> Plan:
         policy = self.policy.current()
@@ -89,7 +91,13 @@ class ActionsProcessor:
             records += alert_records
             decisions += outcome.decisions
             skipped += outcome.skipped
-        return Plan(records, decisions, skipped, {}, failed)
+        return Plan(records, decisions, skipped, {}, self.cooldowns.take_marks(), failed)
 
     def record(self, plan: Plan) -> None:
-        self.store.append(plan.records, scored_posts_by_day=plan.scored_posts_by_day)
+        self.store.append(plan.records, scored_posts_by_day=plan.scored_posts_by_day, cooldowns=plan.cooldowns)
+
+    def load_cooldowns(self, limit: int) -> int:
+        """Load the most recent persisted cooldowns (a worker starting). Returns how many."""
+        persisted = self.store.cooldowns(limit)
+        self.cooldowns.load(persisted)
+        return len(persisted)

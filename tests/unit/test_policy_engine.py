@@ -161,7 +161,7 @@ def test_ids_are_deterministic_so_reprocessing_after_a_crash_repeats_them(policy
 def test_cooldown_memory_is_bounded():
     cooldowns = Cooldowns(max_entries=2)
     for key in "abc":
-        cooldowns.mark(key, 0.0)
+        cooldowns.mark(key, 0.0, 100)
     assert len(cooldowns) == 2 and cooldowns.ready("a", 1.0, 100)
 
 
