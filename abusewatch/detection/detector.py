@@ -105,7 +105,9 @@ class PileOnDetector:
         self._open_campaigns: dict[str, None] = {}  # targets to visit in the lifecycle sweep
         self._watermark = -math.inf
         self._next_sweep = -math.inf
-        self._first_ts: float | None = None  # event time of the first post this detector saw
+        # Event time of the earliest post this detector saw (the service's first take may not hold
+        # the stream's first post: its partitions are interleaved only within a take).
+        self._first_ts: float | None = None
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -116,7 +118,7 @@ class PileOnDetector:
         once per batch."""
         post = extract(message, self._thresholds)
         self.stats.posts += 1
-        if self._first_ts is None:
+        if self._first_ts is None or post.ts < self._first_ts:
             self._first_ts = post.ts
         targets = post.targets
         alerts = self._observe(targets[0], post, post.follows_first_target) if targets else []
@@ -129,13 +131,17 @@ class PileOnDetector:
             alerts = alerts + self.sweep()
         return alerts
 
-    def sweep(self) -> list[dict[str, Any]]:
+    def sweep(self, complete_until: float = math.inf) -> list[dict[str, Any]]:
         """`advance` to the watermark (newest event time seen minus the grace period) once event
-        time has moved a bucket on since the last sweep; otherwise nothing."""
-        if self._watermark < self._next_sweep:
+        time has moved a bucket on since the last sweep; otherwise nothing. A caller whose input
+        is complete only up to some event time (the service catching up, where partitions are read
+        at different event-time rates) passes it: the watermark is then at most that minus the
+        grace period, so no campaign is closed while older posts for it may still be on the way."""
+        watermark = min(self._watermark, complete_until - self._grace_s)
+        if watermark < self._next_sweep or watermark == -math.inf:  # -inf: no input complete yet
             return []
-        self._next_sweep = self._watermark + self._bucket_s
-        return self.advance(self._watermark)
+        self._next_sweep = watermark + self._bucket_s
+        return self.advance(watermark)
 
     def advance(self, watermark: float) -> list[dict[str, Any]]:
         """Move campaigns with no recent abuse to cooling / closed and forget idle targets."""

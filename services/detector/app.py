@@ -15,6 +15,7 @@ share the authors of their campaigns through `detector-campaign-authors`
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import faust
 
@@ -22,7 +23,9 @@ from abusewatch import config
 from abusewatch.broker import create_topics
 from abusewatch.contract import decode, encode
 from abusewatch.detection import DetectorSettings, PileOnDetector
-from abusewatch.detection.rekey import unpack
+from abusewatch.detection.features import epoch_seconds
+from abusewatch.detection.rekey import event_time, unpack
+from abusewatch.detection.watermark import PartitionClock
 from abusewatch.services.common import ServiceContext, create_app, raw_topic
 from abusewatch.services.detector.campaign_authors import CampaignAuthorsFeed
 from abusewatch.services.detector.rekeyer import PostScoresRekeyer
@@ -74,6 +77,10 @@ def build(ctx: ServiceContext) -> faust.App:
         # The stream's own setter: table writes are routed by the "current event" (see state_store).
         store = TableStateStore(table, stream._set_current_event, stream_settings.state_cache_targets)
         detector = PileOnDetector(settings, store=store, authors=authors_feed.authors)
+        # Event time each re-keyed partition has delivered up to: the lifecycle watermark may not
+        # pass the least of them while a partition still has unread records (catching up).
+        frontiers = PartitionClock(stream_settings.partition_idle_s)
+        read_up_to: dict[int, int] = {}  # partition -> next offset after the newest record taken
 
         @app.on_partitions_revoked.connect
         async def forget_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
@@ -82,24 +89,60 @@ def build(ctx: ServiceContext) -> faust.App:
         async for events in stream.take_events(stream_settings.detect_take_max, within=stream_settings.take_within_s):
             started = time.perf_counter()
             alerts = []
-            copies = 0
+            copies = []
             for event in events:
-                store.begin(event)
+                message = event.message
+                read_up_to[message.partition] = message.offset + 1
+                ts = event_time(message.headers)
+                if ts is not None:
+                    frontiers.delivered(message.partition, ts, time.monotonic())
                 for line in unpack(event.value):
-                    copies += 1
                     try:
-                        alerts.extend(detector.process(decode(line), sweep=False))
+                        post_scores = decode(line)
+                        copies.append((epoch_seconds(post_scores["post"]["created_at"]), event, post_scores))
                     except (ValueError, KeyError, TypeError):
                         metrics.dead_lettered.labels(rekeyed_name, "invalid_post_scores").inc()
-            alerts.extend(detector.sweep())
+            complete_until = _complete_until(app, rekeyed_name, frontiers, read_up_to)
+            # The take's partitions interleaved in event-time order (one target's copies keep theirs)
+            # and the lifecycle swept after each copy, as in an in-process replay of the same stream.
+            copies.sort(key=_event_time)
+            for _, event, post_scores in copies:
+                store.begin(event)
+                try:
+                    alerts.extend(detector.process(post_scores, sweep=False))
+                except (ValueError, KeyError, TypeError):
+                    metrics.dead_lettered.labels(rekeyed_name, "invalid_post_scores").inc()
+                alerts.extend(detector.sweep(complete_until))
             store.flush()
             for alert in alerts:
                 target_alerts.send_soon(key=alert["target_id"].encode(), value=encode(alert))
             for record in authors_feed.drain():
                 campaign_authors.send_soon(value=record)
-            metrics.messages_in.labels(rekeyed_name).inc(copies)
+            metrics.messages_in.labels(rekeyed_name).inc(len(copies))
             metrics.messages_out.labels(alerts_name).inc(len(alerts))
-            metrics.batch_size.observe(copies)
+            metrics.batch_size.observe(len(copies))
             metrics.processing_seconds.observe(time.perf_counter() - started)
 
     return app
+
+
+def _complete_until(app: faust.App, topic: str, frontiers: PartitionClock, read_up_to: dict[int, int]) -> float:
+    """The event time up to which every assigned re-keyed partition has delivered what it holds: a
+    partition is caught up when the records taken reach its high watermark (the broker's next
+    offset; unknown until fetched counts as not caught up)."""
+    now = time.monotonic()
+    assigned = [tp for tp in app.consumer.assignment() if tp.topic == topic]
+    frontiers.track([tp.partition for tp in assigned], now)
+    for tp in assigned:
+        try:
+            highwater = app.consumer.highwater(tp)
+        except AssertionError:  # revoked meanwhile
+            continue
+        taken = read_up_to.get(tp.partition)
+        frontiers.set_unread(tp.partition, highwater is None or taken is None and highwater > 0
+                             or taken is not None and taken < highwater)
+    return frontiers.low(now)
+
+
+def _event_time(copy: tuple[float, Any, dict]) -> float:
+    return copy[0]
