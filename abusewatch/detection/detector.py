@@ -105,9 +105,7 @@ class PileOnDetector:
         self._open_campaigns: dict[str, None] = {}  # targets to visit in the lifecycle sweep
         self._watermark = -math.inf
         self._next_sweep = -math.inf
-        # Event time of the earliest post this detector saw (the service's first take may not hold
-        # the stream's first post: its partitions are interleaved only within a take).
-        self._first_ts: float | None = None
+        self._first_ts: float | None = None  # event time of the first post this detector saw
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -118,7 +116,7 @@ class PileOnDetector:
         once per batch."""
         post = extract(message, self._thresholds)
         self.stats.posts += 1
-        if self._first_ts is None or post.ts < self._first_ts:
+        if self._first_ts is None:
             self._first_ts = post.ts
         targets = post.targets
         alerts = self._observe(targets[0], post, post.follows_first_target) if targets else []
@@ -131,17 +129,30 @@ class PileOnDetector:
             alerts = alerts + self.sweep()
         return alerts
 
-    def sweep(self, complete_until: float = math.inf) -> list[dict[str, Any]]:
+    def sweep(self) -> list[dict[str, Any]]:
         """`advance` to the watermark (newest event time seen minus the grace period) once event
-        time has moved a bucket on since the last sweep; otherwise nothing. A caller whose input
-        is complete only up to some event time (the service catching up, where partitions are read
-        at different event-time rates) passes it: the watermark is then at most that minus the
-        grace period, so no campaign is closed while older posts for it may still be on the way."""
-        watermark = min(self._watermark, complete_until - self._grace_s)
-        if watermark < self._next_sweep or watermark == -math.inf:  # -inf: no input complete yet
+        time has moved a bucket on since the last sweep; otherwise nothing."""
+        if self._watermark < self._next_sweep:
             return []
-        self._next_sweep = watermark + self._bucket_s
-        return self.advance(watermark)
+        self._next_sweep = self._watermark + self._bucket_s
+        return self.advance(self._watermark)
+
+    @property
+    def watermark(self) -> float:
+        """Newest event time seen minus the grace period (-inf before the first post)."""
+        return self._watermark
+
+    def follow(self, watermark: float) -> list[dict[str, Any]]:
+        """For a detector that sees one partition of a stream: the other partitions' input is
+        complete up to `watermark`, and this one's has nothing unread, so event time has moved on
+        for its targets too. The watermark moves there a bucket at a time, sweeping as posts would
+        have (a campaign passes through cooling before it closes, as in an in-process replay)."""
+        alerts: list[dict[str, Any]] = []
+        while self._watermark < watermark:
+            step = self._next_sweep if self._next_sweep > self._watermark else watermark
+            self._watermark = min(watermark, step)
+            alerts.extend(self.sweep())
+        return alerts
 
     def advance(self, watermark: float) -> list[dict[str, Any]]:
         """Move campaigns with no recent abuse to cooling / closed and forget idle targets."""

@@ -16,19 +16,6 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
-# Header of every packed record: the newest event time (epoch seconds, decimal) the rekeyer had
-# forwarded when it sent the record. Posts are forwarded in event-time order, so later records on
-# the partition hold no older posts: the detect agent's per-partition low watermark.
-EVENT_TIME_HEADER = "abusewatch-event-time"
-
-
-def event_time(headers: Iterable[tuple[str, bytes]] | None) -> float | None:
-    """The EVENT_TIME_HEADER of a packed record, or None (a record from an older rekeyer)."""
-    for key, value in headers or ():
-        if key == EVENT_TIME_HEADER:
-            return float(value)
-    return None
-
 
 def partition_for(target: str, partitions: int) -> int:
     """Kafka's default partitioner (murmur2 of the key, sign bit cleared, modulo partitions)."""

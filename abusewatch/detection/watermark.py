@@ -64,6 +64,10 @@ class PartitionClock:
         if state is not None:
             state.unread = unread
 
+    def unread(self, partition: Hashable) -> bool:
+        state = self._partitions.get(partition)
+        return state is None or state.unread
+
     def low(self, now: float) -> float:
         """The event time every partition has delivered its backlog up to: the least newest event
         time over partitions that still have unread posts and are not idle; inf when none has."""

@@ -14,8 +14,8 @@ share the authors of their campaigns through `detector-campaign-authors`
 
 from __future__ import annotations
 
+import math
 import time
-from typing import Any
 
 import faust
 
@@ -23,8 +23,7 @@ from abusewatch import config
 from abusewatch.broker import create_topics
 from abusewatch.contract import decode, encode
 from abusewatch.detection import DetectorSettings, PileOnDetector
-from abusewatch.detection.features import epoch_seconds
-from abusewatch.detection.rekey import event_time, unpack
+from abusewatch.detection.rekey import unpack
 from abusewatch.detection.watermark import PartitionClock
 from abusewatch.services.common import ServiceContext, create_app, raw_topic
 from abusewatch.services.detector.campaign_authors import CampaignAuthorsFeed
@@ -76,73 +75,83 @@ def build(ctx: ServiceContext) -> faust.App:
     async def detect(stream: faust.StreamT) -> None:
         # The stream's own setter: table writes are routed by the "current event" (see state_store).
         store = TableStateStore(table, stream._set_current_event, stream_settings.state_cache_targets)
-        detector = PileOnDetector(settings, store=store, authors=authors_feed.authors)
-        # Event time each re-keyed partition has delivered up to: the lifecycle watermark may not
-        # pass the least of them while a partition still has unread records (catching up).
+        # One detector per re-keyed partition. The rekeyer forwards posts in event-time order, so
+        # each partition's own newest event time is a safe watermark for the lifecycle of its
+        # targets' campaigns even while another partition is an hour of event time behind (catching
+        # up on a backlog); a shared watermark would close those campaigns while their posts are
+        # still unread. The detectors share the state store (each expiring only its partition's
+        # targets) and the author index.
+        detectors: dict[int, PileOnDetector] = {}
+        # A partition with nothing unread follows the others' event time (see _follow_caught_up).
         frontiers = PartitionClock(stream_settings.partition_idle_s)
         read_up_to: dict[int, int] = {}  # partition -> next offset after the newest record taken
+
+        def detector_for(partition: int) -> PileOnDetector:
+            detector = detectors.get(partition)
+            if detector is None:
+                detector = detectors[partition] = PileOnDetector(settings, store=store.partition(partition),
+                                                                 authors=authors_feed.authors)
+            return detector
 
         @app.on_partitions_revoked.connect
         async def forget_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
             # Another worker owns these targets now; its table partition is the truth.
-            store.drop_partitions({tp.partition for tp in revoked if tp.topic == rekeyed_name})
+            partitions = {tp.partition for tp in revoked if tp.topic == rekeyed_name}
+            store.drop_partitions(partitions)
+            for partition in partitions:
+                detectors.pop(partition, None)
         async for events in stream.take_events(stream_settings.detect_take_max, within=stream_settings.take_within_s):
             started = time.perf_counter()
             alerts = []
-            copies = []
+            copies = 0
             for event in events:
-                message = event.message
-                read_up_to[message.partition] = message.offset + 1
-                ts = event_time(message.headers)
-                if ts is not None:
-                    frontiers.delivered(message.partition, ts, time.monotonic())
+                store.begin(event)
+                partition = event.message.partition
+                detector = detector_for(partition)
+                read_up_to[partition] = event.message.offset + 1
                 for line in unpack(event.value):
+                    copies += 1
                     try:
-                        post_scores = decode(line)
-                        copies.append((epoch_seconds(post_scores["post"]["created_at"]), event, post_scores))
+                        # Swept as it goes (as in an in-process replay): state is written once per take anyway.
+                        alerts.extend(detector.process(decode(line)))
                     except (ValueError, KeyError, TypeError):
                         metrics.dead_lettered.labels(rekeyed_name, "invalid_post_scores").inc()
-            complete_until = _complete_until(app, rekeyed_name, frontiers, read_up_to)
-            # The take's partitions interleaved in event-time order (one target's copies keep theirs)
-            # and the lifecycle swept after each copy, as in an in-process replay of the same stream.
-            copies.sort(key=_event_time)
-            for _, event, post_scores in copies:
-                store.begin(event)
-                try:
-                    alerts.extend(detector.process(post_scores, sweep=False))
-                except (ValueError, KeyError, TypeError):
-                    metrics.dead_lettered.labels(rekeyed_name, "invalid_post_scores").inc()
-                alerts.extend(detector.sweep(complete_until))
+                frontiers.delivered(partition, detector.watermark, time.monotonic())
+            alerts.extend(_follow_caught_up(app, rekeyed_name, frontiers, read_up_to, detectors))
             store.flush()
             for alert in alerts:
                 target_alerts.send_soon(key=alert["target_id"].encode(), value=encode(alert))
             for record in authors_feed.drain():
                 campaign_authors.send_soon(value=record)
-            metrics.messages_in.labels(rekeyed_name).inc(len(copies))
+            metrics.messages_in.labels(rekeyed_name).inc(copies)
             metrics.messages_out.labels(alerts_name).inc(len(alerts))
-            metrics.batch_size.observe(len(copies))
+            metrics.batch_size.observe(copies)
             metrics.processing_seconds.observe(time.perf_counter() - started)
 
     return app
 
 
-def _complete_until(app: faust.App, topic: str, frontiers: PartitionClock, read_up_to: dict[int, int]) -> float:
-    """The event time up to which every assigned re-keyed partition has delivered what it holds: a
-    partition is caught up when the records taken reach its high watermark (the broker's next
-    offset; unknown until fetched counts as not caught up)."""
+def _follow_caught_up(app: faust.App, topic: str, frontiers: PartitionClock, read_up_to: dict[int, int],
+                      detectors: dict[int, PileOnDetector]) -> list[dict]:
+    """Partitions with nothing unread (the records taken reach the broker's high watermark) get no
+    posts that could be older than what the others deliver, so their detectors follow the event
+    time up to which every partition with unread records is complete (the newest of all when none
+    has): a quiet partition's campaigns still cool and close, as in an in-process replay."""
     now = time.monotonic()
     assigned = [tp for tp in app.consumer.assignment() if tp.topic == topic]
     frontiers.track([tp.partition for tp in assigned], now)
     for tp in assigned:
         try:
-            highwater = app.consumer.highwater(tp)
+            highwater = app.consumer.highwater(tp)  # None until fetched
         except AssertionError:  # revoked meanwhile
             continue
         taken = read_up_to.get(tp.partition)
-        frontiers.set_unread(tp.partition, highwater is None or taken is None and highwater > 0
-                             or taken is not None and taken < highwater)
-    return frontiers.low(now)
-
-
-def _event_time(copy: tuple[float, Any, dict]) -> float:
-    return copy[0]
+        frontiers.set_unread(tp.partition, highwater is None or (highwater > 0 if taken is None else taken < highwater))
+    complete = frontiers.low(now)
+    if complete == math.inf:
+        complete = max((detector.watermark for detector in detectors.values()), default=-math.inf)
+    alerts = []
+    for partition, detector in detectors.items():
+        if not frontiers.unread(partition):
+            alerts.extend(detector.follow(complete))
+    return alerts

@@ -11,9 +11,8 @@ Catching up: posts are forwarded in event-time order across the partitions this 
 (abusewatch.detection.watermark.EventTimeMerge). A backlog's partitions are fetched at very
 different event-time rates; a post from a partition that is ahead waits (and that partition is
 paused once take_max of its posts wait) until every partition with unread posts has been read up
-to its event time, so each target's posts reach the detector in the order they were written. Each
-packed record carries, in the EVENT_TIME_HEADER header, the newest event time forwarded so far,
-which the detect agent's low watermark is built from.
+to its event time, so each target's posts reach the detector in the order they were written, and each re-keyed
+partition is in event-time order (the detect agent's per-partition watermark relies on it).
 
 Delivery is at-least-once, as for the agents: a partition's offset is committed only after every
 packed record built from the posts before it is acknowledged by the broker, on the commit interval
@@ -35,7 +34,7 @@ from mode import Service
 
 from abusewatch.contract import decode
 from abusewatch.detection.features import epoch_seconds, fan_out
-from abusewatch.detection.rekey import EVENT_TIME_HEADER, pack
+from abusewatch.detection.rekey import pack
 from abusewatch.detection.watermark import EventTimeMerge
 from abusewatch.services.common import LAG_INTERVAL_S, ServiceContext, fail_fast, record_consumer_lag
 from abusewatch.services.detector.settings import DetectorStreamSettings
@@ -62,7 +61,6 @@ class PostScoresRekeyer(Service):
         self._next_offsets: dict[TopicPartition, int] = {}  # per partition: all before it is sent
         # Posts taken but not forwarded yet, each as (offset, its target copies).
         self._merge: EventTimeMerge[tuple[int, list]] = EventTimeMerge(settings.partition_idle_s)
-        self._forwarded_ts = float("-inf")  # newest event time forwarded
         self._loop_exited = asyncio.Event()
 
     @property
@@ -132,15 +130,11 @@ class PostScoresRekeyer(Service):
             self._merge.add(tp, taken, now)
         await self._update_unread()
         copies = []
-        for ts, tp, (offset, post_copies) in self._merge.release(now):
+        for _, tp, (offset, post_copies) in self._merge.release(now):
             copies.extend(post_copies)
             self._next_offsets[tp] = offset + 1  # released in partition order: the last is the newest
-            self._forwarded_ts = max(self._forwarded_ts, ts)
-        if copies:
-            headers = [(EVENT_TIME_HEADER, repr(self._forwarded_ts).encode())]
-            for partition, packed in pack(copies, self.ctx.kafka.partitions, self.settings.packed_record_bytes):
-                self._sent.append(await self._producer.send(self.destination, value=packed, partition=partition,
-                                                            headers=headers))
+        for partition, packed in pack(copies, self.ctx.kafka.partitions, self.settings.packed_record_bytes):
+            self._sent.append(await self._producer.send(self.destination, value=packed, partition=partition))
         metrics.messages_in.labels(self.source).inc(posts)
         metrics.messages_out.labels(self.destination).inc(len(copies))
 

@@ -34,7 +34,7 @@ class DetectorStreamSettings:
     partition_idle_s: float = setting(
         "ABUSEWATCH_DETECTOR_PARTITION_IDLE_S",
         10.0,
-        "Catching up, the rekeyer forwards posts in event-time order and the detect agent's watermark "
-        "is the least over its partitions; a partition that reports unread records but delivers none "
-        "for this long (wall-clock seconds) stops holding the others back. A caught-up partition never does.",
+        "Catching up, the rekeyer forwards posts in event-time order across its partitions; a partition "
+        "that reports unread posts but delivers none for this long (wall-clock seconds) stops holding "
+        "the others back. A caught-up partition never holds them back.",
     )
