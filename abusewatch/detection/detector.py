@@ -137,6 +137,23 @@ class PileOnDetector:
         self._next_sweep = self._watermark + self._bucket_s
         return self.advance(self._watermark)
 
+    @property
+    def watermark(self) -> float:
+        """Newest event time seen minus the grace period (-inf before the first post)."""
+        return self._watermark
+
+    def follow(self, watermark: float) -> list[dict[str, Any]]:
+        """For a detector that sees one partition of a stream: the other partitions' input is
+        complete up to `watermark`, and this one's has nothing unread, so event time has moved on
+        for its targets too. The watermark moves there a bucket at a time, sweeping as posts would
+        have (a campaign passes through cooling before it closes, as in an in-process replay)."""
+        alerts: list[dict[str, Any]] = []
+        while self._watermark < watermark:
+            step = self._next_sweep if self._next_sweep > self._watermark else watermark
+            self._watermark = min(watermark, step)
+            alerts.extend(self.sweep())
+        return alerts
+
     def advance(self, watermark: float) -> list[dict[str, Any]]:
         """Move campaigns with no recent abuse to cooling / closed and forget idle targets."""
         alerts: list[dict[str, Any]] = []

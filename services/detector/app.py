@@ -15,6 +15,7 @@ share the authors of their campaigns through `detector-campaign-authors`
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import faust
@@ -24,6 +25,7 @@ from abusewatch.broker import create_topics
 from abusewatch.contract import Rejection, encode, validate_message
 from abusewatch.detection import DetectorSettings, PileOnDetector
 from abusewatch.detection.rekey import unpack
+from abusewatch.detection.watermark import PartitionClock
 from abusewatch.services.common import DeadLetterSink, ServiceContext, create_app, fail_fast, raw_topic
 from abusewatch.services.detector.campaign_authors import CampaignAuthorsFeed
 from abusewatch.services.detector.rekeyer import PostScoresRekeyer
@@ -82,12 +84,31 @@ def build(ctx: ServiceContext) -> faust.App:
     async def detect(stream: faust.StreamT) -> None:
         # The stream's own setter: table writes are routed by the "current event" (see state_store).
         store = TableStateStore(table, stream._set_current_event, stream_settings.state_cache_targets)
-        detector = PileOnDetector(settings, store=store, authors=authors_feed.authors)
+        # One detector per re-keyed partition. The rekeyer forwards posts in event-time order, so
+        # each partition's own newest event time is a safe watermark for the lifecycle of its
+        # targets' campaigns even while another partition is an hour of event time behind (catching
+        # up on a backlog); a shared watermark would close those campaigns while their posts are
+        # still unread. The detectors share the state store (each expiring only its partition's
+        # targets) and the author index.
+        detectors: dict[int, PileOnDetector] = {}
+        # A partition with nothing unread follows the others' event time (see _follow_caught_up).
+        frontiers = PartitionClock(stream_settings.partition_idle_s)
+        read_up_to: dict[int, int] = {}  # partition -> next offset after the newest record taken
+
+        def detector_for(partition: int) -> PileOnDetector:
+            detector = detectors.get(partition)
+            if detector is None:
+                detector = detectors[partition] = PileOnDetector(settings, store=store.partition(partition),
+                                                                 authors=authors_feed.authors)
+            return detector
 
         @app.on_partitions_revoked.connect
         async def forget_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
             # Another worker owns these targets now; its table partition is the truth.
-            store.drop_partitions({tp.partition for tp in revoked if tp.topic == rekeyed_name})
+            partitions = {tp.partition for tp in revoked if tp.topic == rekeyed_name}
+            store.drop_partitions(partitions)
+            for partition in partitions:
+                detectors.pop(partition, None)
         async for events in stream.take_events(stream_settings.detect_take_max, within=stream_settings.take_within_s):
             started = time.perf_counter()
             alerts = []
@@ -95,13 +116,17 @@ def build(ctx: ServiceContext) -> faust.App:
             with fail_fast(ctx):  # input faults are dead-lettered below; anything else is the service's
                 for event in events:
                     store.begin(event)
+                    partition = event.message.partition
+                    detector = detector_for(partition)
+                    read_up_to[partition] = event.message.offset + 1
                     for index, line in enumerate(unpack(event.value or b"")):
                         copies += 1
                         message = validate_message("post-scores", line)
                         rejection = message if isinstance(message, Rejection) else None
                         if rejection is None:
                             try:
-                                alerts.extend(detector.process(message, sweep=False))
+                                # Swept as it goes (as in an in-process replay): state is written once per take anyway.
+                                alerts.extend(detector.process(message))
                             except Exception as exc:  # noqa: BLE001 - a detector bug on one post must not stop the stream
                                 log.exception("detector failed on copy %d of %s", index, event.message.offset)
                                 rejection = Rejection("processing_error", f"{type(exc).__name__}: {exc}",
@@ -109,9 +134,10 @@ def build(ctx: ServiceContext) -> faust.App:
                         if rejection is not None:
                             await dead_letters.send(
                                 rejection, key=event.key, value=line, topic=rekeyed_name,
-                                partition=event.message.partition, offset=event.message.offset,
+                                partition=partition, offset=event.message.offset,
                             )
-                alerts.extend(detector.sweep())
+                    frontiers.delivered(partition, detector.watermark, time.monotonic())
+                alerts.extend(_follow_caught_up(app, rekeyed_name, frontiers, read_up_to, detectors))
                 store.flush()
                 for alert in alerts:
                     target_alerts.send_soon(key=alert["target_id"].encode(), value=encode(alert))
@@ -123,3 +149,29 @@ def build(ctx: ServiceContext) -> faust.App:
             metrics.processing_seconds.observe(time.perf_counter() - started)
 
     return app
+
+
+def _follow_caught_up(app: faust.App, topic: str, frontiers: PartitionClock, read_up_to: dict[int, int],
+                      detectors: dict[int, PileOnDetector]) -> list[dict]:
+    """Partitions with nothing unread (the records taken reach the broker's high watermark) get no
+    posts that could be older than what the others deliver, so their detectors follow the event
+    time up to which every partition with unread records is complete (the newest of all when none
+    has): a quiet partition's campaigns still cool and close, as in an in-process replay."""
+    now = time.monotonic()
+    assigned = [tp for tp in app.consumer.assignment() if tp.topic == topic]
+    frontiers.track([tp.partition for tp in assigned], now)
+    for tp in assigned:
+        try:
+            highwater = app.consumer.highwater(tp)  # None until fetched
+        except AssertionError:  # revoked meanwhile
+            continue
+        taken = read_up_to.get(tp.partition)
+        frontiers.set_unread(tp.partition, highwater is None or (highwater > 0 if taken is None else taken < highwater))
+    complete = frontiers.low(now)
+    if complete == math.inf:
+        complete = max((detector.watermark for detector in detectors.values()), default=-math.inf)
+    alerts = []
+    for partition, detector in detectors.items():
+        if not frontiers.unread(partition):
+            alerts.extend(detector.follow(complete))
+    return alerts

@@ -7,9 +7,18 @@ machines, a plain aiokafka consumer 262,000/s (docs/benchmarks.md). Re-keyed rec
 per partition per batch), so the stateful stage stays a Faust agent with its table, changelog and
 rebalancing.
 
+Catching up: posts are forwarded in event-time order across the partitions this rekeyer reads
+(abusewatch.detection.watermark.EventTimeMerge). A backlog's partitions are fetched at very
+different event-time rates; a post from a partition that is ahead waits (and that partition is
+paused once take_max of its posts wait) until every partition with unread posts has been read up
+to its event time, so each target's posts reach the detector in the order they were written, and each re-keyed
+partition is in event-time order (the detect agent's per-partition watermark relies on it).
+
 Delivery is at-least-once, as for the agents: a partition's offset is committed only after every
 packed record built from the posts before it is acknowledged by the broker, on the commit interval
-and before partitions are revoked; a crash or rebalance re-reads at most what came after.
+and before partitions are revoked; a crash or rebalance re-reads at most what came after. Posts
+still waiting in the merge are not committed; a revoked partition's are dropped (its new owner
+re-reads them).
 """
 
 from __future__ import annotations
@@ -24,8 +33,9 @@ from aiokafka.errors import CommitFailedError
 from mode import Service
 
 from abusewatch.contract import Rejection, event_time_rejection, parse_time, utcnow, validate_message
-from abusewatch.detection.features import fan_out
+from abusewatch.detection.features import epoch_seconds, fan_out
 from abusewatch.detection.rekey import pack
+from abusewatch.detection.watermark import EventTimeMerge
 from abusewatch.services.common import (
     LAG_INTERVAL_S,
     DeadLetterSink,
@@ -60,6 +70,8 @@ class PostScoresRekeyer(Service):
         self._producer: AIOKafkaProducer | None = None
         self._sent: list[asyncio.Future] = []  # broker acknowledgements still to check before a commit
         self._next_offsets: dict[TopicPartition, int] = {}  # per partition: all before it is sent
+        # Posts taken but not forwarded yet, each as (offset, its target copies).
+        self._merge: EventTimeMerge[tuple[int, list]] = EventTimeMerge(settings.partition_idle_s)
         self._loop_exited = asyncio.Event()
 
     @property
@@ -105,8 +117,8 @@ class PostScoresRekeyer(Service):
             while not self.should_stop:
                 batches = await self.consumer.getmany(timeout_ms=wait_ms, max_records=self.settings.take_max)
                 with fail_fast(self.ctx):
-                    if batches:
-                        await self._forward(batches)
+                    # Also without new posts: waiting ones go once the partitions holding them catch up.
+                    await self._forward(batches)
                     if time.monotonic() >= next_commit:
                         await self.commit()
                         next_commit = time.monotonic() + self.commit_interval_s
@@ -115,22 +127,29 @@ class PostScoresRekeyer(Service):
 
     async def _forward(self, batches: dict[TopicPartition, list]) -> None:
         metrics = self.ctx.metrics
-        copies = []
+        now = time.monotonic()
         posts = 0
-        now = utcnow().timestamp()
+        wall_clock = utcnow().timestamp()
         for tp, records in batches.items():
             posts += len(records)
+            taken = []
             for record in records:
-                message = self._validated(record.value, now)
+                message = self._validated(record.value, wall_clock)
                 if isinstance(message, Rejection):
                     await self.dead_letters.send(message, key=record.key, value=record.value, topic=tp.topic,
                                                  partition=tp.partition, offset=record.offset)
+                    taken.append((None, (record.offset, [])))  # its offset still moves on with its neighbours
                     continue
-                copies.extend(fan_out(message, self.ingest.max_targets))
+                taken.append((epoch_seconds(message["post"]["created_at"]),
+                              (record.offset, fan_out(message, self.ingest.max_targets))))
+            self._merge.add(tp, taken, now)
+        await self._update_unread()
+        copies = []
+        for _, tp, (offset, post_copies) in self._merge.release(now):
+            copies.extend(post_copies)
+            self._next_offsets[tp] = offset + 1  # released in partition order: the last is the newest
         for partition, packed in pack(copies, self.ctx.kafka.partitions, self.settings.packed_record_bytes):
             self._sent.append(await self._producer.send(self.destination, value=packed, partition=partition))
-        for tp, records in batches.items():
-            self._next_offsets[tp] = records[-1].offset + 1
         metrics.messages_in.labels(self.source).inc(posts)
         metrics.messages_out.labels(self.destination).inc(len(copies))
 
@@ -149,6 +168,22 @@ class PostScoresRekeyer(Service):
         # Awaited to the broker's acknowledgement: a dead letter is rare, and its failure must surface
         # here (DeadLetterSink counts it) rather than in the commit barrier of the forwarded copies.
         await (await self._producer.send(self.dead_letter_topic, key=key, value=value))
+
+    async def _update_unread(self) -> None:
+        """Which assigned partitions still have posts on the broker that were not taken yet, and
+        pause those that are ahead (enough of their posts wait in the merge)."""
+        consumer = self.consumer
+        assigned = consumer.assignment()
+        self._merge.clock.track(assigned, time.monotonic())
+        paused = consumer.paused()
+        for tp in assigned:
+            highwater = consumer.highwater(tp)  # None until a fetch for the partition returned
+            self._merge.clock.set_unread(tp, highwater is None or await consumer.position(tp) < highwater)
+            ahead = self._merge.pending(tp) >= self.settings.take_max
+            if ahead and tp not in paused:
+                consumer.pause(tp)
+            elif not ahead and tp in paused:
+                consumer.resume(tp)
 
     async def commit(self) -> None:
         """Commit what has been forwarded and acknowledged, for the partitions still assigned."""
@@ -179,6 +214,7 @@ class _CommitBeforeRevoke(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         await self.rekeyer.commit()
+        self.rekeyer._merge.drop(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         pass

@@ -31,3 +31,10 @@ class DetectorStreamSettings:
         100_000,
         "Decoded target states kept in memory between batches (targets with open campaigns always are).",
     )
+    partition_idle_s: float = setting(
+        "ABUSEWATCH_DETECTOR_PARTITION_IDLE_S",
+        10.0,
+        "Catching up, the rekeyer forwards posts in event-time order across its partitions; a partition "
+        "that reports unread posts but delivers none for this long (wall-clock seconds) stops holding "
+        "the others back. A caught-up partition never holds them back.",
+    )

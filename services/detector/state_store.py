@@ -67,8 +67,13 @@ class TableStateStore:
         if partition is not None:
             self._partition_of[target] = partition
 
-    def expire(self, cutoff_ts: float) -> list[str]:
-        expired = [t for t, s in self._cache.items() if s.newest_ts < cutoff_ts and s.campaign is None]
+    def partition(self, partition: int) -> PartitionStates:
+        """The store as one partition's detector sees it: expiry covers that partition's targets only."""
+        return PartitionStates(self, partition)
+
+    def expire(self, cutoff_ts: float, partition: int | None = None) -> list[str]:
+        expired = [t for t, s in self._cache.items() if s.newest_ts < cutoff_ts and s.campaign is None
+                   and (partition is None or self._partition_of.get(t) == partition)]
         for target in expired:
             del self._cache[target]
             self._dirty.discard(target)
@@ -112,3 +117,21 @@ class TableStateStore:
             if self._cache[target].campaign is None:
                 del self._cache[target]
                 self._partition_of.pop(target, None)
+
+
+class PartitionStates:
+    """A TableStateStore seen from one re-keyed partition's detector (see services/detector/app.py):
+    each partition's event time advances on its own while catching up, so each expires its own."""
+
+    def __init__(self, store: TableStateStore, partition: int) -> None:
+        self._store = store
+        self._partition = partition
+
+    def get(self, target: str) -> TargetState | None:
+        return self._store.get(target)
+
+    def put(self, target: str, state: TargetState) -> None:
+        self._store.put(target, state)
+
+    def expire(self, cutoff_ts: float) -> list[str]:
+        return self._store.expire(cutoff_ts, self._partition)

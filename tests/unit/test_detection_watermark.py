@@ -1,0 +1,106 @@
+"""Event-time order for catching up (abusewatch.detection.watermark) and a detector following the
+event time of partitions it does not see (PileOnDetector.follow)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from abusewatch.detection.watermark import EventTimeMerge, PartitionClock
+
+
+def test_clock_low_is_the_least_partition_with_unread_posts():
+    clock = PartitionClock(idle_s=10)
+    clock.track(["a", "b"], now=0)
+    assert clock.low(now=0) == -math.inf  # nothing delivered yet: nothing is complete
+    clock.delivered("a", 100.0, now=1)
+    clock.delivered("b", 40.0, now=1)
+    assert clock.low(now=1) == 40.0
+    clock.set_unread("b", False)  # caught up: its later posts are new traffic
+    assert clock.low(now=1) == 100.0 and not clock.unread("b") and clock.unread("a")
+    clock.set_unread("a", False)
+    assert clock.low(now=1) == math.inf
+
+
+def test_clock_idle_partition_stops_holding_the_others_back():
+    clock = PartitionClock(idle_s=10)
+    clock.track(["a", "b"], now=0)
+    clock.delivered("a", 100.0, now=5)
+    assert clock.low(now=9) == -math.inf  # b reports unread posts and has delivered none
+    assert clock.low(now=10.5) == 100.0  # b assigned 10 s ago without a delivery
+    clock.track(["a"], now=11)  # b revoked
+    assert clock.low(now=11) == 100.0
+
+
+def test_merge_releases_in_event_time_order_only_what_no_partition_can_still_precede():
+    merge: EventTimeMerge[str] = EventTimeMerge(idle_s=10)
+    merge.clock.track([0, 1], now=0)
+    merge.add(0, [(10.0, "a10"), (20.0, "a20"), (30.0, "a30")], now=0)
+    assert merge.release(now=0) == []  # partition 1 has delivered nothing and may hold older posts
+    merge.add(1, [(5.0, "b5"), (15.0, "b15")], now=0)
+    assert [item for _, _, item in merge.release(now=0)] == ["b5", "a10", "b15"]
+    assert merge.pending(0) == 2 and merge.pending(1) == 0
+    merge.clock.set_unread(1, False)  # partition 1 caught up: the rest may go
+    assert [(p, item) for _, p, item in merge.release(now=0)] == [(0, "a20"), (0, "a30")]
+
+
+def test_merge_keeps_partition_order_and_lets_undecodable_items_through():
+    merge: EventTimeMerge[str] = EventTimeMerge(idle_s=10)
+    merge.clock.track([0, 1], now=0)
+    # An out-of-order item stays behind its predecessor (offsets are committed per partition);
+    # one without an event time travels with its predecessor.
+    merge.add(0, [(10.0, "a10"), (None, "bad"), (30.0, "a30"), (12.0, "a12")], now=0)
+    merge.add(1, [(20.0, "b20")], now=0)
+    assert [item for _, _, item in merge.release(now=0)] == ["a10", "bad", "b20"]
+    merge.drop([0])  # revoked: its pending items are re-read by the new owner
+    assert merge.pending(0) == 0
+
+
+def test_merge_of_unevenly_read_partitions_restores_the_stream_order():
+    rng = random.Random(3)
+    stream = [(float(t), f"p{t}") for t in range(2000)]
+    partitions = {p: [item for i, item in enumerate(stream) if i % 4 == p] for p in range(4)}
+    merge: EventTimeMerge[str] = EventTimeMerge(idle_s=10)
+    merge.clock.track(range(4), now=0)
+    out = []
+    while any(partitions.values()):
+        p = rng.choice([p for p in partitions if partitions[p]])  # read one partition far ahead
+        size = rng.randint(1, 200)
+        take, partitions[p] = partitions[p][:size], partitions[p][size:]
+        merge.add(p, take, now=0)
+        merge.clock.set_unread(p, bool(partitions[p]))
+        out.extend(item for _, _, item in merge.release(now=0))
+    assert out == [item for _, item in stream]
+
+
+
+def test_a_detector_following_the_others_event_time_alerts_as_one_detector_seeing_everything():
+    # The service runs one detector per re-keyed partition; a partition with nothing unread follows
+    # the event time of the others. The victim's campaign must cool, then close, with the same ids
+    # as when one detector sees the other target's traffic itself.
+    from tests.unit.test_detection_detector import Stream, detector, pile_on, run
+
+    stream = Stream()
+    attack = pile_on(stream, posts=60, authors=30, spacing_s=2.0)
+    elsewhere = [stream.post("elsewhere", f"o{i}", 130 + i * 30.0, abusive=False) for i in range(200)]
+    one = detector()
+    expected = [a for a in run(one, attack + elsewhere) if a["target_id"] == "victim"]
+
+    victim_only, other = detector(), detector()
+    alerts = run(victim_only, attack)
+    for message in elsewhere:
+        other.process(message)
+        alerts.extend(victim_only.follow(other.watermark))
+    assert [a["status"] for a in expected][-2:] == ["cooling", "closed"]
+    assert [(a["alert_id"], a["status"]) for a in alerts] == [(a["alert_id"], a["status"]) for a in expected]
+    assert victim_only.follow(-math.inf) == [] and victim_only.follow(other.watermark) == []
+
+
+def test_following_a_jump_still_cools_before_closing():
+    from tests.unit.test_detection_detector import Stream, detector, pile_on, run
+
+    stream = Stream()
+    det = detector()
+    run(det, pile_on(stream, posts=60, authors=30, spacing_s=2.0))
+    statuses = [a["status"] for a in det.follow(det.watermark + 3 * 3600)]  # one take spanning hours
+    assert statuses == ["cooling", "closed"]
