@@ -22,6 +22,11 @@ class EvidenceSettings:
     purge_interval_s: float = setting(
         "ABUSEWATCH_EVIDENCE_PURGE_INTERVAL_S", 3600.0, "How often the actions service purges expired records."
     )
+    probe_interval_s: float = setting(
+        "ABUSEWATCH_EVIDENCE_PROBE_INTERVAL_S",
+        15.0,
+        "How often the actions service reads the chain head to export abusewatch_evidence_locker_up.",
+    )
     flag_min_score: float = setting(
         "ABUSEWATCH_EVIDENCE_FLAG_MIN_SCORE",
         0.5,

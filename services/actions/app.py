@@ -39,6 +39,8 @@ class ActionsMetrics:
     invalid_input: Counter  # labels: topic, reason
     decisions: Counter  # labels: rule, kind, mode (emitted | shadow | cooldown | allowlist | ...)
     policy_reload_failing: Gauge
+    locker_up: Gauge
+    locker_errors: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ActionsMetrics:
@@ -58,6 +60,14 @@ class ActionsMetrics:
             policy_reload_failing=Gauge(
                 "abusewatch_policy_reload_failing",
                 "1 while the policy file on disk is invalid and the previous policy is kept",
+                registry=registry,
+            ),
+            locker_up=Gauge(
+                "abusewatch_evidence_locker_up", "1 when the last read of the evidence locker succeeded",
+                registry=registry,
+            ),
+            locker_errors=Counter(
+                "abusewatch_evidence_locker_errors", "Failed reads of the evidence locker's chain head",
                 registry=registry,
             ),
         )
@@ -100,13 +110,18 @@ def build(ctx: ServiceContext) -> faust.App:
                 log.warning(
                     "skipping invalid %s message at partition %s offset %s: %s",
                     name, event.message.partition, event.message.offset, exc,
+                    extra={"topic": name, "partition": event.message.partition, "offset": event.message.offset},
                 )
         return messages
 
     async def send(decisions: list[Decision]) -> None:
         for decision in decisions:
             if decision.shadow:
-                log.info("shadow decision (not sent): %s %s %s", decision.rule_id, decision.topic, decision.id)
+                id_field = "action_id" if decision.topic == "platform-actions" else "escalation_id"
+                log.info(
+                    "shadow decision (not sent): %s %s %s", decision.rule_id, decision.topic, decision.id,
+                    extra={"rule_id": decision.rule_id, id_field: decision.id},
+                )
                 continue
             await outputs[decision.topic].send(key=decision.key.encode(), value=encode(decision.message))
             metrics.messages_out.labels(outputs[decision.topic].get_topic_name()).inc()
@@ -150,6 +165,19 @@ def build(ctx: ServiceContext) -> faust.App:
     async def watch_policy_file() -> None:
         policy.current()  # reloads when the file changed, even while no messages arrive
         actions_metrics.policy_reload_failing.set(1 if policy.last_error else 0)
+
+    @app.timer(evidence_settings.probe_interval_s)
+    async def probe_evidence_locker() -> None:
+        # A failing write ends the process (fail_fast), so its error is never scraped; this probe
+        # shows a broken locker while the service lives, even when no messages arrive.
+        try:
+            await asyncio.to_thread(store.head)
+        except Exception:
+            actions_metrics.locker_errors.inc()
+            actions_metrics.locker_up.set(0)
+            log.error("evidence locker unreachable", exc_info=True)
+        else:
+            actions_metrics.locker_up.set(1)
 
     @app.timer(evidence_settings.purge_interval_s)
     async def purge_expired_evidence() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import faust
+from prometheus_client import Histogram
 
 from abusewatch import config
 from abusewatch.classify import IncomingMessage, PostClassifier
@@ -14,11 +15,14 @@ from abusewatch.inference import EngineSettings, InferenceEngine
 from abusewatch.services.common import ServiceContext, create_app, fail_fast, raw_topic
 from abusewatch.settings import ClassifierStreamSettings, IngestSettings
 
+# Fine near both ends, where thresholds sit, so a drifting score distribution shows on the dashboard.
+SCORE_BUCKETS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+
 
 def build(ctx: ServiceContext) -> faust.App:
     app = create_app(ctx)
     stream_settings = config.load(ClassifierStreamSettings)
-    engine = InferenceEngine.from_settings(config.load(EngineSettings))
+    engine = InferenceEngine.from_settings(config.load(EngineSettings), ctx.metrics.registry)
     ctx.readiness_checks.append(lambda: engine.ready)
     posts = raw_topic(app, ctx, "posts")
     post_scores = raw_topic(app, ctx, "post-scores")
@@ -27,6 +31,10 @@ def build(ctx: ServiceContext) -> faust.App:
         engine.score, engine.model_info, config.load(IngestSettings), source_topic=posts.get_topic_name()
     )
     metrics = ctx.metrics
+    post_score = Histogram(
+        "abusewatch_post_score", "Calibrated score per scored post, by label (drift shows here).",
+        ["label"], buckets=SCORE_BUCKETS, registry=metrics.registry,
+    )
 
     engine_started = asyncio.Event()
 
@@ -46,6 +54,8 @@ def build(ctx: ServiceContext) -> faust.App:
                 )
                 for key, message in batch.scores:
                     await post_scores.send(key=key, value=encode(message))
+                    for label, score in message["scores"].items():
+                        post_score.labels(label).observe(score)
                 for key, message in batch.dead_letters:
                     await dead_letters.send(key=key, value=encode(message))
                     metrics.dead_lettered.labels(dead_letters.get_topic_name(), message["error"]["code"]).inc()
