@@ -145,7 +145,7 @@ def test_dashboard_queries_name_real_metrics_and_topics():
     exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
     known = known_metric_names()
     for expr in exprs:
-        for metric in re.findall(r"(abusewatch_[a-z_]+?)(?:_total|_bucket)?[\[{)]", expr):
+        for metric in re.findall(r"(abusewatch_[a-z_]+?)(?:_total|_bucket|_count|_sum)?[\[{)]", expr):
             assert metric in known, metric
         for pattern in re.findall(r'topic=~"\.\*\(?([a-z|-]+)\)?"', expr):
             assert set(pattern.split("|")) <= set(contract.TOPICS), pattern
