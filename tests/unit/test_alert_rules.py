@@ -91,12 +91,13 @@ def test_rules_name_metrics_the_code_exports():
 
 def test_every_alert_has_a_runbook_entry():
     runbook = (ROOT / "docs" / "runbook.md").read_text()
-    headings = {line.removeprefix("## ").strip() for line in runbook.splitlines() if line.startswith("## ")}
+    # GitHub's anchor for a heading made of one alert name is the name in lower case.
+    anchors = {line.removeprefix("## ").strip().lower() for line in runbook.splitlines() if line.startswith("## ")}
     for alert in _alerts():
-        assert alert["annotations"]["runbook"] == f"docs/runbook.md#{alert['alert'].lower()}"
-        assert alert["alert"] in headings or alert["alert"] == "AbusewatchPodRestarting", alert["alert"]
+        anchor = alert["annotations"]["runbook"].removeprefix("docs/runbook.md#")
+        assert anchor in anchors, alert["alert"]
+        assert alert["alert"] in runbook, alert["alert"]
         assert alert["labels"]["severity"] in ("critical", "warning")
-    assert "AbusewatchPodRestarting" in runbook
 
 
 def test_dashboard_shows_what_every_alert_watches():
