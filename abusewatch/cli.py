@@ -12,6 +12,8 @@ import logging
 import os
 import sys
 
+LOG_FORMATS = ("json", "text")
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("abusewatch.runner", "start the broker (unless KAFKA_BOOTSTRAP is set) and every service"),
     "serve": ("abusewatch.services.serve", "run one service role: classifier, detector, actions or api"),
@@ -31,10 +33,32 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="abusewatch", description=__doc__.splitlines()[0])
     parser.add_argument("--log-level", default=os.environ.get("ABUSEWATCH_LOG_LEVEL", "info"))
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default=os.environ.get("ABUSEWATCH_LOG_FORMAT", "json"))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
+
+
+def configure_logging(level: str, log_format: str, role: str) -> None:
+    """Root logging on stderr. JSON puts the role on every line and keeps what a call passes in
+    `extra` (post_id, alert_id, action_id, ...) as fields of its own, for log search by id."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(
+            JsonFormatter(
+                "{levelname}{name}{message}",
+                style="{",
+                rename_fields={"levelname": "level", "name": "logger"},
+                static_fields={"role": role},
+                timestamp="time",
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {role} %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,9 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     # Parse the command name first, then hand the rest to the command's own parser so that each
     # command imports only what it needs (torch is slow to import).
     known, rest = parser.parse_known_args(argv)
-    logging.basicConfig(
-        level=known.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    if known.log_format not in LOG_FORMATS:  # argparse checks choices on the command line, not defaults
+        parser.error(f"ABUSEWATCH_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {known.log_format!r}")
+    role = rest[0] if known.command == "serve" and rest else known.command
+    configure_logging(known.log_level, known.log_format, role)
     module_name, help_text = COMMANDS[known.command]
     module = importlib.import_module(module_name)
     command_parser = argparse.ArgumentParser(prog=f"abusewatch {known.command}", description=help_text)

@@ -97,6 +97,11 @@ class ServiceSettings:
     actions_port: int = setting("ABUSEWATCH_ACTIONS_PORT", 6068, "Actions health/metrics port.")
     api_port: int = setting("ABUSEWATCH_API_PORT", 8080, "HTTP API port (Perspective-compatible + T&S reads).")
     log_level: str = setting("ABUSEWATCH_LOG_LEVEL", "info", "Log level for every service.")
+    log_format: str = setting(
+        "ABUSEWATCH_LOG_FORMAT",
+        "json",
+        "Log format on stderr: json (one object a line, with role and ids as fields) or text (for people).",
+    )
 
 
 @settings_class

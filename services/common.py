@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector, generate_latest
 
 from abusewatch import config
 from abusewatch.contract import Rejection, dead_letter, dead_letter_size_bound, encode
@@ -50,6 +50,8 @@ class ServiceMetrics:
     @classmethod
     def create(cls, role: str) -> ServiceMetrics:
         registry = CollectorRegistry()
+        # process_start_time_seconds changes when a role restarts: the restart alert watches it.
+        ProcessCollector(registry=registry)
         Info("abusewatch_service", "Which service role this process runs", registry=registry).info({"role": role})
         return cls(
             registry=registry,

@@ -32,5 +32,8 @@ def run(args: argparse.Namespace) -> int:
     # The Faust worker owns the event loop and turns SIGTERM/SIGINT into a clean shutdown (it
     # flushes the producer and commits offsets), which is what Kubernetes sends on pod stop.
     worker = faust.Worker(app, loglevel=logging.getLevelName(logging.getLogger().level), override_logging=False)
+    # Faust's startup spinner writes terminal escapes to stdout, which would break one-JSON-object-a-
+    # line logs; without it the worker logs "Ready" instead.
+    worker.spinner = None
     worker.execute_from_commandline()
     return 0

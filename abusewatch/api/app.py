@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
 
 from abusewatch import config
 from abusewatch.api.auth import bearer_token_middleware, token_check_enabled
@@ -59,18 +59,25 @@ def _error_response(error: ApiError) -> web.Response:
 # -- middlewares (outermost first) --------------------------------------------------------------
 
 
+def _route(request: web.Request) -> str:
+    """The route template ("/v1/targets/{target_id}/history"): for metric labels and logs, where
+    concrete paths would carry account ids."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
 @web.middleware
 async def observe_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Metrics and the access log. Logs the path only: a query string may carry a token."""
+    """Metrics and the access log. Logs the route template only: paths carry account ids and a
+    query string may carry a token."""
     started = time.perf_counter()
     response = await handler(request)
     elapsed = time.perf_counter() - started
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
+    route = _route(request)
     metrics = request.app[METRICS]
     metrics.requests.labels(route, request.method, str(response.status)).inc()
     metrics.request_seconds.labels(route).observe(elapsed)
-    access_log.info("%s %s %d %.1fms", request.method, request.path, response.status, elapsed * 1e3)
+    access_log.info("%s %s %d %.1fms", request.method, route, response.status, elapsed * 1e3)
     return response
 
 
@@ -89,7 +96,7 @@ async def google_api_errors(request: web.Request, handler: Handler) -> web.Strea
             response.headers["Allow"] = exc.headers["Allow"]
         return response
     except Exception:
-        log.exception("unhandled error answering %s %s", request.method, request.path)
+        log.exception("unhandled error answering %s %s", request.method, _route(request))
         return _error_response(ApiError(500, "Internal error."))
 
 
@@ -213,7 +220,10 @@ def run_api() -> int:
     settings = config.load(ApiSettings)
 
     async def configured_api() -> web.Application:
-        app = await create_api(settings)
+        registry = CollectorRegistry()
+        # process_start_time_seconds changes when the API restarts: the restart alert watches it.
+        ProcessCollector(registry=registry)
+        app = await create_api(settings, registry=registry)
         log.info("serving the API on http://%s:%d", service.host, service.api_port)
         return app
 

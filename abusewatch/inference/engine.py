@@ -142,6 +142,7 @@ class InferenceEngine:
             return
         loop = asyncio.get_running_loop()
         self._queue = RequestQueue(self._settings.queue_size)
+        self._metrics.queue_capacity.set(self._settings.queue_size)
         # One batch buffered between batcher and model: the next batch is ready when one finishes.
         self._ready_batches: asyncio.Queue = asyncio.Queue(maxsize=1)
         self._prepare_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="abusewatch-prepare")

@@ -43,4 +43,7 @@ class EngineMetrics:
             registry=registry,
         )
         self.queue_depth = Gauge(f"{prefix}_queue_depth", "Posts waiting to be batched.", registry=registry)
+        self.queue_capacity = Gauge(
+            f"{prefix}_queue_capacity", "Most posts admitted at once (ABUSEWATCH_QUEUE_SIZE).", registry=registry
+        )
         self.device = Info(f"{prefix}_device", "Device and precision the model runs on.", registry=registry)

@@ -151,7 +151,11 @@ def build(ctx: ServiceContext) -> faust.App:
     async def send(decisions: list[Decision]) -> None:
         for decision in decisions:
             if decision.shadow:
-                log.info("shadow decision (not sent): %s %s %s", decision.rule_id, decision.topic, decision.id)
+                id_field = "action_id" if decision.topic == "platform-actions" else "escalation_id"
+                log.info(
+                    "shadow decision (not sent): %s %s %s", decision.rule_id, decision.topic, decision.id,
+                    extra={"rule_id": decision.rule_id, id_field: decision.id},
+                )
                 continue
             await outputs[decision.topic].send(key=decision.key.encode(), value=encode(decision.message))
             metrics.messages_out.labels(outputs[decision.topic].get_topic_name()).inc()

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import faust
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from abusewatch import config
 from abusewatch.classify import IncomingMessage, PostClassifier
@@ -15,11 +15,14 @@ from abusewatch.inference import EngineSettings, InferenceEngine
 from abusewatch.services.common import DeadLetterSink, ServiceContext, create_app, fail_fast, raw_topic
 from abusewatch.settings import ClassifierStreamSettings, IngestSettings
 
+# Fine near both ends, where thresholds sit, so a drifting score distribution shows on the dashboard.
+SCORE_BUCKETS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+
 
 def build(ctx: ServiceContext) -> faust.App:
     app = create_app(ctx)
     stream_settings = config.load(ClassifierStreamSettings)
-    engine = InferenceEngine.from_settings(config.load(EngineSettings))
+    engine = InferenceEngine.from_settings(config.load(EngineSettings), ctx.metrics.registry)
     ctx.readiness_checks.append(lambda: engine.ready)
     posts = raw_topic(app, ctx, "posts")
     post_scores = raw_topic(app, ctx, "post-scores")
@@ -32,6 +35,10 @@ def build(ctx: ServiceContext) -> faust.App:
         "abusewatch_targets_dropped",
         "Targets left out because a post names more than ABUSEWATCH_MAX_TARGETS_PER_POST",
         registry=metrics.registry,
+    )
+    post_score = Histogram(
+        "abusewatch_post_score", "Calibrated score per scored post, by label (drift shows here).",
+        ["label"], buckets=SCORE_BUCKETS, registry=metrics.registry,
     )
 
     engine_started = asyncio.Event()
@@ -50,6 +57,8 @@ def build(ctx: ServiceContext) -> faust.App:
                 batch = await classifier.classify([incoming(e.message) for e in events])
                 for key, message in batch.scores:
                     await post_scores.send(key=key, value=encode(message))
+                    for label, score in message["scores"].items():
+                        post_score.labels(label).observe(score)
                 for message, rejection in batch.dead_letters:
                     await dead_letters.send(
                         rejection, key=message.key, value=message.value, topic=posts_name,
