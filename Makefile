@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install -q -c constraints.txt
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run test test-unit test-integration bench demo train eval clean
+.PHONY: venv test-tools run test test-unit test-integration bench demo train eval clean
 
 venv: $(STAMP)
 
@@ -23,7 +23,11 @@ run: venv
 demo: venv
 	$(BIN)/abusewatch demo
 
-test: venv
+# promtool and the Prometheus server for the alert-rule tests (installed when missing, as root).
+test-tools:
+	bash .ci/test-tools
+
+test: venv test-tools
 	$(BIN)/python -m pytest -q -ra tests
 
 test-unit: venv

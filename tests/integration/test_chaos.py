@@ -1,4 +1,5 @@
-"""Chaos: under a steady load, every stream role is killed with SIGKILL several times and restarted.
+"""Chaos: under a steady load, every stream role is killed with SIGKILL several times and restarted,
+and then every client's connection to the broker is cut once (a TCP proxy in front of it).
 
 No valid post is lost (each is scored at least once), both pile-ons still raise an alert and a
 reply limit, and outputs stay deduplicated by id: every copy of an alert or action id (at-least-once
@@ -15,15 +16,18 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from kafka import KafkaProducer
 
+from abusewatch.broker import EmbeddedBroker, free_port
 from abusewatch.demo import build_demo_stream
 from abusewatch.stack import Stack
 
 from .conftest import TopicReader, send_posts, stack_env
+from .tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 
 KILLS_PER_ROLE = 2
 LOAD_POSTS_PER_S = 20
+BROKER_CUT_S = 10.0
 
 
 class SteadyLoad(threading.Thread):
@@ -46,14 +50,24 @@ class SteadyLoad(threading.Thread):
             self.stopped.wait(1 / LOAD_POSTS_PER_S)
 
 
-def test_sigkill_of_every_role_under_load_loses_nothing(broker, tmp_path):
+@pytest.fixture
+def proxied_broker():
+    """A broker of the test's own whose every client (the services and the test's) goes through a
+    proxy the test can cut."""
+    port = free_port()
+    with TcpProxy(port) as proxy, EmbeddedBroker(port=port, advertised=proxy.address) as broker:
+        yield broker, proxy
+
+
+def test_sigkill_of_every_role_and_a_broker_cut_under_load_lose_nothing(proxied_broker, tmp_path):
+    broker, proxy = proxied_broker
     env = stack_env(broker, tmp_path, ABUSEWATCH_ACTIONS_TAKE_WITHIN_S="0.05")
     stack = Stack(roles=("classifier", "detector", "actions"), env=env, embedded_broker=False)
     stack.start(ready_timeout_s=240)
     topic = stack.kafka.topic
     readers = {name: TopicReader(broker.bootstrap, topic(name))
                for name in ("post-scores", "target-alerts", "platform-actions")}
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5, retries=10)
     load = SteadyLoad(producer, topic("posts"))
     pile_ons = []
     try:
@@ -69,6 +83,11 @@ def test_sigkill_of_every_role_under_load_loses_nothing(broker, tmp_path):
                 time.sleep(1)
                 stack.start_role(role)
                 stack.wait_ready([role], 240)
+        pids = {role: process.pid for role, process in stack.processes.items()}
+        proxy.cut()  # every connection drops and none is accepted; the load goes on being produced
+        time.sleep(BROKER_CUT_S)
+        proxy.restore()
+        time.sleep(5)
         load.stopped.set()
         load.join()
 
@@ -84,6 +103,7 @@ def test_sigkill_of_every_role_under_load_loses_nothing(broker, tmp_path):
         )
         time.sleep(5)  # late redeliveries, to check them too
         stack.check_alive()
+        assert {role: process.pid for role, process in stack.processes.items()} == pids  # reconnected, not restarted
 
         # Deduplicated by id: redelivered copies are the same decision.
         def same_by_id(messages: list[dict], id_field: str, fields: tuple[str, ...]) -> None:
@@ -95,7 +115,8 @@ def test_sigkill_of_every_role_under_load_loses_nothing(broker, tmp_path):
         same_by_id(readers["target-alerts"].messages(), "alert_id", ("target_id", "campaign_id", "status"))
         same_by_id(readers["platform-actions"].messages(), "action_id", ("kind", "op", "subject"))
         redelivered = len(scores) - len({m["post_id"] for m in scores})
-        print(f"chaos: {len(wanted)} posts, {KILLS_PER_ROLE * 3} kills, {redelivered} re-scored copies, "
+        print(f"chaos: {len(wanted)} posts, {KILLS_PER_ROLE * 3} kills, a {BROKER_CUT_S:.0f} s broker cut, "
+              f"{redelivered} re-scored copies, "
               f"{len(alerts)} alerts, {len(actions)} actions")
     finally:
         load.stopped.set()
