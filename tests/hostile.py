@@ -41,6 +41,10 @@ def raw_shapes() -> list[bytes | None]:
         b'{"x": NaN}', b'{"x": Infinity}', b'{"\\u0000": "\\u0000"}', b'{"text": "\\ud800"}',
         b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 5_000 + b"1" + b"}" * 5_000,
         b"\x00" * 1_000, b"{}" * 1_000, b'{"a": 1}{"b": 2}',
+        # Several MB: far over every limit, yet a valid Kafka record on a broker without one.
+        json.dumps({"post_id": "huge-1", "author_id": "a", "text": "h" * 3_000_000,
+                    "created_at": "2026-11-21T09:00:00Z"}).encode(),
+        b'{"x": "' + b"y" * 5_000_000 + b'"}',
     ]
 
 
@@ -66,9 +70,9 @@ def mutations(topic: str, rng: random.Random, count: int, huge: bool = True) -> 
                 parent[key] = rng.choice(BAD_TIMESTAMPS)
             elif choice < 0.7:
                 parent[key] = rng.choice(ABSURD_IDS)
-            elif choice < 0.8 and huge:
-                parent[key] = "h" * rng.choice([70_000, 500_000, 900_000])
-            elif choice < 0.9:
+            elif choice < 0.75 and huge:
+                parent[key] = "h" * 70_000  # over the post limit; raw_shapes has the multi-MB ones
+            elif choice < 0.85:
                 parent[key] = [f"u{i}" for i in range(rng.choice([101, 5_000]))]
             else:
                 if isinstance(parent, dict):

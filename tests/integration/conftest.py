@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -97,6 +98,17 @@ def producer(broker: EmbeddedBroker) -> Iterator[KafkaProducer]:
     prod = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5)
     yield prod
     prod.close()
+
+
+def service_metric(stack, role: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples on a running role's /metrics, over those with the given labels."""
+    body = urllib.request.urlopen(stack.url(role, "/metrics"), timeout=5).read().decode()
+    total = 0.0
+    for line in body.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
 def send_posts(producer: KafkaProducer, topic: str, posts: list) -> None:

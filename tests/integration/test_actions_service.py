@@ -6,7 +6,6 @@ PostgreSQL where it runs, SQLite otherwise) holds a verifiable chain afterwards.
 from __future__ import annotations
 
 import json
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from abusewatch import contract
 from abusewatch.evidence import open_store
 from abusewatch.stack import Stack
 
-from .conftest import TopicReader, postgres_available, stack_env
+from .conftest import service_metric, TopicReader, postgres_available, stack_env
 
 pytestmark = pytest.mark.integration
 
@@ -47,15 +46,6 @@ def evidence_dsn(tmp_path):
     yield f"postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as admin:
         admin.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
-def metric(stack: Stack, name: str, **labels: str) -> float:
-    body = urllib.request.urlopen(stack.url("actions", "/metrics"), timeout=5).read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in body.splitlines()
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items())
-    )
 
 
 def test_actions_service_end_to_end(broker, producer, tmp_path, evidence_dsn):
@@ -115,13 +105,13 @@ def test_actions_service_end_to_end(broker, producer, tmp_path, evidence_dsn):
         stack.check_alive()  # malformed input on every topic did not crash it
         letters = dead_letters.wait_for(lambda m: len(m) >= 6, 30, "6 dead letters")
         for name in ("post-scores", "target-alerts", "appeals"):
-            assert metric(stack, "abusewatch_messages_dead_lettered_total", topic=topic(name)) == 2
+            assert service_metric(stack, "actions", "abusewatch_messages_dead_lettered_total", topic=topic(name)) == 2
             assert sorted(m["error"]["code"] for m in letters if m["source"]["topic"] == topic(name)) == [
                 "invalid_json", "schema_violation"]
         for letter in letters:
             contract.validate("dead-letters", letter)
             assert letter["service"] == "actions"
-        assert metric(stack, "abusewatch_policy_decisions_total", rule="insult.severe_author_throttle", mode="shadow") == 1
+        assert service_metric(stack, "actions", "abusewatch_policy_decisions_total", rule="insult.severe_author_throttle", mode="shadow") == 1
         assert not any(m["reasons"]["rule_id"] == "insult.severe_author_throttle" for m in messages)
     finally:
         actions.close()

@@ -10,7 +10,6 @@ with what is on the topics.
 from __future__ import annotations
 
 import time
-import urllib.request
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -24,7 +23,7 @@ from abusewatch.services.detector.app import CAMPAIGN_AUTHORS_TOPIC, REKEYED_TOP
 from abusewatch.stack import Stack
 from tests.hostile import hostile_messages
 
-from .conftest import TopicReader, stack_env
+from .conftest import service_metric, TopicReader, stack_env
 
 pytestmark = pytest.mark.integration
 
@@ -40,16 +39,6 @@ VALID_POSTS = 200  # ordinary posts mixed in: they must come out scored
 KEEP_BYTES = 16_384  # smaller than the default so that truncation is exercised
 
 
-def _metric(stack: Stack, role: str, name: str, **labels: str) -> float:
-    body = urllib.request.urlopen(stack.url(role, "/metrics"), timeout=5).read().decode()
-    total = 0.0
-    for line in body.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            if all(f'{k}="{v}"' in line for k, v in labels.items()):
-                total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def _valid_post(index: int, now: datetime) -> dict:
     return {"post_id": f"ok-{index}", "author_id": f"a-{index % 17}", "text": f"nice photo number {index}",
             "created_at": (now - timedelta(seconds=index)).isoformat(), "reply_to_user_id": f"t-{index % 5}"}
@@ -62,7 +51,8 @@ def test_hostile_input_on_every_topic_stops_nothing_and_everything_is_accounted_
     pids = {role: process.pid for role, process in stack.processes.items()}
     topic = stack.kafka.topic
     readers = {name: TopicReader(broker.bootstrap, topic(name)) for name in ("post-scores", "posts-dlq", "dead-letters")}
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=20, max_request_size=16 * 1024 * 1024)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=20, max_request_size=16 * 1024 * 1024,
+                             delivery_timeout_ms=600_000, request_timeout_ms=120_000)
     try:
         now = datetime.now(timezone.utc)
         sent: dict[str, list[tuple[int, int, bytes | None]]] = {}
@@ -127,12 +117,12 @@ def test_hostile_input_on_every_topic_stops_nothing_and_everything_is_accounted_
                 assert not extra or (role, name) == ("actions", "appeals"), (role, name, len(extra))
 
         # Metrics agree with the topics, and every service is the process that started.
-        assert _metric(stack, "classifier", "abusewatch_messages_dead_lettered_total") == len(dlq)
+        assert service_metric(stack, "classifier", "abusewatch_messages_dead_lettered_total") == len(dlq)
         for role in ("detector", "actions"):
             on_topic = sum(1 for m in letters if m["service"] == role)
-            assert _metric(stack, role, "abusewatch_messages_dead_lettered_total") == on_topic
-            assert _metric(stack, role, "abusewatch_dead_letters_failed_total") == 0
-        assert _metric(stack, "actions", "abusewatch_messages_in_total", topic=topic("appeals")) == len(sent["appeals"])
+            assert service_metric(stack, role, "abusewatch_messages_dead_lettered_total") == on_topic
+            assert service_metric(stack, role, "abusewatch_dead_letters_failed_total") == 0
+        assert service_metric(stack, "actions", "abusewatch_messages_in_total", topic=topic("appeals")) == len(sent["appeals"])
         stack.check_alive()
         assert {role: process.pid for role, process in stack.processes.items()} == pids
     finally:

@@ -29,7 +29,7 @@ from abusewatch.evidence import open_store
 from abusewatch.policy import Cooldowns, decide_alert, decide_post, load_policy
 from abusewatch.stack import Stack
 
-from .conftest import TopicReader, postgres_available, send_posts, stack_env
+from .conftest import service_metric, TopicReader, postgres_available, send_posts, stack_env
 from .tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
@@ -65,11 +65,6 @@ def expected_ids(posts: list[dict], alerts: list[dict]) -> set[str]:
     decisions = [d for m in posts for d in decide_post(m, policy=policy, cooldowns=Cooldowns(), now=contract.utcnow()).to_emit]
     decisions += [d for m in alerts for d in decide_alert(m, policy=policy, cooldowns=Cooldowns(), now=contract.utcnow()).to_emit]
     return {d.id for d in decisions}
-
-
-def metric(stack: Stack, role: str, name: str) -> float:
-    body = urllib.request.urlopen(stack.url(role, "/metrics"), timeout=5).read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.split("{")[0].split(" ")[0] == name)
 
 
 def ready(stack: Stack, role: str) -> bool:
@@ -152,7 +147,7 @@ def test_actions_service_waits_out_a_postgresql_outage(broker, producer, tmp_pat
         proxy.cut()
         cut_at = time.monotonic()
         feed(*phases[1])  # arrives while the locker is away
-        wait_until(lambda: metric(stack, "actions", "abusewatch_evidence_unavailable") == 1, 20, "the outage gauge")
+        wait_until(lambda: service_metric(stack, "actions", "abusewatch_evidence_unavailable") == 1, 20, "the outage gauge")
         assert not ready(stack, "actions")
         time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - cut_at)))
         # Nothing is sent before its evidence is recorded, and the service is still up.
@@ -168,15 +163,15 @@ def test_actions_service_waits_out_a_postgresql_outage(broker, producer, tmp_pat
         ids = emitted()
         assert set(ids) == set().union(*expected)
         assert [i for i, n in Counter(ids).items() if n > 1] == []  # each sent exactly once
-        assert metric(stack, "actions", "abusewatch_evidence_errors_total") > 0
-        assert metric(stack, "actions", "abusewatch_evidence_unavailable") == 0
+        assert service_metric(stack, "actions", "abusewatch_evidence_errors_total") > 0
+        assert service_metric(stack, "actions", "abusewatch_evidence_unavailable") == 0
         stack.check_alive()
         assert stack.processes["actions"].pid == pid  # never exited or restarted
 
         # SIGTERM while the locker is away again: the retry loop must not hold the worker up.
         proxy.cut()
         feed([threat(99)], [])
-        wait_until(lambda: metric(stack, "actions", "abusewatch_evidence_unavailable") == 1, 20, "the second outage")
+        wait_until(lambda: service_metric(stack, "actions", "abusewatch_evidence_unavailable") == 1, 20, "the second outage")
         process = stack.processes["actions"]
         stopping = time.monotonic()
         process.send_signal(signal.SIGTERM)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import signal
 import time
-import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import orjson
@@ -24,7 +23,7 @@ from abusewatch.detection import DetectorSettings
 from abusewatch.demo import build_demo_stream
 from abusewatch.stack import Stack
 
-from .conftest import TopicReader, send_posts, stack_env
+from .conftest import service_metric, TopicReader, send_posts, stack_env
 
 pytestmark = pytest.mark.integration
 
@@ -41,16 +40,6 @@ def pipeline(broker, tmp_path_factory):
     for reader in readers.values():
         reader.close()
     stack.stop()
-
-
-def _metric(stack: Stack, role: str, name: str, **labels: str) -> float:
-    body = urllib.request.urlopen(stack.url(role, "/metrics"), timeout=5).read().decode()
-    total = 0.0
-    for line in body.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            if all(f'{k}="{v}"' in line for k, v in labels.items()):
-                total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def _post(post_id: str, text: str = "have a nice day", **fields):
@@ -101,9 +90,9 @@ def test_counts_reconcile_and_bad_input_is_dead_lettered_with_its_reason(pipelin
     # Counters move at the end of a batch, after its sends: poll until the batch is accounted for.
     deadline = time.monotonic() + 15
     while True:
-        consumed = _metric(stack, "classifier", "abusewatch_messages_in_total", topic=stack.kafka.topic("posts"))
-        produced = _metric(stack, "classifier", "abusewatch_messages_out_total", topic=stack.kafka.topic("post-scores"))
-        dead_lettered = _metric(stack, "classifier", "abusewatch_messages_dead_lettered_total")
+        consumed = service_metric(stack, "classifier", "abusewatch_messages_in_total", topic=stack.kafka.topic("posts"))
+        produced = service_metric(stack, "classifier", "abusewatch_messages_out_total", topic=stack.kafka.topic("post-scores"))
+        dead_lettered = service_metric(stack, "classifier", "abusewatch_messages_dead_lettered_total")
         if consumed == produced + dead_lettered >= total or time.monotonic() > deadline:
             break
         time.sleep(0.2)
