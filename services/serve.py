@@ -23,14 +23,14 @@ def run(args: argparse.Namespace) -> int:
         from abusewatch.api.app import run_api
 
         return int(run_api() or 0)
-    import faust
-
-    from abusewatch.services.common import ServiceContext
+    from abusewatch.services.common import BoundedWorker, ServiceContext
+    from abusewatch.shutdown import ShutdownDeadline
 
     ctx = ServiceContext.from_env(args.role)
     app = importlib.import_module(STREAM_ROLES[args.role]).build(ctx)
-    # The Faust worker owns the event loop and turns SIGTERM/SIGINT into a clean shutdown (it
-    # flushes the producer and commits offsets), which is what Kubernetes sends on pod stop.
-    worker = faust.Worker(app, loglevel=logging.getLevelName(logging.getLogger().level), override_logging=False)
+    worker = BoundedWorker(
+        app, ShutdownDeadline(args.role, ctx.service.shutdown_timeout_s),
+        loglevel=logging.getLevelName(logging.getLogger().level), override_logging=False,
+    )
     worker.execute_from_commandline()
     return 0
