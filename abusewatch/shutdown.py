@@ -1,10 +1,15 @@
-"""The last resort behind every service's shutdown bound (ServiceSettings.shutdown_timeout_s)."""
+"""How a service process ends: at once when its stop is complete, and by a deadline when it is not.
+
+The bound is ServiceSettings.shutdown_timeout_s (docs/operations.md, "Supervision and shutdown").
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
+from typing import NoReturn
 
 log = logging.getLogger(__name__)
 
@@ -36,3 +41,21 @@ class ShutdownDeadline:
         logging.shutdown()
         os._exit(EXIT_SHUTDOWN_TIMEOUT)
 
+
+def exit_now(code: object) -> NoReturn:
+    """End a service whose stop is complete (offsets committed, producers flushed, loop closed)
+    with `code` (a SystemExit code), skipping the interpreter's finalization.
+
+    Finalization is where a stopped service spent most of its exit time: full garbage collections
+    over the model's and libraries' objects and native destructors, on the main thread with the GIL
+    held, so that even the deadline's thread could not run. Nothing is left to save by then.
+    """
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)  # what SystemExit("message") would print
+        code = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
