@@ -25,7 +25,8 @@ from abusewatch.settings import KafkaSettings, ServiceSettings, SupervisorSettin
 from abusewatch.supervision import RestartPolicy, RoleRestarts
 
 log = logging.getLogger(__name__)
-# Beyond a role's own shutdown bound (ABUSEWATCH_SHUTDOWN_TIMEOUT_S): interpreter exit after it.
+# How long past a role's own shutdown bound (ABUSEWATCH_SHUTDOWN_TIMEOUT_S) Stack.stop waits before
+# SIGKILL: the bound ends the role's stop from inside, this only catches a role that cannot run.
 STOP_GRACE_S = 10.0
 
 
@@ -115,11 +116,11 @@ class Stack:
 
     # -- supervision -------------------------------------------------------------------------
 
-    def supervise(self, now: float | None = None) -> None:
+    def supervise(self) -> None:
         """One pass of the supervisor (`abusewatch run` calls it twice a second): a role that exited
         is logged with its exit code and log tail and restarted after its backoff; one that keeps
         failing is reported as crash-looping and still retried, at the longest backoff."""
-        now = time.monotonic() if now is None else now
+        now = time.monotonic()
         for role, process in list(self.processes.items()):
             if process.poll() is None:
                 if role in self._awaiting_ready and self.is_ready(role):
