@@ -1,4 +1,10 @@
-"""`abusewatch run` (make run): the whole pipeline locally until Ctrl-C."""
+"""`abusewatch run` (make run): the whole pipeline locally until Ctrl-C.
+
+Once every role is ready, a role that exits is restarted with backoff and one that keeps failing is
+reported as crash-looping while the others stay up (Stack.supervise); `--fail-fast` stops
+everything instead. At startup a role that exits stops everything either way: that is a
+configuration error to show at once, with its log tail.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,10 @@ from abusewatch.stack import ALL_ROLES, Stack
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--roles", default=",".join(ALL_ROLES), help="comma-separated roles to start")
+    parser.add_argument(
+        "--fail-fast", action="store_true",
+        help="stop everything (exit 1) when a role exits, instead of restarting it with backoff",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  topics      {', '.join(stack.kafka.topic(t) for t in ('posts', 'post-scores', 'target-alerts'))} ...")
         print("Produce JSON posts to the posts topic (see docs/contract.md). Ctrl-C stops everything.", flush=True)
         while True:
-            stack.check_alive()
+            if args.fail_fast:
+                stack.check_alive()
+            else:
+                stack.supervise()
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass

@@ -102,6 +102,37 @@ class ServiceSettings:
         "json",
         "Log format on stderr: json (one object a line, with role and ids as fields) or text (for people).",
     )
+    shutdown_timeout_s: float = setting(
+        "ABUSEWATCH_SHUTDOWN_TIMEOUT_S",
+        15.0,
+        "Longest a service takes to stop after SIGTERM/SIGINT (finish the batch in hand, flush producers, "
+        "commit offsets); past it the service exits at once with code 75, and what it had not committed is "
+        "re-read by its successor. Keep it below the orchestrator's grace period (Kubernetes: 30 s).",
+    )
+
+
+@settings_class
+class SupervisorSettings:
+    """How `abusewatch run` restarts a role process that exited (docs/operations.md)."""
+
+    restart_backoff_s: float = setting(
+        "ABUSEWATCH_RESTART_BACKOFF_S", 1.0, "Delay before restarting a role after its first failure (seconds)."
+    )
+    restart_backoff_max_s: float = setting(
+        "ABUSEWATCH_RESTART_BACKOFF_MAX_S",
+        60.0,
+        "The delay doubles with each failure in the crash-loop window, up to this (seconds).",
+    )
+    crash_loop_failures: int = setting(
+        "ABUSEWATCH_CRASH_LOOP_FAILURES",
+        5,
+        "A role with this many failures within the window is reported as crash-looping (and still retried).",
+    )
+    crash_loop_window_s: float = setting(
+        "ABUSEWATCH_CRASH_LOOP_WINDOW_S",
+        300.0,
+        "Failures older than this are forgotten: a role up this long restarts after the first delay again.",
+    )
 
 
 @settings_class

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import signal
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from abusewatch import config
 from abusewatch.contract import Rejection, dead_letter, dead_letter_size_bound, encode
 from abusewatch.settings import DeadLetterSettings, IngestSettings, KafkaSettings, ServiceSettings
+from abusewatch.shutdown import ShutdownDeadline
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +211,9 @@ class KafkaTransport(faust_aiokafka.Transport):
 def create_app(ctx: ServiceContext) -> faust.App:
     """A Faust app for `ctx.role` with health, readiness and metrics on 127.0.0.1:<port>."""
     data_dir = Path(ctx.kafka.data_dir) / ctx.app_id
+    # Faust creates only the last level; a fresh ABUSEWATCH_DATA_DIR (a new volume, a new checkout)
+    # may not exist at all yet.
+    data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         ctx.app_id,
         broker=[f"kafka://{server}" for server in ctx.kafka.bootstrap.split(",")],
@@ -294,3 +299,20 @@ def fail_fast(ctx: ServiceContext) -> Iterator[None]:
         log.critical("%s: unexpected error while processing a batch; exiting to be restarted", ctx.role, exc_info=True)
         logging.shutdown()
         os._exit(EXIT_UNEXPECTED_ERROR)
+
+
+class BoundedWorker(faust.Worker):
+    """The Faust worker owns the event loop and turns SIGTERM/SIGINT into a clean shutdown (it
+    flushes the producers and commits offsets), which is what Kubernetes sends on pod stop. The
+    deadline bounds that shutdown, and the one after a crash."""
+
+    def __init__(self, app: faust.App, deadline: ShutdownDeadline, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.deadline = deadline
+
+    def _schedule_shutdown(self, signum: signal.Signals) -> None:
+        self.deadline.arm()
+        super()._schedule_shutdown(signum)
+
+    def on_worker_shutdown(self) -> None:
+        self.deadline.arm()

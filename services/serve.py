@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+from typing import NoReturn
 
 STREAM_ROLES = {
     "classifier": "abusewatch.services.classifier.app",
@@ -18,20 +19,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("role", choices=ROLES)
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.role == "api":
+def run(args: argparse.Namespace) -> NoReturn:
+    from abusewatch.shutdown import exit_now
+
+    try:
+        code: object = serve(args.role)
+    except SystemExit as stop:  # how the Faust worker ends, after its stop
+        code = stop.code
+    exit_now(code)
+
+
+def serve(role: str) -> int:
+    if role == "api":
         from abusewatch.api.app import run_api
 
         return int(run_api() or 0)
-    import faust
+    from abusewatch.services.common import BoundedWorker, ServiceContext
+    from abusewatch.shutdown import ShutdownDeadline
 
-    from abusewatch.services.common import ServiceContext
-
-    ctx = ServiceContext.from_env(args.role)
-    app = importlib.import_module(STREAM_ROLES[args.role]).build(ctx)
-    # The Faust worker owns the event loop and turns SIGTERM/SIGINT into a clean shutdown (it
-    # flushes the producer and commits offsets), which is what Kubernetes sends on pod stop.
-    worker = faust.Worker(app, loglevel=logging.getLevelName(logging.getLogger().level), override_logging=False)
+    ctx = ServiceContext.from_env(role)
+    app = importlib.import_module(STREAM_ROLES[role]).build(ctx)
+    worker = BoundedWorker(
+        app, ShutdownDeadline(role, ctx.service.shutdown_timeout_s),
+        loglevel=logging.getLevelName(logging.getLogger().level), override_logging=False,
+    )
     # Faust's startup spinner writes terminal escapes to stdout, which would break one-JSON-object-a-
     # line logs; without it the worker logs "Ready" instead.
     worker.spinner = None

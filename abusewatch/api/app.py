@@ -34,6 +34,7 @@ from abusewatch.api.metrics import ApiMetrics
 from abusewatch.api.perspective import Scorer, analyze, parse_analyze_request
 from abusewatch.api.settings import ApiSettings
 from abusewatch.settings import ServiceSettings
+from abusewatch.shutdown import ShutdownDeadline
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("abusewatch.api.access")
@@ -219,16 +220,24 @@ def run_api() -> int:
     service = config.load(ServiceSettings)
     settings = config.load(ApiSettings)
 
+    deadline = ShutdownDeadline("api", service.shutdown_timeout_s)
+
+    async def arm_deadline(app: web.Application) -> None:
+        deadline.arm()
+
     async def configured_api() -> web.Application:
         registry = CollectorRegistry()
         # process_start_time_seconds changes when the API restarts: the restart alert watches it.
         ProcessCollector(registry=registry)
         app = await create_api(settings, registry=registry)
+        app.on_shutdown.append(arm_deadline)  # SIGTERM/SIGINT: aiohttp begins its graceful stop
         log.info("serving the API on http://%s:%d", service.host, service.api_port)
         return app
 
     try:
-        web.run_app(configured_api(), host=service.host, port=service.api_port, access_log=None, print=None)
+        # Requests in flight get half the bound to finish; the engine and the store stop after them.
+        web.run_app(configured_api(), host=service.host, port=service.api_port, access_log=None, print=None,
+                    shutdown_timeout=service.shutdown_timeout_s / 2)
     except ApiConfigError as exc:
         log.error("%s", exc)
         return 2

@@ -19,24 +19,12 @@ from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from abusewatch.backoff import Backoff
 from abusewatch.evidence.store import EvidenceUnavailable
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Backoff:
-    """Delay before retry number `attempt` (0-based): initial_s * factor**attempt, at most max_s."""
-
-    initial_s: float
-    max_s: float
-    factor: float = 2.0
-
-    def delay(self, attempt: int) -> float:
-        # Cap the exponent too: a long outage must not overflow the float.
-        return min(self.max_s, self.initial_s * self.factor ** min(attempt, 64))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

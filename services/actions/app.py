@@ -27,7 +27,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from abusewatch import config
 from abusewatch.appeals import InvalidAppeal, handle_appeal
 from abusewatch.contract import Rejection, encode, utcnow, validate_message
-from abusewatch.evidence.retry import Backoff, LockerGuard, LockerMetrics
+from abusewatch.backoff import Backoff
+from abusewatch.evidence.retry import LockerGuard, LockerMetrics
 from abusewatch.evidence.settings import EvidenceSettings, EvidenceSigningSettings
 from abusewatch.evidence.signing import configure_signing
 from abusewatch.evidence.store import open_store
