@@ -2,14 +2,16 @@
 
 For each variant it starts `abusewatch serve api` (the shipped model behind the real engine, its own
 process, a free loopback port, a throw-away SQLite locker) and runs the same closed loop against it
-from this process: --clients clients start at once, each sending --requests Perspective requests
-one after another (a TweetEval tweet each, TOXICITY and THREAT), and after a 429/503/504 waiting the
-Retry-After the API asked for (--no-backoff: resend at once). Variants:
+from this process: --clients clients start at once, each sending Perspective requests one after
+another for --seconds (a TweetEval tweet each, TOXICITY and THREAT). After a 429/503/504 a client
+waits the Retry-After the API asked for plus a random jitter of up to as long again, as well-behaved
+clients do so that retries do not arrive in waves (--no-backoff: resend at once). Variants:
 
   unbounded   ABUSEWATCH_API_MAX_IN_FLIGHT and ABUSEWATCH_API_REQUEST_TIMEOUT_S so large that nothing
               is shed or timed out: how the API behaved before load shedding
   defaults    the shipped settings (or those of the environment)
-  in_flight=N the defaults with ABUSEWATCH_API_MAX_IN_FLIGHT=N (a bound sized for this machine)
+  in_flight=N[+retry_after=S]  the defaults with ABUSEWATCH_API_MAX_IN_FLIGHT=N (a bound sized
+              for this machine) and ABUSEWATCH_API_RETRY_AFTER_S=S
 
 Per variant: p50 / p99 / max latency of accepted (200) requests, the share shed (429/503), timeouts
 (504), accepted requests/s. Each server is warmed up first (untimed). Client and server share the
@@ -23,6 +25,7 @@ import asyncio
 import json
 import logging
 import os
+import random
 import secrets
 import subprocess
 import sys
@@ -47,7 +50,7 @@ BENCH_POSTS = Path("tweeteval_offensive") / "val_text.txt"
 UNBOUNDED = {"ABUSEWATCH_API_MAX_IN_FLIGHT": str(10**9), "ABUSEWATCH_API_REQUEST_TIMEOUT_S": str(10**6)}
 VARIANTS: dict[str, dict[str, str]] = {"unbounded": UNBOUNDED, "defaults": {}}
 WARMUP_CLIENTS = 16
-WARMUP_REQUESTS = 8
+WARMUP_SECONDS = 5.0
 READY_TIMEOUT_S = 300.0
 CLIENT_TIMEOUT_S = 600.0  # far above any server-side bound: a hung request shows as latency
 
@@ -101,13 +104,14 @@ class ApiServer:
                 self.process.wait()
 
 
-async def closed_loop(server: ApiServer, texts: list[str], clients: int, requests: int, backoff: bool) -> ClosedLoopResult:
+async def closed_loop(server: ApiServer, texts: list[str], clients: int, seconds: float, backoff: bool) -> ClosedLoopResult:
     headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"}
     bodies = [
         orjson.dumps({"comment": {"text": text}, "requestedAttributes": {"TOXICITY": {}, "THREAT": {}}})
         for text in texts
         if text.strip()
     ]
+    jitter = random.Random(0)
     connector = aiohttp.TCPConnector(limit=0)  # one connection per client, as separate users would have
     timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)
     async with aiohttp.ClientSession(server.url, connector=connector, headers=headers, timeout=timeout) as session:
@@ -116,13 +120,13 @@ async def closed_loop(server: ApiServer, texts: list[str], clients: int, request
             try:
                 async with session.post(ANALYZE, data=bodies[index % len(bodies)]) as response:
                     await response.read()
-                    pause = float(response.headers.get("Retry-After", 0)) if backoff else 0.0
-                    return str(response.status), pause
+                    retry_after = float(response.headers.get("Retry-After", 0)) if backoff else 0.0
+                    return str(response.status), retry_after * (1 + jitter.random())
             except (aiohttp.ClientError, TimeoutError) as exc:
                 return f"error:{type(exc).__name__}", 0.0
 
-        await measure_closed_loop(call, WARMUP_CLIENTS, WARMUP_REQUESTS)
-        return await measure_closed_loop(call, clients, requests)
+        await measure_closed_loop(call, WARMUP_CLIENTS, WARMUP_SECONDS)
+        return await measure_closed_loop(call, clients, seconds)
 
 
 def summarize(result: ClosedLoopResult) -> dict[str, Any]:
@@ -142,33 +146,40 @@ def summarize(result: ClosedLoopResult) -> dict[str, Any]:
     }
 
 
+# Variant parts KEY=N (joined with "+") -> the setting they override.
+VARIANT_SETTINGS = {"in_flight": "ABUSEWATCH_API_MAX_IN_FLIGHT", "retry_after": "ABUSEWATCH_API_RETRY_AFTER_S"}
+
+
 def variant_env(name: str) -> dict[str, str]:
     """The server's environment overrides for a variant name; ValueError for an unknown one."""
     if name in VARIANTS:
         return VARIANTS[name]
-    key, _, value = name.partition("=")
-    if key == "in_flight" and value.isdigit() and int(value) > 0:
-        return {"ABUSEWATCH_API_MAX_IN_FLIGHT": value}
-    raise ValueError(f"unknown variant {name!r}: use {', '.join(VARIANTS)} or in_flight=N")
+    env = {}
+    for part in name.split("+"):
+        key, _, value = part.partition("=")
+        if key not in VARIANT_SETTINGS or not value.isdigit() or int(value) < 1:
+            raise ValueError(f"unknown variant {name!r}: use {', '.join(VARIANTS)} or in_flight=N[+retry_after=S]")
+        env[VARIANT_SETTINGS[key]] = value
+    return env
 
 
-def run_api_benchmark(texts: list[str], clients: int, requests: int, backoff: bool, variants: list[str]) -> dict[str, Any]:
-    report: dict[str, Any] = {"clients": clients, "requests_per_client": requests, "backoff": backoff, "variants": {}}
+def run_api_benchmark(texts: list[str], clients: int, seconds: float, backoff: bool, variants: list[str]) -> dict[str, Any]:
+    report: dict[str, Any] = {"clients": clients, "seconds": seconds, "backoff": backoff, "variants": {}}
     for name in variants:
         with tempfile.TemporaryDirectory(prefix="abusewatch-api-bench-") as workdir:
             with ApiServer(variant_env(name), Path(workdir)) as server:
-                log.info("variant %s: %d clients x %d requests", name, clients, requests)
-                result = asyncio.run(closed_loop(server, texts, clients, requests, backoff))
+                log.info("variant %s: %d clients for %g s", name, clients, seconds)
+                result = asyncio.run(closed_loop(server, texts, clients, seconds, backoff))
         report["variants"][name] = summarize(result)
     return report
 
 
 def print_report(report: dict[str, Any]) -> None:
-    print(f"{report['clients']} clients x {report['requests_per_client']} requests, backoff {report['backoff']}")
-    print(f"{'variant':<10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'shed':>7} {'504s':>5} {'ok/s':>7} {'elapsed s':>9}")
+    print(f"{report['clients']} clients for {report['seconds']:g} s, backoff {report['backoff']}")
+    print(f"{'variant':<12} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'shed':>7} {'504s':>5} {'ok/s':>7} {'elapsed s':>9}")
     for name, row in report["variants"].items():
         print(
-            f"{name:<10} {row['accepted_p50_ms'] or 0:>8.0f} {row['accepted_p99_ms'] or 0:>8.0f} "
+            f"{name:<12} {row['accepted_p50_ms'] or 0:>8.0f} {row['accepted_p99_ms'] or 0:>8.0f} "
             f"{row['accepted_max_ms'] or 0:>8.0f} {row['share_shed']:>7.1%} {row['timeouts_504']:>5} "
             f"{row['accepted_per_s']:>7.1f} {row['elapsed_s']:>9.1f}"
         )
@@ -177,10 +188,10 @@ def print_report(report: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m abusewatch.api.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=1000, help="concurrent clients")
-    parser.add_argument("--requests", type=int, default=5, help="requests per client, one after another")
+    parser.add_argument("--seconds", type=float, default=30.0, help="how long each client keeps sending")
     parser.add_argument("--no-backoff", action="store_true", help="resend at once after a 429/503 (ignore Retry-After)")
     parser.add_argument(
-        "--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}, in_flight=N"
+        "--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}, in_flight=N[+retry_after=S]"
     )
     parser.add_argument("--datasets-dir", type=Path, default=None, help="default: ABUSEWATCH_DATASETS_DIR")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
@@ -197,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             variant_env(name)
         except ValueError as exc:
             parser.error(str(exc))
-    report = run_api_benchmark(texts, args.clients, args.requests, not args.no_backoff, variants)
+    report = run_api_benchmark(texts, args.clients, args.seconds, not args.no_backoff, variants)
     print_report(report)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ latency (an open loop does not slow down when the server does, unlike a closed l
 
 `measure_closed_loop` is the other shape: a fixed number of concurrent clients, each sending its
 next request when the last is answered (after the pause the answer asked for, e.g. Retry-After),
-as N users of an HTTP API do. It reports latency per outcome (e.g. HTTP status), so accepted and
+for a fixed time, as N users of an HTTP API do. It reports latency per outcome (e.g. HTTP status), so accepted and
 shed requests are measured apart.
 """
 
@@ -61,8 +61,8 @@ async def measure_open_loop(score: ScoreFn, texts: Sequence[str], rate: float, d
     )
 
 
-# One request of a closed loop: its global index in, (outcome label, seconds the client pauses
-# before its next request) out.
+# One request of a closed loop: a running request number in, (outcome label, seconds the client
+# pauses before its next request) out.
 CallFn = Callable[[int], Awaitable[tuple[str, float]]]
 
 
@@ -83,7 +83,7 @@ class ClosedLoopResult:
 
     def share(self, outcome: str) -> float:
         found = self.outcomes.get(outcome)
-        return found.count / self.requests if found is not None else 0.0
+        return found.count / self.requests if found is not None and self.requests else 0.0
 
     def rate(self, outcome: str) -> float:
         """Requests per second with this outcome, over the whole run."""
@@ -91,22 +91,27 @@ class ClosedLoopResult:
         return found.count / self.elapsed_s if found is not None else 0.0
 
 
-async def measure_closed_loop(call: CallFn, clients: int, requests_per_client: int) -> ClosedLoopResult:
-    """`clients` concurrent clients, all starting at once, each making `requests_per_client` calls
-    one after another. Latency is per call; a client's pauses between calls are not counted."""
+async def measure_closed_loop(call: CallFn, clients: int, duration_s: float) -> ClosedLoopResult:
+    """`clients` concurrent clients, all starting at once, each making calls one after another
+    until `duration_s` has passed (a call started before then is waited for). Latency is per call;
+    a client's pauses between calls are not counted."""
     loop = asyncio.get_running_loop()
     latencies: dict[str, list[float]] = defaultdict(list)
-
-    async def client(number: int) -> None:
-        for turn in range(requests_per_client):
-            started = loop.time()
-            outcome, pause_s = await call(number * requests_per_client + turn)
-            latencies[outcome].append(loop.time() - started)
-            if pause_s > 0 and turn < requests_per_client - 1:
-                await asyncio.sleep(pause_s)
-
     start = loop.time()
-    await asyncio.gather(*(client(number) for number in range(clients)))
+    deadline = start + duration_s
+    issued = 0
+
+    async def client() -> None:
+        nonlocal issued
+        while loop.time() < deadline:
+            started = loop.time()
+            outcome, pause_s = await call(issued)
+            issued += 1
+            latencies[outcome].append(loop.time() - started)
+            if pause_s > 0:
+                await asyncio.sleep(min(pause_s, max(0.0, deadline - loop.time())))
+
+    await asyncio.gather(*(client() for _ in range(clients)))
     elapsed = loop.time() - start
     outcomes = {
         outcome: OutcomeStats(
@@ -117,4 +122,5 @@ async def measure_closed_loop(call: CallFn, clients: int, requests_per_client: i
         )
         for outcome, values in sorted(latencies.items())
     }
-    return ClosedLoopResult(clients=clients, requests=clients * requests_per_client, elapsed_s=elapsed, outcomes=outcomes)
+    requests = sum(len(values) for values in latencies.values())
+    return ClosedLoopResult(clients=clients, requests=requests, elapsed_s=elapsed, outcomes=outcomes)
