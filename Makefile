@@ -47,6 +47,7 @@ bench: venv
 	$(BIN)/python -m abusewatch.detection.bench --targets 200000
 	$(BIN)/python -m abusewatch.services.detector.ceiling $(BENCH_DIR)/scenario/post-scores.jsonl.gz --posts 150000
 	$(BIN)/python -m abusewatch.services.detector.bench $(BENCH_DIR)/scenario/post-scores.jsonl.gz --posts 150000
+	$(BIN)/python -m abusewatch.api.bench --clients 1000 --seconds 30 --json $(BENCH_DIR)/api-overload.json
 
 train: venv
 	$(BIN)/abusewatch train

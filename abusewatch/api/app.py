@@ -9,7 +9,8 @@
 `run_api()` is what `abusewatch serve api` runs. `create_api(settings, scorer=..., cases=...)`
 builds the application; tests and embedders inject their own scorer and case reader, and the
 defaults are the shared inference engine and the evidence locker, started and stopped with the app.
-Handlers only parse, call and shape; the logic lives in perspective.py and cases.py.
+Handlers only parse, call and shape; the logic lives in perspective.py and cases.py, load
+shedding and the request timeout in admission.py.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
 
 from abusewatch import config
+from abusewatch.api.admission import check_limits, load_shedding_middleware
 from abusewatch.api.auth import bearer_token_middleware, token_check_enabled
 from abusewatch.api.cases import CaseReader, EvidenceCaseReader
-from abusewatch.api.errors import ApiConfigError, ApiError, invalid_argument
-from abusewatch.api.metrics import ApiMetrics
+from abusewatch.api.errors import ApiConfigError, ApiError, RetryLater, invalid_argument
+from abusewatch.api.metrics import ApiMetrics, route_label
 from abusewatch.api.perspective import Scorer, analyze, parse_analyze_request
 from abusewatch.api.settings import ApiSettings
 from abusewatch.settings import ServiceSettings
@@ -50,21 +52,16 @@ def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
-def _error_response(error: ApiError) -> web.Response:
+def _error_response(error: ApiError, settings: ApiSettings) -> web.Response:
     response = _json(error.body(), status=error.code)
     if error.code == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="abusewatch"'
+    if isinstance(error, RetryLater):
+        response.headers["Retry-After"] = str(settings.retry_after_s)
     return response
 
 
 # -- middlewares (outermost first) --------------------------------------------------------------
-
-
-def _route(request: web.Request) -> str:
-    """The route template ("/v1/targets/{target_id}/history"): for metric labels and logs, where
-    concrete paths would carry account ids."""
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "unmatched"
 
 
 @web.middleware
@@ -74,7 +71,7 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
     started = time.perf_counter()
     response = await handler(request)
     elapsed = time.perf_counter() - started
-    route = _route(request)
+    route = route_label(request)
     metrics = request.app[METRICS]
     metrics.requests.labels(route, request.method, str(response.status)).inc()
     metrics.request_seconds.labels(route).observe(elapsed)
@@ -85,20 +82,21 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
 @web.middleware
 async def google_api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error leaves as {"error": {"code", "message", "status"}}, like Google APIs."""
+    settings = request.app[SETTINGS]
     try:
         return await handler(request)
     except ApiError as error:
-        return _error_response(error)
+        return _error_response(error, settings)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        response = _error_response(ApiError(exc.status, exc.reason))
+        response = _error_response(ApiError(exc.status, exc.reason), settings)
         if "Allow" in exc.headers:  # a 405 says which methods the path does take
             response.headers["Allow"] = exc.headers["Allow"]
         return response
     except Exception:
-        log.exception("unhandled error answering %s %s", request.method, _route(request))
-        return _error_response(ApiError(500, "Internal error."))
+        log.exception("unhandled error answering %s %s", request.method, route_label(request))
+        return _error_response(ApiError(500, "Internal error."), settings)
 
 
 # -- handlers -----------------------------------------------------------------------------------
@@ -185,18 +183,24 @@ async def create_api(
     """The API application. Without `scorer` / `cases` it owns an inference engine and an evidence
     store (from EngineSettings / EvidenceSettings); injected ones are the caller's to start and stop.
 
-    Raises ApiConfigError when no token is set and ABUSEWATCH_API_ALLOW_NO_TOKEN is not true.
+    Raises ApiConfigError when no token is set and ABUSEWATCH_API_ALLOW_NO_TOKEN is not true, or
+    when a load-shedding limit is out of range.
     """
+    check_limits(settings)
+    registry = registry if registry is not None else CollectorRegistry()
+    metrics = ApiMetrics(registry)
     middlewares: list[Any] = [observe_requests, google_api_errors]
     if token_check_enabled(settings):
         middlewares.append(bearer_token_middleware(settings.token))
     else:
         log.warning("ABUSEWATCH_API_ALLOW_NO_TOKEN=true: the API is serving WITHOUT authentication")
+    # After authentication: a caller without a valid token gets 401, never a 429 to retry.
+    middlewares.append(load_shedding_middleware(settings, metrics))
     # The body limit leaves room for JSON escaping (up to 6 bytes per character of text).
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_comment_bytes * 6 + 65_536)
     app[SETTINGS] = settings
-    app[REGISTRY] = registry if registry is not None else CollectorRegistry()
-    app[METRICS] = ApiMetrics(app[REGISTRY])
+    app[REGISTRY] = registry
+    app[METRICS] = metrics
     if scorer is None:
         app.cleanup_ctx.append(_inference_engine)
     else:

@@ -19,6 +19,7 @@ GOOGLE_STATUS: dict[int, str] = {
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
     503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
 }
 
 
@@ -36,6 +37,16 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, "status": self.status}}
+
+
+class RetryLater(ApiError):
+    """Load shed or a timeout: the client should retry after the Retry-After the API adds.
+
+    `reason` labels the shed/timeout metrics (abusewatch.api.metrics)."""
+
+    def __init__(self, code: int, message: str, reason: str) -> None:
+        super().__init__(code, message)
+        self.reason = reason
 
 
 def invalid_argument(message: str) -> ApiError:

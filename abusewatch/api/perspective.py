@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from abusewatch.api.errors import ApiError, invalid_argument
-from abusewatch.inference import Overloaded
+from abusewatch.api.errors import RetryLater, invalid_argument
+from abusewatch.inference import NotStarted, Overloaded
 
 SCORE_TYPE = "PROBABILITY"
 SUPPORTED_LANGUAGES = ("en",)  # the classifier is trained on English only
@@ -230,10 +230,12 @@ async def analyze(request: AnalyzeRequest, scorer: Scorer, *, max_spans: int) ->
     # A one-sentence comment's only span is the comment: score it once.
     span_texts = [request.text[span.start : span.end] for span in spans] if len(spans) > 1 else []
     try:
-        # Never queue behind a full engine: an HTTP client is better served by a quick 429 it can
+        # Never queue behind a full engine: an HTTP client is better served by a quick 503 it can
         # retry than by a request that hangs until its own timeout.
         scores = await scorer.score([request.text, *span_texts], wait=False)
     except Overloaded as exc:
-        raise ApiError(429, f"The model is overloaded, retry later ({exc}).") from exc
+        raise RetryLater(503, f"The model is saturated, retry later ({exc}).", "engine_overloaded") from exc
+    except NotStarted as exc:
+        raise RetryLater(503, f"The model is not ready, retry later ({exc}).", "engine_not_ready") from exc
     span_scores = scores[1:] if span_texts else scores[:1] * len(spans)
     return analyze_response(request, scores[0], list(zip(spans, span_scores, strict=True)))

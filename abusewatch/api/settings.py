@@ -7,7 +7,7 @@ from abusewatch.config import setting, settings_class
 
 @settings_class
 class ApiSettings:
-    """The HTTP API: authentication, request limits, and how far back the case reads look."""
+    """The HTTP API: authentication, request limits, load shedding, and how far back the case reads look."""
 
     token: str = setting(
         "ABUSEWATCH_API_TOKEN",
@@ -37,4 +37,21 @@ class ApiSettings:
     )
     history_limit: int = setting(
         "ABUSEWATCH_API_HISTORY_LIMIT", 500, "Most evidence records a target-history request returns (newest)."
+    )
+    max_in_flight: int = setting(
+        "ABUSEWATCH_API_MAX_IN_FLIGHT",
+        64,
+        "Most requests handled at once (probes and /metrics not counted); past it a request is answered "
+        "429 RESOURCE_EXHAUSTED at once instead of queueing, so accepted requests keep a short latency.",
+    )
+    request_timeout_s: float = setting(
+        "ABUSEWATCH_API_REQUEST_TIMEOUT_S",
+        5.0,
+        "Longest a request may take, body read included; past it the API answers 504 DEADLINE_EXCEEDED and "
+        "drops the request's posts that are still queued for the model.",
+    )
+    retry_after_s: int = setting(
+        "ABUSEWATCH_API_RETRY_AFTER_S",
+        1,
+        "Retry-After (seconds) sent with every 429, 503 and 504 answer.",
     )

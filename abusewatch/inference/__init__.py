@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from abusewatch.inference.queue import Overloaded
+from abusewatch.inference.queue import NotStarted, Overloaded
 from abusewatch.inference.settings import EngineSettings
 
-__all__ = ["EngineSettings", "InferenceEngine", "Overloaded"]
+__all__ = ["EngineSettings", "InferenceEngine", "NotStarted", "Overloaded"]
 
 
 def __getattr__(name: str) -> Any:

@@ -31,7 +31,7 @@ from abusewatch.inference.backends.base import Backend
 from abusewatch.inference.batching import collate, padding_efficiency, plan_batches
 from abusewatch.inference.cascade import LexicalFirstPass
 from abusewatch.inference.metrics import EngineMetrics
-from abusewatch.inference.queue import QueuedPost, RequestQueue
+from abusewatch.inference.queue import NotStarted, QueuedPost, RequestQueue
 from abusewatch.inference.settings import EngineSettings
 from abusewatch.inference.tokenization import PostTokenizer
 
@@ -185,7 +185,7 @@ class InferenceEngine:
         (all of the call's posts are admitted or none).
         """
         if not self._started:
-            raise RuntimeError("the inference engine is not started (await engine.start())")
+            raise NotStarted("the inference engine is not started (await engine.start())")
         texts = list(texts)
         if not wait:
             self._queue.try_acquire_slots(len(texts))

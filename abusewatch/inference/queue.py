@@ -3,7 +3,9 @@
 Like text-embeddings-inference's queue plus its request semaphore: a fixed number of slots covers
 every post admitted and not yet answered (waiting, being batched, or on the model), so memory stays
 bounded under overload. A full queue makes callers wait for a slot, or raise `Overloaded` when they
-asked not to wait. Everything here runs on the event loop thread; no locks are needed.
+asked not to wait. A caller that gives up (its future is cancelled, e.g. a timed-out HTTP request)
+has its posts that are still waiting dropped and their slots freed at once. Everything here runs on
+the event loop thread; no locks are needed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ class Overloaded(RuntimeError):
     """The engine has no free queue slots and the caller asked not to wait."""
 
 
-@dataclass
+class NotStarted(RuntimeError):
+    """The engine is not started, or is stopping: it admits nothing."""
+
+
+@dataclass(eq=False)  # identity: the queue removes the very post whose caller gave up
 class QueuedPost:
     """One post waiting to be scored: its text and the future its caller awaits."""
 
@@ -71,9 +77,17 @@ class RequestQueue:
     def put(self, post: QueuedPost) -> None:
         """Queue a post whose slot the caller already holds."""
         if self._closed:
-            raise RuntimeError("the queue is closed")
+            raise NotStarted("the queue is closed")
         self._pending.append(post)
+        post.future.add_done_callback(lambda _: self._drop_if_cancelled(post))
         self._post_arrived.set()
+
+    def _drop_if_cancelled(self, post: QueuedPost) -> None:
+        # Only a post still waiting is dropped; one already taken into a window is answered (to
+        # nobody) and frees its slot with its batch.
+        if post.future.cancelled() and post in self._pending:
+            self._pending.remove(post)
+            self.release_slots(1)
 
     def close(self) -> None:
         """Refuse new posts; `next_window` drains what is queued, then returns empty."""

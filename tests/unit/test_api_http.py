@@ -15,7 +15,7 @@ from aiohttp import web
 from abusewatch.api.app import create_api, run_api
 from abusewatch.api.errors import ApiConfigError
 from abusewatch.api.settings import ApiSettings
-from abusewatch.inference import Overloaded
+from abusewatch.inference import NotStarted, Overloaded
 from abusewatch.labels import LABELS
 from tests.fakes import NoCases
 
@@ -263,7 +263,9 @@ def test_wrong_method_unknown_path_oversized_body_and_overload_are_google_shaped
     run(scenario)
 
     async def overloaded(client: httpx.AsyncClient) -> None:
-        assert_google_error(await client.post(ANALYZE, json=analyze_body()), 429, "RESOURCE_EXHAUSTED")
+        response = await client.post(ANALYZE, json=analyze_body())
+        assert "saturated" in assert_google_error(response, 503, "UNAVAILABLE")
+        assert response.headers["Retry-After"] == "1"
 
     run(overloaded, OverloadedScorer())
 
@@ -279,3 +281,110 @@ def test_concurrent_requests_are_all_answered() -> None:
 
     run(scenario, scorer)
     assert len(scorer.calls) == 20
+
+
+# -- load shedding and the request timeout --------------------------------------------------------
+
+
+class HeldScorer(KeywordScorer):
+    """Holds every call until released, so requests stay in flight as long as a test needs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.cancelled = 0
+
+    async def score(self, texts: Sequence[str], *, wait: bool = True) -> list[dict[str, float]]:
+        self.calls.append(list(texts))
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        return [self._score(text) for text in texts]
+
+
+class StoppedScorer(KeywordScorer):
+    async def score(self, texts: Sequence[str], *, wait: bool = True) -> list[dict[str, float]]:
+        raise NotStarted("the inference engine is not started")
+
+
+async def until(predicate, what: str, timeout_s: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
+
+
+def metric(text: str, sample: str) -> float:
+    """The value of one sample line of a Prometheus exposition (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_past_the_in_flight_limit_requests_get_429_at_once_and_probes_still_answer() -> None:
+    scorer = HeldScorer()
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        held = [asyncio.create_task(client.post(ANALYZE, json=analyze_body())) for _ in range(2)]
+        await until(lambda: len(scorer.calls) == 2, "two requests in flight")
+        for path in ("/v1alpha1/comments:analyze", "/v1/campaigns/open"):
+            shed = await client.request("POST" if path == ANALYZE else "GET", path, json=analyze_body())
+            assert "Too many requests in flight (limit 2)" in assert_google_error(shed, 429, "RESOURCE_EXHAUSTED")
+            assert shed.headers["Retry-After"] == "7"
+        # Probes and the scraper are never shed, even with every slot taken.
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/readyz")).status_code == 200
+        metrics = await client.get("/metrics")
+        assert metric(metrics.text, 'abusewatch_api_shed_total{reason="in_flight_limit"}') == 2
+        assert metric(metrics.text, "abusewatch_api_in_flight") == 2
+        scorer.release.set()
+        assert [response.status_code for response in await asyncio.gather(*held)] == [200, 200]
+        # Slots come back: the next request is admitted.
+        assert (await client.post(ANALYZE, json=analyze_body())).status_code == 200
+        assert metric((await client.get("/metrics")).text, "abusewatch_api_in_flight") == 0
+
+    run(scenario, scorer, ApiSettings(token=TOKEN, max_in_flight=2, retry_after_s=7))
+    assert len(scorer.calls) == 3
+
+
+def test_a_request_past_its_timeout_gets_504_and_its_engine_call_is_cancelled() -> None:
+    scorer = HeldScorer()
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        response = await client.post(ANALYZE, json=analyze_body())
+        assert "within 0.2 s" in assert_google_error(response, 504, "DEADLINE_EXCEEDED")
+        assert response.headers["Retry-After"] == "1"
+        assert scorer.cancelled == 1
+        metrics = (await client.get("/metrics")).text
+        assert metric(metrics, 'abusewatch_api_timeouts_total{route="/v1alpha1/comments:analyze"}') == 1
+        assert metric(metrics, "abusewatch_api_in_flight") == 0
+
+    run(scenario, scorer, ApiSettings(token=TOKEN, request_timeout_s=0.2))
+
+
+def test_a_stopped_engine_is_503_not_ready() -> None:
+    async def scenario(client: httpx.AsyncClient) -> None:
+        response = await client.post(ANALYZE, json=analyze_body())
+        assert "not ready" in assert_google_error(response, 503, "UNAVAILABLE")
+        assert response.headers["Retry-After"] == "1"
+        metrics = (await client.get("/metrics")).text
+        assert metric(metrics, 'abusewatch_api_shed_total{reason="engine_not_ready"}') == 1
+
+    run(scenario, StoppedScorer())
+
+
+@pytest.mark.parametrize(
+    ("limits", "variable"),
+    [
+        ({"max_in_flight": 0}, "ABUSEWATCH_API_MAX_IN_FLIGHT"),
+        ({"request_timeout_s": 0}, "ABUSEWATCH_API_REQUEST_TIMEOUT_S"),
+        ({"retry_after_s": -1}, "ABUSEWATCH_API_RETRY_AFTER_S"),
+    ],
+)
+def test_limits_out_of_range_refuse_to_start(limits: dict, variable: str) -> None:
+    with pytest.raises(ApiConfigError, match=variable):
+        asyncio.run(create_api(ApiSettings(token=TOKEN, **limits), scorer=KeywordScorer(), cases=NoCases()))

@@ -161,7 +161,7 @@ class OverloadedScorer:
         raise Overloaded("0 of 1 queue slots free")
 
 
-def test_an_overloaded_engine_is_429_resource_exhausted() -> None:
+def test_a_saturated_engine_is_503_unavailable() -> None:
     with pytest.raises(ApiError) as raised:
         asyncio.run(analyze(parse(request_body()), OverloadedScorer(), max_spans=4))
-    assert (raised.value.code, raised.value.status) == (429, "RESOURCE_EXHAUSTED")
+    assert (raised.value.code, raised.value.status) == (503, "UNAVAILABLE")

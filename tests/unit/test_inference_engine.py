@@ -247,3 +247,26 @@ def test_settings_read_from_environment() -> None:
     settings = load(EngineSettings, env={"ABUSEWATCH_MAX_BATCH_TOKENS": "512", "ABUSEWATCH_CASCADE": "true"})
     assert settings.max_batch_tokens == 512
     assert settings.cascade is True
+
+
+def test_a_caller_that_gives_up_frees_its_waiting_posts_slots() -> None:
+    async def scenario() -> None:
+        # The batcher waits for 8 posts (or 10 s): the 3 posts below stay queued until cancelled.
+        engine, backend = make_engine(queue_size=4, max_batch_posts=8, max_wait_ms=10_000)
+        await engine.start()
+        gave_up = asyncio.create_task(engine.score(["a", "b c", "d e f"], wait=False))
+        await asyncio.sleep(0.05)
+        with pytest.raises(Overloaded):
+            await engine.score(["x", "y"], wait=False)
+        gave_up.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await gave_up
+        await asyncio.sleep(0)  # the posts' done-callbacks run on the next loop iteration
+        # Its slots are free again (4 posts fit a queue of 4), and its posts never reach the model.
+        kept = asyncio.create_task(engine.score(["g h", "i j", "k l", "m n"], wait=False))
+        await asyncio.sleep(0.05)
+        await engine.stop()
+        assert await kept == [expected(text) for text in ["g h", "i j", "k l", "m n"]]
+        assert sum(len(batch.lengths) for batch in backend.batches) == 4
+
+    asyncio.run(scenario())
