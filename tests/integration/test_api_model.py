@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import pytest
-from aiohttp import web
 
 from abusewatch.api.app import create_api
 from abusewatch.api.settings import ApiSettings
+from tests.api_server import api_client
 from tests.fakes import NoCases
 
 pytestmark = [
@@ -26,45 +25,35 @@ def test_a_threat_scores_higher_than_a_kind_word(monkeypatch: pytest.MonkeyPatch
     async def scenario() -> None:
         # No scorer given: the app loads and starts the shared inference engine itself.
         app = await create_api(ApiSettings(token=TOKEN), cases=NoCases())
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        try:
-            async with httpx.AsyncClient(
-                base_url=f"http://{host}:{port}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
-            ) as client:
-                ready = await client.get("/readyz")
-                assert ready.status_code == 200, ready.text
-                assert ready.json()["model"]["name"]
+        async with api_client(app, TOKEN, timeout=30) as client:
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["model"]["name"]
 
-                def body(text: str) -> dict:
-                    return {
-                        "comment": {"text": text},
-                        "requestedAttributes": {"TOXICITY": {}, "THREAT": {}, "SEVERE_TOXICITY": {}},
-                        "spanAnnotations": True,
-                    }
+            def body(text: str) -> dict:
+                return {
+                    "comment": {"text": text},
+                    "requestedAttributes": {"TOXICITY": {}, "THREAT": {}, "SEVERE_TOXICITY": {}},
+                    "spanAnnotations": True,
+                }
 
-                # Sent together, so the engine batches them.
-                threat, kind = await asyncio.gather(
-                    client.post(ANALYZE, json=body("I will kill you")),
-                    client.post(ANALYZE, json=body("have a lovely day")),
+            # Sent together, so the engine batches them.
+            threat, kind = await asyncio.gather(
+                client.post(ANALYZE, json=body("I will kill you")),
+                client.post(ANALYZE, json=body("have a lovely day")),
+            )
+            assert threat.status_code == kind.status_code == 200
+            threat_scores, kind_scores = threat.json()["attributeScores"], kind.json()["attributeScores"]
+            for attribute in ("THREAT", "TOXICITY"):
+                assert (
+                    threat_scores[attribute]["summaryScore"]["value"]
+                    > kind_scores[attribute]["summaryScore"]["value"]
                 )
-                assert threat.status_code == kind.status_code == 200
-                threat_scores, kind_scores = threat.json()["attributeScores"], kind.json()["attributeScores"]
-                for attribute in ("THREAT", "TOXICITY"):
-                    assert (
-                        threat_scores[attribute]["summaryScore"]["value"]
-                        > kind_scores[attribute]["summaryScore"]["value"]
-                    )
-                for scores in (threat_scores, kind_scores):
-                    for attribute in scores.values():
-                        assert 0 <= attribute["summaryScore"]["value"] <= 1
-                        assert attribute["summaryScore"]["type"] == "PROBABILITY"
-                metrics = await client.get("/metrics")
-                assert "abusewatch_inference_batch_posts" in metrics.text
-        finally:
-            await runner.cleanup()
+            for scores in (threat_scores, kind_scores):
+                for attribute in scores.values():
+                    assert 0 <= attribute["summaryScore"]["value"] <= 1
+                    assert attribute["summaryScore"]["type"] == "PROBABILITY"
+            metrics = await client.get("/metrics")
+            assert "abusewatch_inference_batch_posts" in metrics.text
 
     asyncio.run(scenario())

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from abusewatch import config
@@ -22,6 +21,7 @@ from abusewatch.api.app import create_api
 from abusewatch.api.settings import ApiSettings
 from abusewatch.inference import EngineSettings, InferenceEngine
 from abusewatch.model.artifact import DEFAULT_MODEL_DIR, load_artifact
+from tests.api_server import api_client
 from tests.fakes import NoCases
 
 pytestmark = [
@@ -51,22 +51,12 @@ async def serving(artifact, settings: ApiSettings, **engine: object) -> AsyncIte
     scorer = InferenceEngine.from_artifact(artifact, engine_settings, registry)
     await scorer.start()
     app = await create_api(settings, scorer=scorer, cases=NoCases(), registry=registry)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
     try:
-        async with httpx.AsyncClient(
-            base_url=f"http://{host}:{port}",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            timeout=60,
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
-        ) as client:
+        async with api_client(app, TOKEN, timeout=60,
+                              limits=httpx.Limits(max_connections=None, max_keepalive_connections=None)) as client:
             assert (await client.get("/readyz")).status_code == 200
             yield client
     finally:
-        await runner.cleanup()
         await scorer.stop()
 
 

@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator, Sequence
 
 import httpx
 import pytest
-from aiohttp import web
 
 from abusewatch.api.app import create_api, run_api
 from abusewatch.api.errors import ApiConfigError
 from abusewatch.api.settings import ApiSettings
 from abusewatch.inference import NotStarted, Overloaded
 from abusewatch.labels import LABELS
+from tests.api_server import api_client
 from tests.fakes import NoCases
 
 TOKEN = "http-test-token"
@@ -60,18 +60,8 @@ class OverloadedScorer(KeywordScorer):
 async def serving(scorer: KeywordScorer, settings: ApiSettings | None = None) -> AsyncIterator[httpx.AsyncClient]:
     """The API on a real socket (a free port), and a client that sends the token."""
     app = await create_api(settings or ApiSettings(token=TOKEN), scorer=scorer, cases=NoCases())
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://{host}:{port}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
-        ) as client:
-            yield client
-    finally:
-        await runner.cleanup()
+    async with api_client(app, TOKEN) as client:
+        yield client
 
 
 def run(scenario, scorer: KeywordScorer | None = None, settings: ApiSettings | None = None) -> None:
