@@ -37,14 +37,17 @@ class IncomingMessage:
     partition: int
     offset: int
     received_at: float = dataclasses.field(default_factory=time.perf_counter)
+    traceparent: bytes | None = None  # the trace the post continues (abusewatch.tracing), if any
 
 
 @dataclasses.dataclass
 class ClassifiedBatch:
     """Outputs for one batch: (key, message) pairs for post-scores, and the rejected inputs with
-    why (the service dead-letters them to posts-dlq)."""
+    why (the service dead-letters them to posts-dlq). `origins` is parallel to `scores`: the input
+    each score came from (tracing continues its trace)."""
 
     scores: list[tuple[bytes, dict[str, Any]]] = dataclasses.field(default_factory=list)
+    origins: list[IncomingMessage] = dataclasses.field(default_factory=list)
     dead_letters: list[tuple[IncomingMessage, Rejection]] = dataclasses.field(default_factory=list)
     targets_dropped: int = 0  # targets beyond ABUSEWATCH_MAX_TARGETS_PER_POST, over the batch
 
@@ -122,6 +125,7 @@ class PostClassifier:
                 batch.dead_letters.append((message, _processing_error(exc, post.post_id)))
                 continue
             batch.scores.append((post.post_id.encode(), scored))
+            batch.origins.append(message)
         return batch
 
     async def _score_isolating(self, texts: list[str]) -> list[dict[str, float] | BaseException]:

@@ -42,10 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def configure_logging(level: str, log_format: str, role: str) -> None:
     """Root logging on stderr. JSON puts the role on every line and keeps what a call passes in
-    `extra` (post_id, alert_id, action_id, ...) as fields of its own, for log search by id."""
+    `extra` (post_id, alert_id, action_id, ...) as fields of its own, for log search by id, and the
+    trace_id/span_id of the span current when the line was logged (abusewatch.tracing)."""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         from pythonjsonlogger.json import JsonFormatter
+
+        from abusewatch.tracing import TraceIdLogFilter
+
+        handler.addFilter(TraceIdLogFilter())
 
         handler.setFormatter(
             JsonFormatter(

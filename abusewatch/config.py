@@ -111,4 +111,5 @@ _SETTINGS_MODULES = [
     "abusewatch.api.settings",
     "abusewatch.inference.settings",
     "abusewatch.model.settings",
+    "abusewatch.tracing",
 ]

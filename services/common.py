@@ -24,6 +24,7 @@ from abusewatch import config
 from abusewatch.contract import Rejection, dead_letter, dead_letter_size_bound, encode
 from abusewatch.settings import DeadLetterSettings, IngestSettings, KafkaSettings, ServiceSettings
 from abusewatch.shutdown import ShutdownDeadline
+from abusewatch.tracing import Tracing, TracingSettings
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class ServiceContext:
     service: ServiceSettings
     metrics: ServiceMetrics
     dead_letters: DeadLetterSettings = dataclasses.field(default_factory=DeadLetterSettings)
+    tracing: Tracing = dataclasses.field(default_factory=Tracing.disabled)
     readiness_checks: list[Callable[[], bool]] = dataclasses.field(default_factory=list)
 
     @classmethod
@@ -112,6 +114,7 @@ class ServiceContext:
             service=config.load(ServiceSettings),
             metrics=ServiceMetrics.create(role),
             dead_letters=dead_letters,
+            tracing=Tracing.from_settings(role, config.load(TracingSettings)),
         )
 
     @property

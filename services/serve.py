@@ -46,5 +46,8 @@ def serve(role: str) -> int:
     # Faust's startup spinner writes terminal escapes to stdout, which would break one-JSON-object-a-
     # line logs; without it the worker logs "Ready" instead.
     worker.spinner = None
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        ctx.tracing.shutdown()  # the spans still buffered; bounded by the shutdown deadline
     return 0

@@ -6,15 +6,22 @@ through the stream framework, which was the service's limit (1,070 posts/s; 2,76
 docs/benchmarks.md). So copies are packed: one record per destination partition per batch, its
 value the copies as JSON lines. The partition is Kafka's default for the target id as key
 (murmur2), so state stays where keyed records would have put it.
+
+With tracing on, a line is the copy's JSON, a tab, and the W3C traceparent of its post
+(abusewatch.tracing): each copy keeps its own post's trace inside a record shared by many posts.
+JSON as orjson writes it never holds a raw tab or newline, so the framing cannot be confused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 from aiokafka.partitioner import murmur2
+
+
+TRACE_SEPARATOR = b"\t"
 
 
 def partition_for(target: str, partitions: int) -> int:
@@ -22,12 +29,17 @@ def partition_for(target: str, partitions: int) -> int:
     return (murmur2(target.encode()) & 0x7FFFFFFF) % partitions
 
 
-def pack(copies: Iterable[tuple[str, dict[str, Any]]], partitions: int, max_record_bytes: int) -> list[tuple[int, bytes]]:
+def pack(copies: Iterable[tuple[str, dict[str, Any]]], partitions: int, max_record_bytes: int,
+         traceparents: Sequence[bytes | None] | None = None) -> list[tuple[int, bytes]]:
     """(partition, packed record) pairs for (target, copy) pairs from `fan_out`, in order within a
-    partition. A record stays under max_record_bytes unless a single copy is larger (it goes alone)."""
+    partition. A record stays under max_record_bytes unless a single copy is larger (it goes alone).
+    `traceparents`, when given, is parallel to `copies`: the trace each copy continues, or None."""
     lines: dict[int, list[bytes]] = {}
-    for target, copy in copies:
-        lines.setdefault(partition_for(target, partitions), []).append(orjson.dumps(copy))
+    for index, (target, copy) in enumerate(copies):
+        line = orjson.dumps(copy)
+        if traceparents is not None and traceparents[index]:
+            line += TRACE_SEPARATOR + traceparents[index]
+        lines.setdefault(partition_for(target, partitions), []).append(line)
     records = []
     for partition, encoded in lines.items():
         chunk: list[bytes] = []
@@ -42,6 +54,14 @@ def pack(copies: Iterable[tuple[str, dict[str, Any]]], partitions: int, max_reco
     return records
 
 
-def unpack(record: bytes) -> list[bytes]:
-    """The encoded target copies in one packed record (each a post-scores message naming one target)."""
-    return record.split(b"\n")
+def unpack(record: bytes) -> list[tuple[bytes, bytes | None]]:
+    """The target copies in one packed record: each encoded copy (a post-scores message naming one
+    target) with the traceparent it carries, or None."""
+    lines = record.split(b"\n")
+    if TRACE_SEPARATOR not in record:
+        return [(line, None) for line in lines]
+    pairs = []
+    for line in lines:
+        copy, _, traceparent = line.partition(TRACE_SEPARATOR)
+        pairs.append((copy, traceparent or None))
+    return pairs

@@ -11,6 +11,7 @@ before its evidence is recorded.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -37,6 +38,7 @@ from abusewatch.policy.settings import PolicySettings
 from abusewatch.services.actions.processing import ActionsProcessor, Plan
 from abusewatch.services.actions.settings import ActionsStreamSettings
 from abusewatch.services.common import DeadLetterSink, ServiceContext, create_app, fail_fast, raw_topic
+from abusewatch.tracing import headers_of, traceparent
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,7 @@ def build(ctx: ServiceContext) -> faust.App:
         cooldowns=Cooldowns(stream_settings.cooldown_entries),
     )
     metrics = ctx.metrics
+    tracing = ctx.tracing
     actions_metrics = ActionsMetrics.create(metrics.registry)
     guard = LockerGuard(
         Backoff(stream_settings.locker_retry_initial_s, stream_settings.locker_retry_max_s),
@@ -149,8 +152,9 @@ def build(ctx: ServiceContext) -> faust.App:
             await dead_letter(event, Rejection("processing_error", f"{type(exc).__name__}: {exc}",
                                                message.get("post_id")))
 
-    async def send(decisions: list[Decision]) -> None:
-        for decision in decisions:
+    async def send(decisions: list[Decision], headers: list[list[tuple[str, bytes]]] | None = None) -> None:
+        """Send the decisions that are not shadowed; `headers`, when given, is parallel to them."""
+        for index, decision in enumerate(decisions):
             if decision.shadow:
                 id_field = "action_id" if decision.topic == "platform-actions" else "escalation_id"
                 log.info(
@@ -158,7 +162,8 @@ def build(ctx: ServiceContext) -> faust.App:
                     extra={"rule_id": decision.rule_id, id_field: decision.id},
                 )
                 continue
-            await outputs[decision.topic].send(key=decision.key.encode(), value=encode(decision.message))
+            await outputs[decision.topic].send(key=decision.key.encode(), value=encode(decision.message),
+                                               headers=None if headers is None else headers[index])
             metrics.messages_out.labels(outputs[decision.topic].get_topic_name()).inc()
 
     @app.task
@@ -169,18 +174,37 @@ def build(ctx: ServiceContext) -> faust.App:
         log.info("loaded %d cooldowns from the evidence locker", loaded)
         cooldowns_loaded.set()
 
+    def input_spans(name: str, valid: list[tuple[Any, dict[str, Any]]], planned: Plan, started_ns: int) -> list:
+        """A span per valid input, from taking its batch on, continuing the input's trace (a new
+        trace for an input without one); the caller ends them once the decisions are sent."""
+        id_field = "post_id" if name == "post-scores" else "alert_id"
+        decided = collections.Counter(planned.origins)
+        return [
+            tracing.start_span(f"act on {name}", traceparent(event.message.headers), start_time=started_ns,
+                               attributes={f"abusewatch.{id_field}": message[id_field],
+                                           "abusewatch.decisions": decided[index]})
+            for index, (event, message) in enumerate(valid)
+        ]
+
     def stream_agent(name: str, plan: Callable[..., Any]) -> None:
         async def act(stream: faust.StreamT) -> None:
             await cooldowns_loaded.wait()
             async for events in stream.take_events(stream_settings.take_max, within=stream_settings.take_within_s):
                 started = time.perf_counter()
+                started_ns = time.time_ns()
                 with fail_fast(ctx), read_again_if_stopped(ctx, events):  # an error or a stop: never skip the batch
                     valid = await validate_events(name, events)
                     planned = plan([message for _, message in valid], now=utcnow())
                     await dead_letter_failed(valid, planned)
                     # Retried until recorded while the locker is unreachable: Kafka holds the rest.
                     await guard.run(functools.partial(processor.record, planned), f"recording a {name} batch")
-                    await send(planned.decisions)
+                    if tracing.enabled:
+                        spans = input_spans(name, valid, planned, started_ns)
+                        await send(planned.decisions, [headers_of(spans[origin]) for origin in planned.origins])
+                        for span in spans:
+                            span.end()
+                    else:
+                        await send(planned.decisions)
                 actions_metrics.count(planned.decisions, planned.skipped)
                 metrics.batch_size.observe(len(events))
                 metrics.processing_seconds.observe(time.perf_counter() - started)

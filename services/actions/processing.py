@@ -35,6 +35,8 @@ class Plan:
     # Inputs the policy could not decide on (a bug, not bad input: input is validated before), by
     # position in the batch, with the error; the service dead-letters them and goes on.
     failed: list[tuple[int, Exception]] = dataclasses.field(default_factory=list)
+    # Parallel to decisions: the position in the batch of the input each came from (its trace).
+    origins: list[int] = dataclasses.field(default_factory=list)
 
     @property
     def to_emit(self) -> list[Decision]:
@@ -57,6 +59,7 @@ class ActionsProcessor:
         skipped: list[Skip] = []
         per_day: Counter[str] = Counter()
         failed: list[tuple[int, Exception]] = []
+        origins: list[int] = []
         for index, scored in enumerate(messages):
             try:
                 outcome = decide_post(scored, policy=policy, cooldowns=self.cooldowns, now=now)
@@ -70,8 +73,9 @@ class ActionsProcessor:
             per_day[parse_time(scored["scored_at"]).date().isoformat()] += 1
             records += post_records
             decisions += outcome.decisions
+            origins += [index] * len(outcome.decisions)
             skipped += outcome.skipped
-        return Plan(records, decisions, skipped, dict(per_day), self.cooldowns.take_marks(), failed)
+        return Plan(records, decisions, skipped, dict(per_day), self.cooldowns.take_marks(), failed, origins)
 
     def plan_alerts(self, alerts: list[dict[str, Any]], *, now: datetime) -> Plan:
         policy = self.policy.current()
@@ -79,6 +83,7 @@ class ActionsProcessor:
         decisions: list[Decision] = []
         skipped: list[Skip] = []
         failed: list[tuple[int, Exception]] = []
+        origins: list[int] = []
         for index, alert in enumerate(alerts):
             try:
                 outcome = decide_alert(alert, policy=policy, cooldowns=self.cooldowns, now=now)
@@ -90,8 +95,9 @@ class ActionsProcessor:
                 continue
             records += alert_records
             decisions += outcome.decisions
+            origins += [index] * len(outcome.decisions)
             skipped += outcome.skipped
-        return Plan(records, decisions, skipped, {}, self.cooldowns.take_marks(), failed)
+        return Plan(records, decisions, skipped, {}, self.cooldowns.take_marks(), failed, origins)
 
     def record(self, plan: Plan) -> None:
         self.store.append(plan.records, scored_posts_by_day=plan.scored_posts_by_day, cooldowns=plan.cooldowns)

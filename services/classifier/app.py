@@ -14,6 +14,7 @@ from abusewatch.contract import encode
 from abusewatch.inference import EngineSettings, InferenceEngine
 from abusewatch.services.common import DeadLetterSink, ServiceContext, create_app, fail_fast, raw_topic
 from abusewatch.settings import ClassifierStreamSettings, IngestSettings
+from abusewatch.tracing import headers_of, traceparent
 
 # Fine near both ends, where thresholds sit, so a drifting score distribution shows on the dashboard.
 SCORE_BUCKETS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
@@ -31,6 +32,7 @@ def build(ctx: ServiceContext) -> faust.App:
     dead_letters = DeadLetterSink(ctx, posts_dlq.send, schema="posts-dlq/v1")
     posts_name = posts.get_topic_name()
     metrics = ctx.metrics
+    tracing = ctx.tracing
     targets_dropped = Counter(
         "abusewatch_targets_dropped",
         "Targets left out because a post names more than ABUSEWATCH_MAX_TARGETS_PER_POST",
@@ -53,10 +55,18 @@ def build(ctx: ServiceContext) -> faust.App:
         await engine_started.wait()
         async for events in stream.take_events(stream_settings.take_max, within=stream_settings.take_within_s):
             started = time.perf_counter()
+            started_ns = time.time_ns()
             with fail_fast(ctx):
-                batch = await classifier.classify([incoming(e.message) for e in events])
-                for key, message in batch.scores:
-                    await post_scores.send(key=key, value=encode(message))
+                batch = await classifier.classify([incoming(e.message, tracing.enabled) for e in events])
+                for (key, message), origin in zip(batch.scores, batch.origins, strict=True):
+                    if tracing.enabled:
+                        # One span per post, from taking its batch to sending its scores.
+                        span = tracing.start_span("classify post", origin.traceparent, start_time=started_ns,
+                                                  attributes={"abusewatch.post_id": message["post_id"]})
+                        await post_scores.send(key=key, value=encode(message), headers=headers_of(span))
+                        span.end()
+                    else:
+                        await post_scores.send(key=key, value=encode(message))
                     for label, score in message["scores"].items():
                         post_score.labels(label).observe(score)
                 for message, rejection in batch.dead_letters:
@@ -73,5 +83,7 @@ def build(ctx: ServiceContext) -> faust.App:
     return app
 
 
-def incoming(message: faust.types.tuples.Message) -> IncomingMessage:
-    return IncomingMessage(message.key, message.value, message.partition, message.offset)
+def incoming(message: faust.types.tuples.Message, traced: bool) -> IncomingMessage:
+    # A platform that traces its posts sends their traceparent: the post's trace continues it.
+    parent = traceparent(message.headers) if traced else None
+    return IncomingMessage(message.key, message.value, message.partition, message.offset, traceparent=parent)

@@ -32,6 +32,7 @@ from abusewatch.services.detector.rekeyer import PostScoresRekeyer
 from abusewatch.services.detector.settings import DetectorStreamSettings
 from abusewatch.services.detector.state_store import TableStateStore
 from abusewatch.settings import IngestSettings
+from abusewatch.tracing import headers_of
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,17 @@ def build(ctx: ServiceContext) -> faust.App:
     table = app.Table(STATE_TABLE, key_type=bytes, value_type=bytes, partitions=ctx.kafka.partitions)
     metrics = ctx.metrics
     rekeyed_name, alerts_name = by_target.get_topic_name(), target_alerts.get_topic_name()
+    tracing = ctx.tracing
+
+    def traced_process(detector: PileOnDetector, message: dict, parent: bytes) -> list[tuple[dict, list]]:
+        """detector.process in a span continuing the post's trace; an alert it raises carries it on."""
+        with tracing.span("detect post", parent, **{"abusewatch.post_id": message["post_id"],
+                                                    "abusewatch.target_id": message["targets"][0]}) as span:
+            raised = detector.process(message)
+            headers = headers_of(span)
+            for alert in raised:
+                span.add_event("alert", {"abusewatch.alert_id": alert["alert_id"]})
+            return [(alert, headers) for alert in raised]
 
     rekeyer = PostScoresRekeyer(ctx, stream_settings, source=source_name, destination=rekeyed_name,
                                 commit_interval_s=app.conf.broker_commit_interval,
@@ -119,14 +131,17 @@ def build(ctx: ServiceContext) -> faust.App:
                     partition = event.message.partition
                     detector = detector_for(partition)
                     read_up_to[partition] = event.message.offset + 1
-                    for index, line in enumerate(unpack(event.value or b"")):
+                    for index, (line, parent) in enumerate(unpack(event.value or b"")):
                         copies += 1
                         message = validate_message("post-scores", line)
                         rejection = message if isinstance(message, Rejection) else None
                         if rejection is None:
                             try:
                                 # Swept as it goes (as in an in-process replay): state is written once per take anyway.
-                                alerts.extend(detector.process(message))
+                                if tracing.enabled and parent is not None:
+                                    alerts.extend(traced_process(detector, message, parent))
+                                else:
+                                    alerts.extend((alert, None) for alert in detector.process(message))
                             except Exception as exc:  # noqa: BLE001 - a detector bug on one post must not stop the stream
                                 log.exception("detector failed on copy %d of %s", index, event.message.offset)
                                 rejection = Rejection("processing_error", f"{type(exc).__name__}: {exc}",
@@ -137,10 +152,12 @@ def build(ctx: ServiceContext) -> faust.App:
                                 partition=partition, offset=event.message.offset,
                             )
                     frontiers.delivered(partition, detector.watermark, time.monotonic())
-                alerts.extend(_follow_caught_up(app, rekeyed_name, frontiers, read_up_to, detectors))
+                # Alerts raised by event time moving on, not by a post: no trace to continue.
+                alerts.extend((alert, None) for alert in
+                              _follow_caught_up(app, rekeyed_name, frontiers, read_up_to, detectors))
                 store.flush()
-                for alert in alerts:
-                    target_alerts.send_soon(key=alert["target_id"].encode(), value=encode(alert))
+                for alert, headers in alerts:
+                    target_alerts.send_soon(key=alert["target_id"].encode(), value=encode(alert), headers=headers)
                 for record in authors_feed.drain():
                     campaign_authors.send_soon(value=record)
             metrics.messages_in.labels(rekeyed_name).inc(copies)

@@ -45,6 +45,7 @@ from abusewatch.services.common import (
 )
 from abusewatch.services.detector.settings import DetectorStreamSettings
 from abusewatch.settings import IngestSettings
+from abusewatch.tracing import traceparent
 
 log = logging.getLogger(__name__)
 GROUP_SUFFIX = "-rekey"  # the consumer group is the detector app id + this
@@ -70,8 +71,8 @@ class PostScoresRekeyer(Service):
         self._producer: AIOKafkaProducer | None = None
         self._sent: list[asyncio.Future] = []  # broker acknowledgements still to check before a commit
         self._next_offsets: dict[TopicPartition, int] = {}  # per partition: all before it is sent
-        # Posts taken but not forwarded yet, each as (offset, its target copies).
-        self._merge: EventTimeMerge[tuple[int, list]] = EventTimeMerge(settings.partition_idle_s)
+        # Posts taken but not forwarded yet, each as (offset, its target copies, its traceparent).
+        self._merge: EventTimeMerge[tuple[int, list, bytes | None]] = EventTimeMerge(settings.partition_idle_s)
         self._loop_exited = asyncio.Event()
 
     @property
@@ -130,6 +131,7 @@ class PostScoresRekeyer(Service):
         now = time.monotonic()
         posts = 0
         wall_clock = utcnow().timestamp()
+        traced = self.ctx.tracing.enabled
         for tp, records in batches.items():
             posts += len(records)
             taken = []
@@ -138,17 +140,22 @@ class PostScoresRekeyer(Service):
                 if isinstance(message, Rejection):
                     await self.dead_letters.send(message, key=record.key, value=record.value, topic=tp.topic,
                                                  partition=tp.partition, offset=record.offset)
-                    taken.append((None, (record.offset, [])))  # its offset still moves on with its neighbours
+                    taken.append((None, (record.offset, [], None)))  # its offset still moves on with its neighbours
                     continue
                 taken.append((epoch_seconds(message["post"]["created_at"]),
-                              (record.offset, fan_out(message, self.ingest.max_targets))))
+                              (record.offset, fan_out(message, self.ingest.max_targets),
+                               traceparent(record.headers) if traced else None)))
             self._merge.add(tp, taken, now)
         await self._update_unread()
         copies = []
-        for _, tp, (offset, post_copies) in self._merge.release(now):
+        traceparents: list[bytes | None] | None = [] if traced else None
+        for _, tp, (offset, post_copies, post_traceparent) in self._merge.release(now):
             copies.extend(post_copies)
+            if traceparents is not None:  # every copy of a post continues the post's trace
+                traceparents.extend([post_traceparent] * len(post_copies))
             self._next_offsets[tp] = offset + 1  # released in partition order: the last is the newest
-        for partition, packed in pack(copies, self.ctx.kafka.partitions, self.settings.packed_record_bytes):
+        for partition, packed in pack(copies, self.ctx.kafka.partitions, self.settings.packed_record_bytes,
+                                      traceparents):
             self._sent.append(await self._producer.send(self.destination, value=packed, partition=partition))
         metrics.messages_in.labels(self.source).inc(posts)
         metrics.messages_out.labels(self.destination).inc(len(copies))

@@ -30,7 +30,8 @@ def test_every_target_copy_lands_once_on_its_partition_in_order() -> None:
     assert len(records) == len({p for p, _ in records})  # one record per partition when it fits
     seen = []
     for partition, record in records:
-        for line in unpack(record):
+        for line, traceparent in unpack(record):
+            assert traceparent is None
             copy = orjson.loads(line)
             [target] = copy["targets"]
             assert partition_for(target, 4) == partition
@@ -47,5 +48,23 @@ def test_records_are_split_at_the_byte_limit_and_an_oversized_copy_goes_alone() 
     records = pack(copies, partitions=3, max_record_bytes=1000)
     assert len(records) > 5
     assert all(len(record) <= 1000 for _, record in records[:-1])
-    assert orjson.loads(unpack(records[-1][1])[0])["post_id"] == "big"
+    assert orjson.loads(unpack(records[-1][1])[0][0])["post_id"] == "big"
     assert sum(len(unpack(record)) for _, record in records) == 41
+
+
+def test_each_copy_keeps_the_traceparent_of_its_post() -> None:
+    messages = [message(f"p{i}", [f"t{i % 3}", "shared"]) for i in range(9)]
+    copies, traceparents = [], []
+    for i, m in enumerate(messages):
+        for copy in fan_out(m):
+            copies.append(copy)
+            traceparents.append(None if i == 4 else f"00-{i:032x}-{i + 1:016x}-01".encode())
+    seen = {}
+    for _, record in pack(copies, partitions=4, max_record_bytes=1 << 20, traceparents=traceparents):
+        for line, traceparent in unpack(record):
+            copy = orjson.loads(line)  # the JSON alone: the detector validates it as post-scores
+            seen[(copy["post_id"], copy["targets"][0])] = traceparent
+    assert len(seen) == len(copies)
+    for (post_id, _), traceparent in seen.items():
+        i = int(post_id[1:])
+        assert traceparent == (None if i == 4 else f"00-{i:032x}-{i + 1:016x}-01".encode())
