@@ -19,6 +19,7 @@ from kafka import KafkaProducer
 
 from abusewatch import contract
 from abusewatch.contract import Rejection, validate_message
+from abusewatch.detection.rekey import unpack
 from abusewatch.services.detector.app import CAMPAIGN_AUTHORS_TOPIC, REKEYED_TOPIC
 from abusewatch.stack import Stack
 from tests.hostile import hostile_messages
@@ -138,7 +139,7 @@ def _expected_invalid(name: str, sent: list[tuple[int, int, bytes | None]], role
         return {(p, o) for p, o, raw in sent if not _campaign_authors_ok(raw)}
     invalid = set()
     for partition, offset, raw in sent:
-        lines = (raw or b"").split(b"\n") if name == REKEYED_TOPIC else [raw]
+        lines = [copy for copy, _ in unpack(raw or b"")] if name == REKEYED_TOPIC else [raw]
         for line in lines:
             outcome = validate_message(schema_topic, line)
             future = (not isinstance(outcome, Rejection) and role == "detector" and name == "post-scores"
