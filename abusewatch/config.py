@@ -103,6 +103,7 @@ def markdown() -> str:
 # Modules that declare settings classes; add yours here.
 _SETTINGS_MODULES = [
     "abusewatch.settings",
+    "abusewatch.resources",
     "abusewatch.policy.settings",
     "abusewatch.evidence.settings",
     "abusewatch.services.actions.settings",

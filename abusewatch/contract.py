@@ -19,7 +19,9 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+from abusewatch import resources
+
+SCHEMA_DIR = resources.schema_dir()
 
 # Topic -> schema file. Keys are unprefixed names; KafkaSettings.topic() adds the prefix.
 TOPICS: dict[str, str] = {

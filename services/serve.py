@@ -30,6 +30,14 @@ def run(args: argparse.Namespace) -> NoReturn:
 
 
 def serve(role: str) -> int:
+    from abusewatch import resources
+
+    try:
+        resources.check(role)
+    except resources.ResourceMissing as exc:
+        # The same exit code as any failed start, so a supervisor restarts it, with a one-line reason.
+        logging.getLogger(__name__).error("%s cannot start: %s", role, exc)
+        return 1
     if role == "api":
         from abusewatch.api.app import run_api
 

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from abusewatch import resources
 from abusewatch.model.calibration import PlattCalibration
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "abusewatch-minilm"
+DEFAULT_MODEL_DIR = resources.shipped_root() / resources.SHIPPED_MODEL
 WEIGHTS_FILE = "model.safetensors"
-MANIFEST_FILE = "abusewatch.json"
+MANIFEST_FILE = resources.MODEL_MANIFEST
 FORMAT_VERSION = 1
 
 
@@ -74,7 +75,7 @@ def save_artifact(artifact: ModelArtifact, path: str | Path = DEFAULT_MODEL_DIR)
 def load_artifact(path: str | Path = DEFAULT_MODEL_DIR) -> ModelArtifact:
     """Read the artifact in directory `path` (empty: the shipped model): fp32 network on CPU in eval
     mode, tokenizer, calibration."""
-    path = path or DEFAULT_MODEL_DIR
+    path = resources.model_dir(path)
     import torch
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoTokenizer
@@ -82,7 +83,6 @@ def load_artifact(path: str | Path = DEFAULT_MODEL_DIR) -> ModelArtifact:
     from abusewatch.model.network import AbuseClassifier
     from abusewatch.model.text import NormalisingTokenizer
 
-    path = Path(path)
     manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: unsupported artifact format {manifest.get('format_version')!r}")

@@ -12,21 +12,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from abusewatch.contract import SCHEMA_DIR
+from abusewatch import resources
 from abusewatch.policy.model import Policy, PolicyError, load_policy
 
 log = logging.getLogger(__name__)
-
-PROJECT_ROOT = SCHEMA_DIR.parent
-
-
-def resolve_policy_path(path: str | Path) -> Path:
-    """A relative path is looked up in the working directory, then in the project root, so the
-    default (policy/default.yaml) works wherever the service is started from."""
-    path = Path(path)
-    if path.is_absolute() or path.exists() or not (PROJECT_ROOT / path).exists():
-        return path
-    return PROJECT_ROOT / path
 
 
 class PolicyFile:
@@ -35,7 +24,7 @@ class PolicyFile:
     def __init__(
         self, path: str | Path, *, reload_interval_s: float = 5.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.path = resolve_policy_path(path)
+        self.path = resources.shipped_or_local(path)
         self._reload_interval_s = reload_interval_s
         self._clock = clock
         self._mtime_ns = os.stat(self.path).st_mtime_ns if self.path.exists() else None

@@ -6,16 +6,33 @@ from pathlib import Path
 from abusewatch import config
 
 ROOT = Path(__file__).resolve().parents[2]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+# The top-level data folders the wheel carries as abusewatch/_shipped/<folder> (abusewatch.resources).
+SHIPPED = ("schemas", "models", "policy")
 
 
 def test_every_python_package_is_listed_in_pyproject():
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = set()
+    listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
+    found = {f"abusewatch._shipped.{folder}" for folder in SHIPPED} | {"abusewatch._shipped.schemas.examples"}
     for init in (ROOT / "abusewatch").rglob("__init__.py"):
         found.add(".".join(init.parent.relative_to(ROOT).parts))
     for init in (ROOT / "services").rglob("__init__.py"):
         found.add(".".join(("abusewatch", "services", *init.parent.relative_to(ROOT / "services").parts)))
     assert found == listed
+
+
+def test_the_wheel_carries_every_file_of_the_shipped_folders():
+    setuptools = PYPROJECT["tool"]["setuptools"]
+    covered = set()
+    for package, patterns in setuptools["package-data"].items():
+        # A subpackage of a mapped package lies in the matching subfolder of the mapped folder.
+        top = ".".join(package.split(".")[:3])
+        folder = ROOT / setuptools["package-dir"][top] / Path(*package.split(".")[3:])
+        covered |= {path for pattern in patterns for path in folder.glob(pattern)}
+    for folder in SHIPPED:
+        assert setuptools["package-dir"][f"abusewatch._shipped.{folder}"] == folder
+        files = {path for path in (ROOT / folder).rglob("*") if path.is_file() and "__pycache__" not in path.parts}
+        assert files <= covered, f"files the wheel would leave out: {sorted(map(str, files - covered))}"
 
 
 def test_configuration_docs_are_generated_from_the_settings():
