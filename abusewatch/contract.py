@@ -13,7 +13,6 @@ import functools
 import hashlib
 import json
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
