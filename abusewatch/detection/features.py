@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any, NamedTuple
 
+from abusewatch.contract import parse_time
 from abusewatch.labels import LABELS
 
 _DAY_S = 86_400.0
 
 
 def epoch_seconds(value: str) -> float:
-    # Python 3.11's fromisoformat reads the Z suffix; the schema rules out naive times.
-    return datetime.fromisoformat(value).timestamp()
+    # The contract's parser, which validation used: it also reads a lowercase "z" suffix, which
+    # Python 3.11's fromisoformat refuses (a post the classifier accepted must not fail here).
+    return parse_time(value).timestamp()
 
 
 class ScoredPost(NamedTuple):
@@ -34,7 +35,7 @@ class ScoredPost(NamedTuple):
         """Whether the author was younger than new_account_s at posting time (parsed only for
         abusive posts: the benign majority never needs it)."""
         created = self.author_created_at
-        return bool(created) and self.ts - datetime.fromisoformat(created).timestamp() < new_account_s
+        return bool(created) and self.ts - epoch_seconds(created) < new_account_s
 
     def scores(self) -> tuple[float, ...]:
         """Scores in LABELS order (kept with evidence; computed for abusive posts only)."""
@@ -57,7 +58,7 @@ def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...]) 
         message["post_id"],
         message["author_id"],
         message["targets"],
-        datetime.fromisoformat(post["created_at"]).timestamp(),
+        epoch_seconds(post["created_at"]),
         is_abusive(label_scores, thresholds),
         label_scores,
         post.get("author_created_at"),

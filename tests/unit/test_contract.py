@@ -143,3 +143,13 @@ def test_event_time_from_the_future_is_rejected(created_at, ok):
     assert isinstance(outcome, Rejection) is not ok
     if not ok:
         assert outcome.code == "event_time_skew"
+
+
+def test_a_post_the_contract_accepts_has_an_event_time_the_detector_reads():
+    # RFC 3339 allows a lowercase "z"; Python 3.11's fromisoformat does not, so the detector must
+    # parse with the contract's parser or this post would stop it.
+    from abusewatch.detection.features import epoch_seconds
+
+    post = validate_post(orjson.dumps(_post(created_at="2026-11-21T09:00:00z")), **LIMITS)
+    assert isinstance(post, Post)
+    assert epoch_seconds("2026-11-21T09:00:00z") == post.created_at.timestamp()
