@@ -262,7 +262,10 @@ def validate_message(topic: str, raw: bytes | None) -> dict[str, Any] | Rejectio
 
 
 MAX_ERROR_MESSAGE_CHARS = 1_000  # error texts quote values; a quoted 60 KB string is not a reason
-DEAD_LETTER_OVERHEAD_BYTES = 4_096  # envelope, error text and source, above the kept original
+MAX_ID_CHARS = 256  # common.v1.json#/$defs/id
+# Above the kept original: the error text and post id at worst 6 bytes a character (JSON escapes
+# control characters as \u00XX), plus the envelope, source and timestamps.
+DEAD_LETTER_OVERHEAD_BYTES = 6 * MAX_ERROR_MESSAGE_CHARS + 6 * MAX_ID_CHARS + 1_024
 
 
 def dead_letter_size_bound(keep_bytes: int) -> int:
@@ -289,7 +292,7 @@ def dead_letter(
     if len(error_message) > MAX_ERROR_MESSAGE_CHARS:
         error_message = error_message[: MAX_ERROR_MESSAGE_CHARS - 1] + "\u2026"
     post_id = rejection.post_id
-    if post_id is not None and len(post_id) > 256:  # ids are at most 256 characters by contract
+    if post_id is not None and (len(post_id) > MAX_ID_CHARS or "\x00" in post_id):  # not an id by contract
         post_id = None
     return {
         "schema": schema,

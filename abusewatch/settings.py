@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from abusewatch.config import setting, settings_class
+from abusewatch.config import ConfigError, setting, settings_class
 
 
 @settings_class
@@ -85,6 +85,16 @@ class IngestSettings:
         200_000,
         "How many recent post_ids each classifier worker remembers to dead-letter duplicates.",
     )
+
+    def __post_init__(self) -> None:
+        # A limit of 0 would turn every post into one that cannot be scored or watched.
+        for env, value in (("ABUSEWATCH_MAX_TARGETS_PER_POST", self.max_targets),
+                           ("ABUSEWATCH_MAX_TEXT_CHARS", self.max_text_chars),
+                           ("ABUSEWATCH_MAX_MESSAGE_BYTES", self.max_message_bytes)):
+            if value < 1:
+                raise ConfigError(f"{env} must be at least 1, got {value}")
+        if self.max_ahead_s < 0:
+            raise ConfigError(f"ABUSEWATCH_MAX_EVENT_TIME_AHEAD_S must be 0 or more, got {self.max_ahead_s}")
 
 
 @settings_class

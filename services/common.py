@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import logging
 import os
 import signal
@@ -158,8 +159,9 @@ class _SendsRecords(Protocol):
 
 class DeadLetterSink:
     """Dead-letters bad input for one service: builds the bounded dead letter (abusewatch.contract),
-    sends it, counts it. A dead letter that cannot be sent (the broker refuses it, say) is logged
-    and counted instead of raising, so no input can stop the service; the caller commits past it."""
+    sends it and waits for the broker's acknowledgement, counts it. A dead letter that cannot be
+    sent (the client or the broker refuses it, say) is logged and counted instead of raising, so no
+    input can stop the service; the caller commits past it."""
 
     def __init__(self, ctx: ServiceContext, send: _SendsRecords, schema: str) -> None:
         self._ctx = ctx
@@ -175,7 +177,9 @@ class DeadLetterSink:
         )
         metrics = self._ctx.metrics
         try:
-            await self._send(key=key if key is None or len(key) <= 1024 else None, value=encode(message))
+            sent = await self._send(key=key if key is None or len(key) <= 1024 else None, value=encode(message))
+            if inspect.isawaitable(sent):  # a Faust topic's send: the future of the broker's acknowledgement
+                await sent
         except Exception:  # noqa: BLE001 - whatever the client raises, the input must not stop the service
             metrics.dead_letters_failed.labels(topic, rejection.code).inc()
             log.error(

@@ -29,7 +29,7 @@ json_values = st.recursive(
 
 BAD_TIMESTAMPS = ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-11-21T09:00:00",
                   "yesterday", "", "2026-11-21T25:00:00Z", "1970-01-01T00:00:00+23:59", "2099-01-01T00:00:00Z"]
-ABSURD_IDS = ["", "x" * 300, "x" * 20_000, "\u0000",
+ABSURD_IDS = ["", "x" * 300, "x" * 20_000, "\u0000", "id-with-\u0000-inside",
               "../../etc/passwd", "'; DROP TABLE evidence_records; --", "🙂" * 100]
 
 

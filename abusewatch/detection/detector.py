@@ -146,10 +146,15 @@ class PileOnDetector:
         """For a detector that sees one partition of a stream: the other partitions' input is
         complete up to `watermark`, and this one's has nothing unread, so event time has moved on
         for its targets too. The watermark moves there a bucket at a time, sweeping as posts would
-        have (a campaign passes through cooling before it closes, as in an in-process replay)."""
+        have (a campaign passes through cooling before it closes, as in an in-process replay).
+        Once no campaign is open there is nothing to step for, and it jumps: a detector whose only
+        post is years old catches up in one sweep, not one per bucket since then."""
         alerts: list[dict[str, Any]] = []
         while self._watermark < watermark:
-            step = self._next_sweep if self._next_sweep > self._watermark else watermark
+            if self._open_campaigns and self._next_sweep > self._watermark:
+                step = self._next_sweep
+            else:  # expiry at the end forgets what expiry at each step would have
+                step = watermark
             self._watermark = min(watermark, step)
             alerts.extend(self.sweep())
         return alerts

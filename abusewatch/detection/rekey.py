@@ -14,7 +14,7 @@ JSON as orjson writes it never holds a raw tab or newline, so the framing cannot
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -65,3 +65,21 @@ def unpack(record: bytes) -> list[tuple[bytes, bytes | None]]:
         copy, _, traceparent = line.partition(TRACE_SEPARATOR)
         pairs.append((copy, traceparent or None))
     return pairs
+
+
+def collect_released(
+    released: Iterable[tuple[float, Hashable, tuple[int, list, bytes | None]]], traced: bool,
+) -> tuple[list, list[bytes | None] | None, dict[Hashable, int]]:
+    """What EventTimeMerge.release gave, as (offset, target copies, traceparent) per post ->
+    (copies, the traceparent of each copy or None when not traced, per partition the offset to
+    commit once the copies are sent). Release is in event-time order, which within a partition need
+    not be offset order: the offset to commit is the highest released plus one."""
+    copies: list = []
+    traceparents: list[bytes | None] | None = [] if traced else None
+    next_offsets: dict[Hashable, int] = {}
+    for _, partition, (offset, post_copies, post_traceparent) in released:
+        copies.extend(post_copies)
+        if traceparents is not None:  # every copy of a post continues the post's trace
+            traceparents.extend([post_traceparent] * len(post_copies))
+        next_offsets[partition] = max(next_offsets.get(partition, 0), offset + 1)
+    return copies, traceparents, next_offsets

@@ -81,7 +81,8 @@ class PartitionClock:
 class EventTimeMerge(Generic[T]):
     """Items (posts) taken per source partition, released in event-time order across partitions:
     an item goes once no partition with unread posts can still deliver an older one. Within a
-    partition items are released in the order taken (offsets are committed per partition)."""
+    partition an item waits for the items taken before it (offsets are committed per partition),
+    but released items are sorted by event time, so a partition's may come out of offset order."""
 
     def __init__(self, idle_s: float) -> None:
         self.clock = PartitionClock(idle_s)
@@ -114,7 +115,7 @@ class EventTimeMerge(Generic[T]):
             while queue and queue[0][0] <= bound:
                 ts, item = queue.popleft()
                 released.append((ts, partition, item))
-        released.sort(key=_event_time)  # stable: one partition's items keep their order
+        released.sort(key=_event_time)  # stable: ties keep partition and offset order
         return released
 
     def drop(self, partitions: Iterable[Hashable]) -> None:

@@ -339,7 +339,9 @@ class EvidenceStore:
 
         def work() -> int:
             head = self._lock_head()
-            self._execute("DELETE FROM policy_cooldowns WHERE expires_at < ?", (self._clock().timestamp(),))
+            # Cooldowns are in event time: expired once the newest decision's event time is past
+            # them. The wall clock would drop the cooldowns of a backlog being caught up on.
+            self._execute("DELETE FROM policy_cooldowns WHERE expires_at < (SELECT MAX(acted_at) FROM policy_cooldowns)")
             first_kept = self._query("SELECT MIN(seq) FROM evidence_records WHERE recorded_at >= ?", (cutoff,))[0][0]
             last_purged = head[0] if first_kept is None else int(first_kept) - 1
             count = int(self._query("SELECT COUNT(*) FROM evidence_records WHERE seq <= ?", (last_purged,))[0][0])

@@ -28,7 +28,7 @@ from abusewatch.detection.rekey import unpack
 from abusewatch.detection.watermark import PartitionClock
 from abusewatch.services.common import DeadLetterSink, ServiceContext, create_app, fail_fast, raw_topic
 from abusewatch.services.detector.campaign_authors import CampaignAuthorsFeed
-from abusewatch.services.detector.rekeyer import PostScoresRekeyer
+from abusewatch.services.detector.rekeyer import PACKED_RECORD_FRAMING_BYTES, PostScoresRekeyer
 from abusewatch.services.detector.settings import DetectorStreamSettings
 from abusewatch.services.detector.state_store import TableStateStore
 from abusewatch.settings import IngestSettings
@@ -49,10 +49,22 @@ def internal_topics(ctx: ServiceContext) -> list[str]:
     return [REKEYED_TOPIC, f"{app_id_unprefixed}-{STATE_TABLE}-changelog"]
 
 
+def check_packed_record_limit(max_message_bytes: int, packed_record_bytes: int) -> None:
+    """A packed record on the re-keyed topic (plus its framing) must fit under the Kafka record
+    limit, or every send of a full one fails. Raises ConfigError otherwise."""
+    if packed_record_bytes + PACKED_RECORD_FRAMING_BYTES > max_message_bytes:
+        raise config.ConfigError(
+            f"ABUSEWATCH_DETECTOR_PACKED_RECORD_BYTES={packed_record_bytes} does not fit under "
+            f"ABUSEWATCH_KAFKA_MAX_MESSAGE_BYTES={max_message_bytes} (with {PACKED_RECORD_FRAMING_BYTES} bytes "
+            "of record framing)"
+        )
+
+
 def build(ctx: ServiceContext) -> faust.App:
     app = create_app(ctx)
     settings = config.load(DetectorSettings)
     stream_settings = config.load(DetectorStreamSettings)
+    check_packed_record_limit(ctx.kafka.max_message_bytes, stream_settings.packed_record_bytes)
     # Faust must not auto-create topics on this broker (wrong partition counts): create ours.
     create_topics(ctx.kafka, internal_topics(ctx))
     create_topics(ctx.kafka, [CAMPAIGN_AUTHORS_TOPIC], partitions=1)

@@ -29,12 +29,12 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from mode import Service
 
 from abusewatch.contract import Rejection, event_time_rejection, parse_time, utcnow, validate_message
 from abusewatch.detection.features import epoch_seconds, fan_out
-from abusewatch.detection.rekey import pack
+from abusewatch.detection.rekey import collect_released, pack
 from abusewatch.detection.watermark import EventTimeMerge
 from abusewatch.services.common import (
     LAG_INTERVAL_S,
@@ -49,6 +49,7 @@ from abusewatch.tracing import traceparent
 
 log = logging.getLogger(__name__)
 GROUP_SUFFIX = "-rekey"  # the consumer group is the detector app id + this
+PACKED_RECORD_FRAMING_BYTES = 1024  # headroom over a packed value for the record around it
 
 
 class PostScoresRekeyer(Service):
@@ -85,7 +86,7 @@ class PostScoresRekeyer(Service):
             # A batch already is one record per partition: no need to linger for more. A packed
             # record must fit in one producer batch (plus headroom for the record framing).
             bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=0,
-            max_batch_size=self.settings.packed_record_bytes + 1024, max_request_size=kafka.max_message_bytes,
+            max_batch_size=self.settings.packed_record_bytes + PACKED_RECORD_FRAMING_BYTES, max_request_size=kafka.max_message_bytes,
         )
         await self._producer.start()
         self.consumer = AIOKafkaConsumer(
@@ -147,16 +148,14 @@ class PostScoresRekeyer(Service):
                                traceparent(record.headers) if traced else None)))
             self._merge.add(tp, taken, now)
         await self._update_unread()
-        copies = []
-        traceparents: list[bytes | None] | None = [] if traced else None
-        for _, tp, (offset, post_copies, post_traceparent) in self._merge.release(now):
-            copies.extend(post_copies)
-            if traceparents is not None:  # every copy of a post continues the post's trace
-                traceparents.extend([post_traceparent] * len(post_copies))
-            self._next_offsets[tp] = offset + 1  # released in partition order: the last is the newest
+        copies, traceparents, next_offsets = collect_released(self._merge.release(now), traced)
         for partition, packed in pack(copies, self.ctx.kafka.partitions, self.settings.packed_record_bytes,
                                       traceparents):
             self._sent.append(await self._producer.send(self.destination, value=packed, partition=partition))
+        # Only now, with every copy's send in `_sent`: a commit run meanwhile (a rebalance's revoke
+        # callback, while a send above waited) must not commit posts whose copies were not sent yet.
+        for tp, offset in next_offsets.items():
+            self._next_offsets[tp] = max(self._next_offsets.get(tp, 0), offset)
         metrics.messages_in.labels(self.source).inc(posts)
         metrics.messages_out.labels(self.destination).inc(len(copies))
 
@@ -184,13 +183,16 @@ class PostScoresRekeyer(Service):
         self._merge.clock.track(assigned, time.monotonic())
         paused = consumer.paused()
         for tp in assigned:
-            highwater = consumer.highwater(tp)  # None until a fetch for the partition returned
-            self._merge.clock.set_unread(tp, highwater is None or await consumer.position(tp) < highwater)
-            ahead = self._merge.pending(tp) >= self.settings.take_max
-            if ahead and tp not in paused:
-                consumer.pause(tp)
-            elif not ahead and tp in paused:
-                consumer.resume(tp)
+            try:
+                highwater = consumer.highwater(tp)  # None until a fetch for the partition returned
+                self._merge.clock.set_unread(tp, highwater is None or await consumer.position(tp) < highwater)
+                ahead = self._merge.pending(tp) >= self.settings.take_max
+                if ahead and tp not in paused:
+                    consumer.pause(tp)
+                elif not ahead and tp in paused:
+                    consumer.resume(tp)
+            except (AssertionError, IllegalStateError):  # revoked while position() waited: not ours now
+                continue
 
     async def commit(self) -> None:
         """Commit what has been forwarded and acknowledged, for the partitions still assigned."""

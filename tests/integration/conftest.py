@@ -33,6 +33,23 @@ def postgres_available(host: str = "127.0.0.1", port: int = 5432) -> bool:
         return False
 
 
+@pytest.fixture
+def evidence_dsn(tmp_path):
+    """The evidence locker for a test: a throwaway schema in PostgreSQL's `test` database, or a
+    SQLite file where PostgreSQL is not running."""
+    if not postgres_available():
+        yield f"sqlite:///{tmp_path / 'evidence.sqlite3'}"
+        return
+    import psycopg
+
+    schema = f"evidence_it_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    yield f"postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as admin:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 def stack_env(broker: EmbeddedBroker, tmp_path, **extra: str) -> dict[str, str]:
     """Environment for a Stack under test: unique prefix, free ports, its own data dir."""
     env = {

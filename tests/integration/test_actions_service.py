@@ -6,7 +6,6 @@ PostgreSQL where it runs, SQLite otherwise) holds a verifiable chain afterwards.
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 import orjson
@@ -16,7 +15,7 @@ from abusewatch import contract
 from abusewatch.evidence import open_store
 from abusewatch.stack import Stack
 
-from .conftest import service_metric, TopicReader, postgres_available, stack_env
+from .conftest import service_metric, TopicReader, stack_env
 
 pytestmark = pytest.mark.integration
 
@@ -31,21 +30,6 @@ def scored(post_id: str, doxxing: bool = False, **scores: float) -> dict:
     message["doxxing"] = {"detected": doxxing, "kinds": ["street_address"] if doxxing else []}
     contract.validate("post-scores", message)
     return message
-
-
-@pytest.fixture
-def evidence_dsn(tmp_path):
-    if not postgres_available():
-        yield f"sqlite:///{tmp_path / 'evidence.sqlite3'}"  # PostgreSQL is not running here
-        return
-    import psycopg
-
-    schema = f"actions_it_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    yield f"postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as admin:
-        admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def test_actions_service_end_to_end(broker, producer, tmp_path, evidence_dsn):

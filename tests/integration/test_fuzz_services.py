@@ -45,8 +45,10 @@ def _valid_post(index: int, now: datetime) -> dict:
             "created_at": (now - timedelta(seconds=index)).isoformat(), "reply_to_user_id": f"t-{index % 5}"}
 
 
-def test_hostile_input_on_every_topic_stops_nothing_and_everything_is_accounted_for(broker, tmp_path):
-    env = stack_env(broker, tmp_path, ABUSEWATCH_DEAD_LETTER_KEEP_BYTES=str(KEEP_BYTES))
+def test_hostile_input_on_every_topic_stops_nothing_and_everything_is_accounted_for(broker, tmp_path, evidence_dsn):
+    # The evidence locker on PostgreSQL: it refuses what SQLite stores (NUL characters in text).
+    env = stack_env(broker, tmp_path, ABUSEWATCH_DEAD_LETTER_KEEP_BYTES=str(KEEP_BYTES),
+                    ABUSEWATCH_EVIDENCE_DSN=evidence_dsn)
     stack = Stack(roles=("classifier", "detector", "actions"), env=env, embedded_broker=False)
     stack.start(ready_timeout_s=240)
     pids = {role: process.pid for role, process in stack.processes.items()}

@@ -47,6 +47,22 @@ def test_schemas_reject_a_message_missing_a_required_field(topic):
         contract.validate(topic, example)
 
 
+@pytest.mark.parametrize("topic", sorted(contract.TOPICS))
+def test_ids_with_a_nul_character_are_rejected(topic):
+    # PostgreSQL text cannot hold NUL, and ids become the evidence locker's lookup keys: an id with
+    # one would fail every write of its batch there, for good (SQLite would have stored it).
+    example = json.loads((ROOT / "schemas" / "examples" / f"{topic}.json").read_text())
+    properties = contract.schema_for(topic)["properties"]
+    id_fields = [name for name, spec in properties.items()
+                 if spec.get("$ref", "").endswith("common.v1.json#/$defs/id") and isinstance(example.get(name), str)]
+    for name in id_fields:
+        broken = dict(example, **{name: "id-\u0000-nul"})
+        with pytest.raises(contract.ContractError, match=name):
+            contract.validate(topic, broken)
+    if topic == "posts":
+        assert id_fields and isinstance(_check(_post(post_id="p\u0000")), Rejection)
+
+
 def test_valid_post_carries_targets_reply_first_without_the_author():
     outcome = _check(_post(reply_to_user_id="t1", mentioned_user_ids=["t2", "t1", "a1"]))
     assert isinstance(outcome, Post)

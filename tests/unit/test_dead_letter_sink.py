@@ -56,6 +56,41 @@ def test_a_dead_letter_that_cannot_be_sent_is_logged_counted_and_skipped(caplog)
     assert "could not dead-letter" in caplog.text
 
 
+def test_a_dead_letter_the_broker_does_not_acknowledge_counts_as_failed():
+    # A Faust topic's send returns once the record is queued; the broker's answer comes later, in
+    # the future it returns. A refusal there is a failed dead letter, not a sent one.
+    ctx = context()
+
+    async def scenario() -> None:
+        async def queued(*, key, value):
+            delivery = asyncio.get_running_loop().create_future()
+            delivery.set_exception(MessageSizeTooLargeError("the broker refused it"))
+            return delivery
+
+        await DeadLetterSink(ctx, queued, schema="dead-letters/v1").send(
+            Rejection("invalid_json", "not JSON"), key=None, value=b"{", topic="appeals", partition=0, offset=4)
+
+    asyncio.run(scenario())
+    assert sample(ctx.metrics, "abusewatch_dead_letters_failed_total", topic="appeals", reason="invalid_json") == 1
+    assert sample(ctx.metrics, "abusewatch_messages_dead_lettered_total", topic="appeals", reason="invalid_json") == 0
+
+
+def test_settings_that_would_make_every_post_poison_refuse_to_start():
+    for env in ("ABUSEWATCH_MAX_TARGETS_PER_POST", "ABUSEWATCH_MAX_TEXT_CHARS", "ABUSEWATCH_MAX_MESSAGE_BYTES"):
+        with pytest.raises(config.ConfigError, match=env):
+            config.load(IngestSettings, env={env: "0"})
+    with pytest.raises(config.ConfigError, match="ABUSEWATCH_MAX_EVENT_TIME_AHEAD_S"):
+        config.load(IngestSettings, env={"ABUSEWATCH_MAX_EVENT_TIME_AHEAD_S": "-1"})
+
+
+def test_a_packed_record_larger_than_the_record_limit_refuses_to_start():
+    from abusewatch.services.detector.app import check_packed_record_limit
+
+    check_packed_record_limit(KafkaSettings().max_message_bytes, 512 * 1024)  # the defaults agree
+    with pytest.raises(config.ConfigError, match="ABUSEWATCH_DETECTOR_PACKED_RECORD_BYTES"):
+        check_packed_record_limit(1024 * 1024, 1024 * 1024)
+
+
 def test_limits_that_do_not_fit_the_record_size_refuse_to_start():
     check_message_limits(KafkaSettings(), IngestSettings(), DeadLetterSettings())  # the defaults agree
     with pytest.raises(config.ConfigError, match="ABUSEWATCH_DEAD_LETTER_KEEP_BYTES"):

@@ -68,3 +68,17 @@ def test_each_copy_keeps_the_traceparent_of_its_post() -> None:
     for (post_id, _), traceparent in seen.items():
         i = int(post_id[1:])
         assert traceparent == (None if i == 4 else f"00-{i:032x}-{i + 1:016x}-01".encode())
+
+
+def test_released_posts_out_of_offset_order_commit_past_the_highest_offset():
+    # Event-time release may put a partition's offset 1 (older post) before its offset 0: the
+    # offset to commit is past both, never the last one seen.
+    from abusewatch.detection.rekey import collect_released
+
+    released = [(12.0, 0, (1, [("t1", {"post_id": "b"})], b"tp-b")), (20.0, 1, (4, [], None)),
+                (30.0, 0, (0, [("t1", {"post_id": "a"}), ("t2", {"post_id": "a"})], b"tp-a"))]
+    copies, traceparents, next_offsets = collect_released(released, traced=True)
+    assert [copy["post_id"] for _, copy in copies] == ["b", "a", "a"]
+    assert traceparents == [b"tp-b", b"tp-a", b"tp-a"]
+    assert next_offsets == {0: 2, 1: 5}
+    assert collect_released(released, traced=False)[1] is None

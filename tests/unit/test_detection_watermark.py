@@ -104,3 +104,48 @@ def test_following_a_jump_still_cools_before_closing():
     run(det, pile_on(stream, posts=60, authors=30, spacing_s=2.0))
     statuses = [a["status"] for a in det.follow(det.watermark + 3 * 3600)]  # one take spanning hours
     assert statuses == ["cooling", "closed"]
+
+
+def _counting_advances(det):
+    calls = []
+    advance = det.advance
+
+    def counted(watermark):
+        calls.append(watermark)
+        return advance(watermark)
+
+    det.advance = counted
+    return calls
+
+
+def test_following_from_an_ancient_post_jumps_instead_of_stepping_every_bucket():
+    # A valid post dated long ago on a quiet partition: stepping 10 s buckets to today would be a
+    # sweep per bucket (from 1970, ~2e8: the service's loop stalled for minutes). 30 days here, so
+    # that stepping shows as a count rather than a hang.
+    from tests.unit.test_detection_detector import T0, Stream, detector
+
+    stream = Stream()
+    det = detector()
+    det.process(stream.post("someone", "a1", -30 * 86_400, abusive=False))
+    advances = _counting_advances(det)
+    assert det.follow(T0.timestamp()) == []
+    assert len(advances) == 1 and advances[0] == T0.timestamp()
+    assert det.stats.expired_targets == 1  # what stepping would have expired, at once
+
+
+def test_following_from_an_ancient_campaign_steps_only_until_it_closes():
+    from tests.unit.test_detection_detector import T0, Stream, detector, pile_on
+
+    stream = Stream()
+    det = detector()
+    alerts = []
+    for message in pile_on(stream, posts=60, authors=30, spacing_s=2.0, start_s=-30 * 86_400):
+        alerts.extend(det.process(message))
+    assert [a["status"] for a in alerts][:1] == ["opened"]
+    advances = _counting_advances(det)
+    statuses = [a["status"] for a in det.follow(T0.timestamp())]
+    assert statuses == ["cooling", "closed"]
+    settings = det.settings
+    # A bucket at a time until the campaign closes (the close delay after its last post), then one jump.
+    assert len(advances) <= (settings.close_after_s + 1_000) / settings.bucket_s
+    assert advances[-1] == T0.timestamp()

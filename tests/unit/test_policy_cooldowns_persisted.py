@@ -67,8 +67,11 @@ def test_persisted_cooldowns_keep_the_latest_mark_and_expire_with_purge(dsn):  #
     store.append([], cooldowns={"r|k|s1": (500.0, 1_400.0)})  # an older mark (another worker) loses
     assert store.cooldowns(10) == {"r|k|s2": 4_000.0, "r|k|s1": 1_000.0}
     assert store.cooldowns(1) == {"r|k|s2": 4_000.0}  # the most recent first
-    store.purge(datetime(2020, 1, 1, tzinfo=timezone.utc))  # s1's cooldown ended at 1,900 < now 5,000
-    assert store.cooldowns(10) == {"r|k|s2": 4_000.0}
+    # A backlog decided in event time before the wall clock: s3's cooldown ends at 4,500, after the
+    # newest decision (4,000), though the wall clock (5,000) is past it.
+    store.append([], cooldowns={"r|k|s3": (3_500.0, 4_500.0)})
+    store.purge(datetime(2020, 1, 1, tzinfo=timezone.utc))  # s1's cooldown ended at 1,900 < 4,000
+    assert store.cooldowns(10) == {"r|k|s2": 4_000.0, "r|k|s3": 3_500.0}
     store.close()
 
 
