@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install -q -c constraints.txt
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test-tools run test test-unit test-integration bench demo train eval clean
+.PHONY: venv test-tools lint run test test-unit test-integration bench demo train eval clean
 
 venv: $(STAMP)
 
@@ -27,7 +27,11 @@ demo: venv
 test-tools:
 	bash .ci/test-tools
 
-test: venv test-tools
+# The import contracts in .importlinter: layers one way, no cycles, services off offline tools.
+lint: venv
+	$(BIN)/lint-imports
+
+test: venv test-tools lint
 	$(BIN)/python -m pytest -q -ra tests
 
 test-unit: venv
@@ -44,10 +48,10 @@ bench: venv
 	$(BIN)/abusewatch bench --pipeline --json $(BENCH_DIR)/pipeline.json
 	$(BIN)/abusewatch simulate --out $(BENCH_DIR)/scenario --seed 9 --hours 1 --targets 5000 --gzip
 	$(BIN)/abusewatch replay $(BENCH_DIR)/scenario/post-scores.jsonl.gz --truth $(BENCH_DIR)/scenario/truth.jsonl --json
-	$(BIN)/python -m abusewatch.detection.bench --targets 200000
-	$(BIN)/python -m abusewatch.services.detector.ceiling $(BENCH_DIR)/scenario/post-scores.jsonl.gz --posts 150000
-	$(BIN)/python -m abusewatch.services.detector.bench $(BENCH_DIR)/scenario/post-scores.jsonl.gz --posts 150000
-	$(BIN)/python -m abusewatch.api.bench --clients 1000 --seconds 30 --json $(BENCH_DIR)/api-overload.json
+	$(BIN)/python -m abusewatch.offline.bench.detection --targets 200000
+	$(BIN)/python -m abusewatch.offline.bench.detector_ceiling $(BENCH_DIR)/scenario/post-scores.jsonl.gz --posts 150000
+	$(BIN)/python -m abusewatch.offline.bench.detector_service $(BENCH_DIR)/scenario/post-scores.jsonl.gz --posts 150000
+	$(BIN)/python -m abusewatch.offline.bench.api --clients 1000 --seconds 30 --json $(BENCH_DIR)/api-overload.json
 
 train: venv
 	$(BIN)/abusewatch train

@@ -1,7 +1,7 @@
 """abusewatch: real-time detection of coordinated online harassment on a Kafka stream.
 
 The flow, one module per step:
-  ingest (services/*) -> validate (abusewatch.contract) -> score (abusewatch.inference)
+  ingest (services/*) -> validate (abusewatch.ingest.contract) -> score (abusewatch.scoring.inference)
   -> aggregate per target (abusewatch.detection) -> decide (abusewatch.policy) -> emit (services/*)
 """
 

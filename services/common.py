@@ -21,11 +21,11 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector, generate_latest
 
-from abusewatch import config
-from abusewatch.contract import Rejection, dead_letter, dead_letter_size_bound, encode
-from abusewatch.settings import DeadLetterSettings, IngestSettings, KafkaSettings, ServiceSettings
-from abusewatch.shutdown import ShutdownDeadline
-from abusewatch.tracing import Tracing, TracingSettings
+from abusewatch.common import config
+from abusewatch.ingest.contract import Rejection, dead_letter, dead_letter_size_bound, encode
+from abusewatch.common.settings import DeadLetterSettings, IngestSettings, KafkaSettings, ServiceSettings
+from abusewatch.common.shutdown import ShutdownDeadline
+from abusewatch.common.tracing import Tracing, TracingSettings
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class _SendsRecords(Protocol):
 
 
 class DeadLetterSink:
-    """Dead-letters bad input for one service: builds the bounded dead letter (abusewatch.contract),
+    """Dead-letters bad input for one service: builds the bounded dead letter (abusewatch.ingest.contract),
     sends it and waits for the broker's acknowledgement, counts it. A dead letter that cannot be
     sent (the client or the broker refuses it, say) is logged and counted instead of raising, so no
     input can stop the service; the caller commits past it."""

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> NoReturn:
-    from abusewatch.shutdown import exit_now
+    from abusewatch.common.shutdown import exit_now
 
     try:
         code: object = serve(args.role)
@@ -29,11 +29,25 @@ def run(args: argparse.Namespace) -> NoReturn:
     exit_now(code)
 
 
+def check_resources(role: str) -> None:
+    """Startup check of what `role` reads from disk; raises ResourceMissing before anything starts."""
+    from abusewatch.common import config, resources
+    from abusewatch.policy.settings import PolicySettings
+    from abusewatch.scoring.inference.settings import EngineSettings
+
+    resources.schema_dir()
+    if role in ("classifier", "api"):
+        resources.model_dir(config.load(EngineSettings).model_dir)
+    if role == "actions":
+        resources.require(resources.shipped_or_local(config.load(PolicySettings).policy_file),
+                          "ABUSEWATCH_POLICY_FILE", "policy file")
+
+
 def serve(role: str) -> int:
-    from abusewatch import resources
+    from abusewatch.common import resources
 
     try:
-        resources.check(role)
+        check_resources(role)
     except resources.ResourceMissing as exc:
         # The same exit code as any failed start, so a supervisor restarts it, with a one-line reason.
         logging.getLogger(__name__).error("%s cannot start: %s", role, exc)
@@ -43,7 +57,7 @@ def serve(role: str) -> int:
 
         return int(run_api() or 0)
     from abusewatch.services.common import BoundedWorker, ServiceContext
-    from abusewatch.shutdown import ShutdownDeadline
+    from abusewatch.common.shutdown import ShutdownDeadline
 
     ctx = ServiceContext.from_env(role)
     app = importlib.import_module(STREAM_ROLES[role]).build(ctx)

@@ -4,7 +4,7 @@ A request past `ABUSEWATCH_API_MAX_IN_FLIGHT` concurrent ones is answered 429 at
 queued: a queue in front of the engine only turns overload into seconds of latency for everyone.
 An admitted request gets `ABUSEWATCH_API_REQUEST_TIMEOUT_S`; when it runs out the handler is
 cancelled, which cancels its engine call, and the engine's queue drops the posts still waiting
-(abusewatch.inference.queue). Probes and /metrics are never shed nor timed out: an orchestrator
+(abusewatch.scoring.inference.queue). Probes and /metrics are never shed nor timed out: an orchestrator
 must see an overloaded API as alive and a scraper must see the overload.
 """
 

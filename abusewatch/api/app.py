@@ -27,7 +27,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
 
-from abusewatch import config
+from abusewatch.common import config
 from abusewatch.api.admission import check_limits, load_shedding_middleware
 from abusewatch.api.auth import bearer_token_middleware, token_check_enabled
 from abusewatch.api.cases import CaseReader, EvidenceCaseReader
@@ -35,8 +35,8 @@ from abusewatch.api.errors import ApiConfigError, ApiError, RetryLater, invalid_
 from abusewatch.api.metrics import ApiMetrics, route_label
 from abusewatch.api.perspective import Scorer, analyze, parse_analyze_request
 from abusewatch.api.settings import ApiSettings
-from abusewatch.settings import ServiceSettings
-from abusewatch.shutdown import ShutdownDeadline
+from abusewatch.common.settings import ServiceSettings
+from abusewatch.common.shutdown import ShutdownDeadline
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("abusewatch.api.access")
@@ -151,7 +151,7 @@ async def escalation(request: web.Request) -> web.Response:
 
 async def _inference_engine(app: web.Application) -> AsyncIterator[None]:
     """The shared inference engine, loaded and started with the app, stopped after it."""
-    from abusewatch.inference import EngineSettings, InferenceEngine
+    from abusewatch.scoring.inference import EngineSettings, InferenceEngine
 
     engine = await asyncio.to_thread(InferenceEngine.from_settings, config.load(EngineSettings), app[REGISTRY])
     await engine.start()

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from abusewatch.contract import format_time, utcnow
+from abusewatch.ingest.contract import format_time, utcnow
 from abusewatch.evidence import ChainRecord, EvidenceStore
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from abusewatch.api.errors import RetryLater, invalid_argument
-from abusewatch.inference import NotStarted, Overloaded
+from abusewatch.scoring.inference import NotStarted, Overloaded
 
 SCORE_TYPE = "PROBABILITY"
 SUPPORTED_LANGUAGES = ("en",)  # the classifier is trained on English only
@@ -32,7 +32,7 @@ def _severe_toxicity(scores: LabelScores) -> float:
     return scores["toxicity"] * severe
 
 
-# Perspective attribute -> how to compute it from our labels (abusewatch.labels.LABELS).
+# Perspective attribute -> how to compute it from our labels (abusewatch.scoring.labels.LABELS).
 ATTRIBUTES: dict[str, Callable[[LabelScores], float]] = {
     "TOXICITY": lambda scores: scores["toxicity"],
     "SEVERE_TOXICITY": _severe_toxicity,
@@ -66,7 +66,7 @@ _SENTENCE = re.compile(r"[^\s.!?][^.!?\n]*[.!?]*")
 
 
 class Scorer(Protocol):
-    """What the API needs from the inference engine (abusewatch.inference.InferenceEngine)."""
+    """What the API needs from the inference engine (abusewatch.scoring.inference.InferenceEngine)."""
 
     @property
     def ready(self) -> bool: ...

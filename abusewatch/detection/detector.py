@@ -20,13 +20,13 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from abusewatch.contract import format_time, utcnow
+from abusewatch.ingest.contract import format_time, utcnow
 from abusewatch.detection.features import ScoredPost, extract
 from abusewatch.detection.neardup import NearDuplicateIndex
 from abusewatch.detection.settings import DetectorSettings
-from abusewatch.detection.state import PACK, Campaign, Evidence, TargetState, unpack
+from abusewatch.detection.state import Campaign, Evidence, PACK, TargetState, unpack
 from abusewatch.detection.stores import AuthorIndex, StateStore, TargetStates
-from abusewatch.labels import LABELS
+from abusewatch.scoring.labels import LABELS
 
 # Fixed forever: campaign and alert ids are uuid5 names under it, so a replay after a crash
 # reproduces the ids and consumers deduplicate by alert_id.

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from abusewatch.contract import parse_time
-from abusewatch.labels import LABELS
+from abusewatch.ingest.contract import parse_time
+from abusewatch.scoring.labels import LABELS
 
 _DAY_S = 86_400.0
 

@@ -8,7 +8,7 @@ value the copies as JSON lines. The partition is Kafka's default for the target 
 (murmur2), so state stays where keyed records would have put it.
 
 With tracing on, a line is the copy's JSON, a tab, and the W3C traceparent of its post
-(abusewatch.tracing): each copy keeps its own post's trace inside a record shared by many posts.
+(abusewatch.common.tracing): each copy keeps its own post's trace inside a record shared by many posts.
 JSON as orjson writes it never holds a raw tab or newline, so the framing cannot be confused.
 """
 

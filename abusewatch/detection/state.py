@@ -18,10 +18,6 @@ import orjson
 PACK = 1 << 32
 
 
-def pack(total: int, abusive: int) -> int:
-    return total * PACK + abusive
-
-
 def unpack(value: int) -> tuple[int, int]:
     return divmod(value, PACK)
 
@@ -34,7 +30,7 @@ class Evidence(NamedTuple):
     author_id: str
     new_account: bool
     follows_target: bool | None  # None: unknown (posts/v1 says it only for the replied-to user)
-    scores: tuple[float, ...]  # in abusewatch.labels.LABELS order
+    scores: tuple[float, ...]  # in abusewatch.scoring.labels.LABELS order
     cluster: str  # post_id of the first near-duplicate seen; its own post_id when none
     signature: bytes  # MinHash hash values (uint32), to rebuild the LSH index; b"" when not computed
 
@@ -112,7 +108,7 @@ class TargetState:
 
     def __init__(self, newest_ts: float, folded_bucket: int, base_weight: float) -> None:
         self.newest_ts = newest_ts  # newest event time seen for the target (its own watermark)
-        self.buckets: dict[int, int] = {}  # bucket index -> pack(total, abusive)
+        self.buckets: dict[int, int] = {}  # bucket index -> total * PACK + abusive
         # Buckets up to folded_bucket are in the baseline or, for a new target, known empty (not seen
         # while the detector ran) and folded in as zeros once they leave the longest window.
         self.folded_bucket = folded_bucket

@@ -3,7 +3,7 @@ appeals, in SQLite (embedded default) or PostgreSQL through one DB-API code path
 case bundles that verify offline (bundle.py). docs/evidence.md describes the format.
 """
 
-from abusewatch.evidence.chain import GENESIS_HASH, ChainRecord, canonical_json, record_hash
+from abusewatch.evidence.chain import ChainRecord, GENESIS_HASH, canonical_json, record_hash
 from abusewatch.evidence.store import ChainReport, EvidenceStore, NewRecord, open_store
 
 __all__ = [

@@ -24,11 +24,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from abusewatch.contract import format_time
+from abusewatch.ingest.contract import format_time
 from abusewatch.evidence.chain import ChainRecord, canonical_json
 from abusewatch.evidence.signing import SignatureReport, SignedCheckpoint, verify_signed_records
 from abusewatch.evidence.store import EvidenceStore
-from abusewatch.labels import LABELS
+from abusewatch.scoring.labels import LABELS
 
 BUNDLE_FORMAT = "abusewatch-case-bundle/v1"
 MANIFEST = "manifest.json"

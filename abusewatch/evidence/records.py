@@ -17,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from abusewatch.contract import format_time, parse_time
+from abusewatch.ingest.contract import format_time, parse_time
 from abusewatch.evidence.store import NewRecord
-from abusewatch.policy.engine import Decision, Skip
+from abusewatch.policy.engine import Skip
+from abusewatch.policy.kinds.base import Decision
 
 
 def _utc(timestamp: str) -> str:

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from abusewatch.backoff import Backoff
+from abusewatch.common.backoff import Backoff
 from abusewatch.evidence.store import EvidenceUnavailable
 
 log = logging.getLogger(__name__)

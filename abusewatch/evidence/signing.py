@@ -21,7 +21,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -29,9 +29,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from abusewatch.evidence.chain import canonical_json
 from abusewatch.evidence.settings import EvidenceSigningSettings
-
-if TYPE_CHECKING:
-    from abusewatch.evidence.store import EvidenceStore
 
 log = logging.getLogger(__name__)
 
@@ -309,12 +306,4 @@ def load_signer(settings: EvidenceSigningSettings) -> Signer | None:
     except ValueError as exc:
         raise ValueError(f"{source}: {exc}") from None
     log.info("signing evidence checkpoints with key %s", signer.key_id)
-    return signer
-
-
-def configure_signing(store: EvidenceStore, settings: EvidenceSigningSettings) -> Signer | None:
-    """Make `store` sign checkpoints as it appends, when a key is configured."""
-    signer = load_signer(settings)
-    if signer is not None:
-        store.enable_signing(signer, settings.sign_every_records)
     return signer

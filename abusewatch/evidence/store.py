@@ -28,9 +28,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from abusewatch.contract import format_time, utcnow
-from abusewatch.evidence.chain import GENESIS_HASH, ChainRecord, canonical_json, record_hash
-from abusewatch.evidence.signing import SignatureReport, SignedCheckpoint, Signer, verify_signed_records
+from abusewatch.ingest.contract import format_time, utcnow
+from abusewatch.evidence.chain import ChainRecord, GENESIS_HASH, canonical_json, record_hash
+from abusewatch.evidence.settings import EvidenceSigningSettings
+from abusewatch.evidence.signing import SignatureReport, SignedCheckpoint, Signer, load_signer, verify_signed_records
 
 log = logging.getLogger(__name__)
 
@@ -615,3 +616,11 @@ class EvidenceStore:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+
+
+def configure_signing(store: EvidenceStore, settings: EvidenceSigningSettings) -> Signer | None:
+    """Make `store` sign checkpoints as it appends, when a key is configured."""
+    signer = load_signer(settings)
+    if signer is not None:
+        store.enable_signing(signer, settings.sign_every_records)
+    return signer

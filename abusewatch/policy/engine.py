@@ -9,39 +9,15 @@ a crash yields the same action_id / escalation_id and the platform can drop the 
 from __future__ import annotations
 
 import dataclasses
-import math
-import uuid
 from collections import OrderedDict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from abusewatch.contract import format_time, parse_time
-from abusewatch.labels import LABELS
+from abusewatch.ingest.contract import parse_time
+from abusewatch.policy.kinds import ACTION_KINDS, Trigger
+from abusewatch.policy.kinds.base import Decision
 from abusewatch.policy.model import ActionSpec, Policy, Rule
-
-# Namespace of every id the actions service derives (uuid5). Never change it: ids would change.
-DECISION_ID_NAMESPACE = uuid.UUID("5d0c3c1e-8f57-4d1a-9a55-0a3e5c2b7f10")
-
-
-def decision_id(*parts: object) -> str:
-    """A deterministic id: uuid5 over the parts joined by '|'."""
-    return str(uuid.uuid5(DECISION_ID_NAMESPACE, "|".join(str(part) for part in parts)))
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Decision:
-    """One output message: a platform action or an escalation."""
-
-    rule_id: str
-    topic: str  # "platform-actions" or "escalations"
-    key: str  # Kafka key: the subject id for actions, the escalation_id for escalations
-    message: dict[str, Any]
-    shadow: bool
-    trigger_time: datetime  # event time of the post or alert that triggered it (response times)
-
-    @property
-    def id(self) -> str:
-        return self.message["action_id"] if self.topic == "platform-actions" else self.message["escalation_id"]
+from abusewatch.scoring.labels import LABELS
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -160,82 +136,11 @@ def _summary(rule: Rule, observed: dict[str, float], thresholds: dict[str, float
 
 
 # ---------------------------------------------------------------------------------------------
-# Building the messages.
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Trigger:
-    """What one matched rule saw: enough to build every action it takes."""
-
-    rule: Rule
-    policy: Policy
-    reasons: dict[str, Any]
-    event_time: datetime
-    now: datetime
-    evidence_post_ids: list[str]
-    context_id: str  # the post id (post rules) or campaign id (alert rules)
-
-
-def _bucket(event_time: datetime, cooldown_s: int) -> int:
-    """Time bucket of the idempotency key: one id per subject per cooldown period."""
-    return math.floor(event_time.timestamp() / cooldown_s) if cooldown_s > 0 else 0
-
-
-def _idempotency_key(trigger: _Trigger, spec: ActionSpec, subject: str) -> str:
-    # A campaign is always part of the key. A post is only when there is no cooldown (every post
-    # acts on its own); otherwise the time bucket is, so an author yields one action per period.
-    campaign_id = trigger.reasons["campaign_id"]
-    per_input = campaign_id or (trigger.context_id if spec.cooldown_s == 0 else "-")
-    return decision_id(trigger.rule.id, spec.kind, subject, per_input, _bucket(trigger.event_time, spec.cooldown_s))
-
-
-def _action(trigger: _Trigger, spec: ActionSpec, subject_type: str, subject_id: str) -> Decision:
-    action_id = _idempotency_key(trigger, spec, f"{subject_type}:{subject_id}")
-    message = {
-        "schema": "platform-actions/v1",
-        "action_id": action_id,
-        "op": "apply",
-        "kind": spec.kind,
-        "subject": {"type": subject_type, "id": subject_id},
-        "scope": dict(spec.scope),
-        "duration_s": spec.duration_s,
-        "issued_at": format_time(trigger.now),
-        "expires_at": format_time(trigger.now + timedelta(seconds=spec.duration_s)),
-        "revokes": None,
-        "evidence_post_ids": list(trigger.evidence_post_ids),
-        "reasons": dict(trigger.reasons),
-    }
-    return Decision(trigger.rule.id, "platform-actions", subject_id, message, trigger.rule.shadow, trigger.event_time)
-
-
-def _escalation(
-    trigger: _Trigger,
-    spec: ActionSpec,
-    subject: str,
-    *,
-    target_id: str | None,
-    author_id: str | None,
-    campaign_id: str | None,
-) -> Decision:
-    escalation_id = _idempotency_key(trigger, spec, subject)
-    message = {
-        "schema": "escalations/v1",
-        "escalation_id": escalation_id,
-        "severity": spec.severity,
-        "category": spec.category,
-        "target_id": target_id,
-        "author_id": author_id,
-        "campaign_id": campaign_id,
-        "created_at": format_time(trigger.now),
-        "expires_at": format_time(trigger.now + timedelta(seconds=trigger.policy.escalation_ttl_s)),
-        "evidence_post_ids": list(trigger.evidence_post_ids),
-        "reasons": dict(trigger.reasons),
-    }
-    return Decision(trigger.rule.id, "escalations", escalation_id, message, trigger.rule.shadow, trigger.event_time)
+# Acting: each action kind (abusewatch.policy.kinds) names its subjects and builds its message.
 
 
 def _gate(
-    cooldowns: Cooldowns, trigger: _Trigger, spec: ActionSpec, subject_id: str, skipped: list[Skip]
+    cooldowns: Cooldowns, trigger: Trigger, spec: ActionSpec, subject_id: str, skipped: list[Skip]
 ) -> bool:
     """Cooldown check-and-mark for one (rule, kind, subject); records a Skip when cooling down."""
     if spec.cooldown_s == 0:
@@ -247,6 +152,21 @@ def _gate(
         return False
     cooldowns.mark(key, at, spec.cooldown_s)
     return True
+
+
+def _act(trigger: Trigger, cooldowns: Cooldowns, skipped: list[Skip]) -> list[Decision]:
+    """Every decision the matched rule's actions take, each subject after its cooldown."""
+    decisions: list[Decision] = []
+    for spec in trigger.rule.actions:
+        kind = ACTION_KINDS[spec.kind]
+        refusal = kind.refusal(trigger)
+        if refusal is not None:
+            skipped.append(Skip(trigger.rule.id, spec.kind, trigger.context_id, refusal))
+            continue
+        for subject in kind.subjects(trigger):
+            if _gate(cooldowns, trigger, spec, subject.id, skipped):
+                decisions.append(kind.build(trigger, spec, subject))
+    return decisions
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,24 +201,9 @@ def decide_post(scored: dict[str, Any], *, policy: Policy, cooldowns: Cooldowns,
             "post_id": post_id,
             "doxxing_kinds": list(scored["doxxing"]["kinds"]),
         }
-        trigger = _Trigger(rule, policy, reasons, event_time, now, [post_id], post_id)
-        for spec in rule.actions:
-            if spec.kind == "escalate":
-                if _gate(cooldowns, trigger, spec, author_id, skipped):
-                    target = targets[0] if targets else None
-                    decisions.append(
-                        _escalation(trigger, spec, author_id, target_id=target, author_id=author_id, campaign_id=None)
-                    )
-            elif spec.kind == "throttle_author":
-                if _gate(cooldowns, trigger, spec, author_id, skipped):
-                    decisions.append(_action(trigger, spec, "author", author_id))
-            elif spec.kind == "hold_for_review":
-                if _gate(cooldowns, trigger, spec, post_id, skipped):
-                    decisions.append(_action(trigger, spec, "post", post_id))
-            else:  # limit_replies_to_target: one limit per target the post is aimed at
-                for target in targets:
-                    if _gate(cooldowns, trigger, spec, target, skipped):
-                        decisions.append(_action(trigger, spec, "target", target))
+        trigger = Trigger(rule, policy, "post-scores", reasons, event_time, now, [post_id], post_id,
+                          post_id=post_id, author_id=author_id, targets=tuple(targets))
+        decisions += _act(trigger, cooldowns, skipped)
     return Decisions(tuple(matched_rules), tuple(decisions), tuple(skipped))
 
 
@@ -332,18 +237,7 @@ def decide_alert(alert: dict[str, Any], *, policy: Policy, cooldowns: Cooldowns,
             "alert_status": alert["status"],
             "detector_version": alert.get("detector_version"),
         }
-        trigger = _Trigger(rule, policy, reasons, event_time, now, list(alert["top_post_ids"]), campaign_id)
-        for spec in rule.actions:
-            if spec.kind == "escalate":
-                if not alert["top_post_ids"]:
-                    # An escalation without evidence cannot be reviewed (the schema requires one).
-                    skipped.append(Skip(rule.id, spec.kind, campaign_id, "no evidence posts in alert"))
-                elif _gate(cooldowns, trigger, spec, campaign_id, skipped):
-                    decisions.append(
-                        _escalation(
-                            trigger, spec, campaign_id, target_id=target_id, author_id=None, campaign_id=campaign_id
-                        )
-                    )
-            elif _gate(cooldowns, trigger, spec, target_id, skipped):
-                decisions.append(_action(trigger, spec, "target", target_id))
+        trigger = Trigger(rule, policy, "target-alerts", reasons, event_time, now, list(alert["top_post_ids"]),
+                          campaign_id, targets=(target_id,), campaign_id=campaign_id)
+        decisions += _act(trigger, cooldowns, skipped)
     return Decisions(tuple(matched_rules), tuple(decisions), tuple(skipped))

@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema_rs
 import yaml
 
-from abusewatch.contract import SCHEMA_DIR, error_location, schema_registry
+from abusewatch.ingest.contract import SCHEMA_DIR, error_location, schema_registry
 
 POLICY_SCHEMA_FILE = "policy.v1.json"
 

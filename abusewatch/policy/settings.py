@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from abusewatch.config import setting, settings_class
+from abusewatch.common.config import setting, settings_class
 
 
 @settings_class

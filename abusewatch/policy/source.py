@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from abusewatch import resources
+from abusewatch.common import resources
 from abusewatch.policy.model import Policy, PolicyError, load_policy
 
 log = logging.getLogger(__name__)

@@ -25,20 +25,19 @@ from typing import Any
 import faust
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from abusewatch import config
-from abusewatch.appeals import InvalidAppeal, handle_appeal
-from abusewatch.contract import Rejection, encode, utcnow, validate_message
-from abusewatch.backoff import Backoff
+from abusewatch.common import config
+from abusewatch.actions.appeals import InvalidAppeal, handle_appeal
+from abusewatch.ingest.contract import Rejection, encode, utcnow, validate_message
+from abusewatch.common.backoff import Backoff
 from abusewatch.evidence.retry import LockerGuard, LockerMetrics
 from abusewatch.evidence.settings import EvidenceSettings, EvidenceSigningSettings
-from abusewatch.evidence.signing import configure_signing
-from abusewatch.evidence.store import open_store
+from abusewatch.evidence.store import configure_signing, open_store
 from abusewatch.policy import Cooldowns, Decision, PolicyFile, Skip
 from abusewatch.policy.settings import PolicySettings
-from abusewatch.services.actions.processing import ActionsProcessor, Plan
+from abusewatch.actions.processing import ActionsProcessor, Plan
 from abusewatch.services.actions.settings import ActionsStreamSettings
 from abusewatch.services.common import DeadLetterSink, ServiceContext, create_app, fail_fast, raw_topic
-from abusewatch.tracing import headers_of, traceparent
+from abusewatch.common.tracing import headers_of, traceparent
 
 log = logging.getLogger(__name__)
 

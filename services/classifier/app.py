@@ -8,13 +8,13 @@ import time
 import faust
 from prometheus_client import Counter, Histogram
 
-from abusewatch import config
-from abusewatch.classify import IncomingMessage, PostClassifier
-from abusewatch.contract import encode
-from abusewatch.inference import EngineSettings, InferenceEngine
+from abusewatch.common import config
+from abusewatch.scoring.classify import IncomingMessage, PostClassifier
+from abusewatch.ingest.contract import encode
+from abusewatch.scoring.inference import EngineSettings, InferenceEngine
 from abusewatch.services.common import DeadLetterSink, ServiceContext, create_app, fail_fast, raw_topic
-from abusewatch.settings import ClassifierStreamSettings, IngestSettings
-from abusewatch.tracing import headers_of, traceparent
+from abusewatch.common.settings import ClassifierStreamSettings, IngestSettings
+from abusewatch.common.tracing import headers_of, traceparent
 
 # Fine near both ends, where thresholds sit, so a drifting score distribution shows on the dashboard.
 SCORE_BUCKETS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)

@@ -20,9 +20,9 @@ import time
 
 import faust
 
-from abusewatch import config
-from abusewatch.broker import create_topics
-from abusewatch.contract import Rejection, encode, validate_message
+from abusewatch.common import config
+from abusewatch.ingest.topics import create_topics
+from abusewatch.ingest.contract import Rejection, encode, validate_message
 from abusewatch.detection import DetectorSettings, PileOnDetector
 from abusewatch.detection.rekey import unpack
 from abusewatch.detection.watermark import PartitionClock
@@ -31,8 +31,8 @@ from abusewatch.services.detector.campaign_authors import CampaignAuthorsFeed
 from abusewatch.services.detector.rekeyer import PACKED_RECORD_FRAMING_BYTES, PostScoresRekeyer
 from abusewatch.services.detector.settings import DetectorStreamSettings
 from abusewatch.services.detector.state_store import TableStateStore
-from abusewatch.settings import IngestSettings
-from abusewatch.tracing import headers_of
+from abusewatch.common.settings import IngestSettings
+from abusewatch.common.tracing import headers_of
 
 log = logging.getLogger(__name__)
 

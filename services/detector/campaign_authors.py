@@ -24,7 +24,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 
-from abusewatch.contract import Rejection, decode_object
+from abusewatch.ingest.contract import Rejection, decode_object
 from abusewatch.detection.stores import AuthorIndex
 from abusewatch.services.common import DeadLetterSink, ServiceContext, fail_fast
 

@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from mode import Service
 
-from abusewatch.contract import Rejection, event_time_rejection, parse_time, utcnow, validate_message
+from abusewatch.ingest.contract import Rejection, event_time_rejection, parse_time, utcnow, validate_message
 from abusewatch.detection.features import epoch_seconds, fan_out
 from abusewatch.detection.rekey import collect_released, pack
 from abusewatch.detection.watermark import EventTimeMerge
@@ -44,8 +44,8 @@ from abusewatch.services.common import (
     record_consumer_lag,
 )
 from abusewatch.services.detector.settings import DetectorStreamSettings
-from abusewatch.settings import IngestSettings
-from abusewatch.tracing import traceparent
+from abusewatch.common.settings import IngestSettings
+from abusewatch.common.tracing import traceparent
 
 log = logging.getLogger(__name__)
 GROUP_SUFFIX = "-rekey"  # the consumer group is the detector app id + this

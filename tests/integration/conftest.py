@@ -14,7 +14,7 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from abusewatch.broker import EmbeddedBroker, free_port
+from abusewatch.devstack.broker import EmbeddedBroker, free_port
 
 pytestmark = pytest.mark.integration
 

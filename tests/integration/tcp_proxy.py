@@ -13,7 +13,7 @@ import socket
 import struct
 import threading
 
-from abusewatch.broker import free_port
+from abusewatch.devstack.broker import free_port
 
 
 def _reset(sock: socket.socket) -> None:

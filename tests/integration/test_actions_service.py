@@ -11,9 +11,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from abusewatch import contract
+from abusewatch.ingest import contract
 from abusewatch.evidence import open_store
-from abusewatch.stack import Stack
+from abusewatch.devstack.stack import Stack
 
 from .conftest import service_metric, TopicReader, stack_env
 

@@ -16,11 +16,11 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from abusewatch import config
+from abusewatch.common import config
 from abusewatch.api.app import create_api
 from abusewatch.api.settings import ApiSettings
-from abusewatch.inference import EngineSettings, InferenceEngine
-from abusewatch.model.artifact import DEFAULT_MODEL_DIR, load_artifact
+from abusewatch.scoring.inference import EngineSettings, InferenceEngine
+from abusewatch.scoring.model.artifact import DEFAULT_MODEL_DIR, load_artifact
 from tests.api_server import api_client
 from tests.fakes import NoCases
 

@@ -12,10 +12,10 @@ import argparse
 
 import pytest
 
-from abusewatch import config
-from abusewatch.inference import EngineSettings
-from abusewatch.inference.bench import MAX_CASCADE_F1_LOSS, tune_cascade
-from abusewatch.model.artifact import DEFAULT_MODEL_DIR, load_artifact
+from abusewatch.common import config
+from abusewatch.scoring.inference import EngineSettings
+from abusewatch.offline.bench.inference import MAX_CASCADE_F1_LOSS, tune_cascade
+from abusewatch.scoring.model.artifact import DEFAULT_MODEL_DIR, load_artifact
 
 pytestmark = [pytest.mark.integration]
 

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from kafka import KafkaProducer
 
-from abusewatch.broker import EmbeddedBroker, free_port
-from abusewatch.demo import build_demo_stream
-from abusewatch.stack import Stack
+from abusewatch.devstack.broker import EmbeddedBroker, free_port
+from abusewatch.offline.demo import build_demo_stream
+from abusewatch.devstack.stack import Stack
 
 from .conftest import TopicReader, send_posts, stack_env
 from .tcp_proxy import TcpProxy

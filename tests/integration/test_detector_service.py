@@ -17,11 +17,11 @@ import orjson
 import pytest
 from kafka.admin import KafkaAdminClient
 
-from abusewatch import contract
-from abusewatch.detection.simulate import score_message
-from abusewatch.services.detector.bench import committed
+from abusewatch.ingest import contract
+from abusewatch.offline.simulate import score_message
+from abusewatch.offline.bench.detector_service import committed
 from abusewatch.services.detector.rekeyer import GROUP_SUFFIX
-from abusewatch.stack import Stack
+from abusewatch.devstack.stack import Stack
 
 from .conftest import TopicReader, stack_env
 
@@ -206,8 +206,8 @@ def test_campaign_authors_link_across_workers_and_survive_a_restart(broker, prod
 def test_replay_through_the_broker_finds_what_the_in_process_replay_finds(tmp_path, capsys):
     """`abusewatch replay --broker`: the same scenario through the deployed service (its own
     process, Faust table, embedded broker) opens campaigns on the same targets and is scored alike."""
-    from abusewatch.detection.replay import add_arguments, run
-    from abusewatch.detection.simulate import ScenarioConfig, generate
+    from abusewatch.offline.replay import add_arguments, run
+    from abusewatch.offline.simulate import ScenarioConfig, generate
 
     scenario = ScenarioConfig(seed=5, hours=0.5, targets=300, posts_per_s=4, pile_ons=6, hops=1, slow_burns=0,
                               persistent_abusers=2, viral_bursts=1, viral_posts=3000)
@@ -235,7 +235,7 @@ def test_framework_ceiling_tool_consumes_every_record(tmp_path):
     posts = tmp_path / "post-scores.jsonl"
     posts.write_bytes(b"\n".join(orjson.dumps(scored(i, f"t{i % 7}", f"a{i}", START + timedelta(seconds=i), BENIGN, False))
                                  for i in range(300)) + b"\n")
-    result = subprocess.run([sys.executable, "-m", "abusewatch.services.detector.ceiling", str(posts), "--posts", "300",
+    result = subprocess.run([sys.executable, "-m", "abusewatch.offline.bench.detector_ceiling", str(posts), "--posts", "300",
                              "--timeout-s", "120"], capture_output=True, text=True, timeout=180, check=False)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "faust agent doing nothing: 300 records in" in result.stdout
@@ -247,12 +247,12 @@ def test_catching_up_on_a_backlog_sends_the_alerts_of_the_in_process_replay(tmp_
     outage), so its partitions are read at very different event-time rates. The service must send
     exactly the alerts (ids and statuses) of an in-process replay of the same file, slow burn and
     pile-ons included. On the code before the event-time merge this split campaigns."""
-    from abusewatch import config
+    from abusewatch.common import config
     from abusewatch.detection import DetectorSettings
-    from abusewatch.detection.corpus import LabelledTexts
-    from abusewatch.detection.replay import read_messages, replay
-    from abusewatch.detection.simulate import ScenarioConfig, generate
-    from abusewatch.services.detector.bench import run_service
+    from abusewatch.offline.corpus import LabelledTexts
+    from abusewatch.offline.replay import read_messages, replay
+    from abusewatch.offline.simulate import ScenarioConfig, generate
+    from abusewatch.offline.bench.detector_service import run_service
 
     # Texts of its own (the scenario needs no model and no dataset): the label-proxy scorer flags by label.
     texts = LabelledTexts(benign=tuple(f"thanks for sharing this {i} nice thread about topic {i % 37}" for i in range(400)),

@@ -17,11 +17,11 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from abusewatch import contract
-from abusewatch.contract import Rejection, validate_message
+from abusewatch.ingest import contract
+from abusewatch.ingest.contract import Rejection, validate_message
 from abusewatch.detection.rekey import unpack
 from abusewatch.services.detector.app import CAMPAIGN_AUTHORS_TOPIC, REKEYED_TOPIC
-from abusewatch.stack import Stack
+from abusewatch.devstack.stack import Stack
 from tests.hostile import hostile_messages
 
 from .conftest import service_metric, TopicReader, stack_env

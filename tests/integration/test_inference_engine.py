@@ -14,9 +14,9 @@ import pytest
 import torch
 from prometheus_client import CollectorRegistry
 
-from abusewatch import config
-from abusewatch.inference import EngineSettings, InferenceEngine
-from abusewatch.model.artifact import DEFAULT_MODEL_DIR, load_artifact
+from abusewatch.common import config
+from abusewatch.scoring.inference import EngineSettings, InferenceEngine
+from abusewatch.scoring.model.artifact import DEFAULT_MODEL_DIR, load_artifact
 
 MODEL_DIR = Path(config.load(EngineSettings).model_dir or DEFAULT_MODEL_DIR)
 POSTS_FILE = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "tweeteval_offensive" / "val_text.txt"

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from abusewatch.cli import main
-from abusewatch.model.artifact import load_artifact
-from abusewatch.model.scoring import score_logits
+from abusewatch.cli.main import main
+from abusewatch.scoring.model.artifact import load_artifact
+from abusewatch.scoring.model.scoring import score_logits
 
 pytestmark = [
     pytest.mark.integration,

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from abusewatch.broker import free_port
-from abusewatch.demo import build_demo_stream
-from abusewatch.stack import Stack
+from abusewatch.devstack.broker import free_port
+from abusewatch.offline.demo import build_demo_stream
+from abusewatch.devstack.stack import Stack
 
 from .conftest import TopicReader, send_posts, stack_env
 

@@ -23,11 +23,11 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from abusewatch import contract
-from abusewatch.broker import EmbeddedBroker, free_port
+from abusewatch.ingest import contract
+from abusewatch.devstack.broker import EmbeddedBroker, free_port
 from abusewatch.evidence import open_store
 from abusewatch.policy import Cooldowns, decide_alert, decide_post, load_policy
-from abusewatch.stack import Stack
+from abusewatch.devstack.stack import Stack
 
 from .conftest import service_metric, TopicReader, postgres_available, send_posts, stack_env
 from .tcp_proxy import TcpProxy

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from abusewatch.pipeline_bench import run_pipeline_benchmark
+from abusewatch.offline.bench.pipeline import run_pipeline_benchmark
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,12 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from abusewatch import config, contract
+from abusewatch.common import config
+
+from abusewatch.ingest import contract
 from abusewatch.detection import DetectorSettings
-from abusewatch.demo import build_demo_stream
-from abusewatch.stack import Stack
+from abusewatch.offline.demo import build_demo_stream
+from abusewatch.devstack.stack import Stack
 
 from .conftest import service_metric, TopicReader, send_posts, stack_env
 

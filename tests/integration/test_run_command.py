@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from abusewatch.stack import Stack
+from abusewatch.devstack.stack import Stack
 
 from .conftest import TopicReader, send_posts, stack_env
 
@@ -78,7 +78,7 @@ def test_run_starts_everything_restarts_a_killed_role_and_stops_on_ctrl_c(broker
     env = stack_env(broker, tmp_path, ABUSEWATCH_RESTART_BACKOFF_S="0.5")
     del env["ABUSEWATCH_API_TOKEN"]  # the command generates one and prints it
     process = subprocess.Popen(
-        [sys.executable, "-m", "abusewatch.cli", "run"],
+        [sys.executable, "-m", "abusewatch.cli.main", "run"],
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -126,7 +126,7 @@ def test_a_role_that_keeps_failing_is_reported_as_crash_looping_and_still_retrie
                     ABUSEWATCH_RESTART_BACKOFF_S="0.1", ABUSEWATCH_RESTART_BACKOFF_MAX_S="0.4",
                     ABUSEWATCH_CRASH_LOOP_FAILURES="3")
     stack = Stack(roles=("actions",), env=env, embedded_broker=False)
-    caplog.set_level(logging.INFO, logger="abusewatch.stack")
+    caplog.set_level(logging.INFO, logger="abusewatch.devstack.stack")
     try:
         stack.start_role("actions")
         deadline = time.monotonic() + 120

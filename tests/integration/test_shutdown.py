@@ -21,9 +21,9 @@ import orjson
 import pytest
 from kafka import KafkaAdminClient
 
-from abusewatch.services.detector.bench import committed  # a group's committed offsets, summed
+from abusewatch.offline.bench.detector_service import committed  # a group's committed offsets, summed
 from abusewatch.services.detector.rekeyer import GROUP_SUFFIX
-from abusewatch.stack import Stack
+from abusewatch.devstack.stack import Stack
 
 from .conftest import TopicReader, send_posts, stack_env
 

@@ -15,9 +15,9 @@ import orjson
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from abusewatch.broker import free_port
-from abusewatch.demo import build_demo_stream
-from abusewatch.stack import Stack
+from abusewatch.devstack.broker import free_port
+from abusewatch.offline.demo import build_demo_stream
+from abusewatch.devstack.stack import Stack
 
 from .conftest import TopicReader, send_posts, stack_env
 

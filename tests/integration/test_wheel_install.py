@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from abusewatch import config
-from abusewatch.broker import create_topics
-from abusewatch.settings import KafkaSettings
+from abusewatch.common import config
+from abusewatch.ingest.topics import create_topics
+from abusewatch.common.settings import KafkaSettings
 from .conftest import stack_env
 
 pytestmark = pytest.mark.integration
@@ -71,7 +71,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def test_the_installed_package_is_the_wheel_and_carries_its_data(installed, tmp_path):
     probe = (
-        "import abusewatch, abusewatch.contract as c, abusewatch.services.serve as s, abusewatch.resources as r; "
+        "import abusewatch, abusewatch.ingest.contract as c, abusewatch.services.serve as s, abusewatch.common.resources as r; "
         "print(abusewatch.__file__); print(s.__file__); print(c.SCHEMA_DIR); print(r.model_dir()); "
         "print(r.shipped_or_local('policy/default.yaml'))"
     )

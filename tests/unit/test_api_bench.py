@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from abusewatch.api.bench import UNBOUNDED, variant_env
-from abusewatch.inference.loadgen import measure_closed_loop
+from abusewatch.offline.bench.api import UNBOUNDED, variant_env
+from abusewatch.offline.bench.loadgen import measure_closed_loop
 
 
 def test_closed_loop_keeps_every_client_busy_until_the_deadline_and_measures_outcomes_apart() -> None:

@@ -17,10 +17,10 @@ from aiohttp import web
 from abusewatch.api.app import create_api
 from abusewatch.api.cases import EvidenceCaseReader
 from abusewatch.api.settings import ApiSettings
-from abusewatch.contract import SCHEMA_DIR, format_time, utcnow
+from abusewatch.ingest.contract import SCHEMA_DIR, format_time, utcnow
 from abusewatch.evidence import EvidenceStore, open_store
 from abusewatch.evidence.records import alert_record, appeal_record, decision_record, post_record
-from abusewatch.policy.engine import Decision
+from abusewatch.policy import Decision
 
 TOKEN = "cases-test-token"
 ESCALATION_ID = "esc-1"

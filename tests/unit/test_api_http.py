@@ -14,8 +14,8 @@ import pytest
 from abusewatch.api.app import create_api, run_api
 from abusewatch.api.errors import ApiConfigError
 from abusewatch.api.settings import ApiSettings
-from abusewatch.inference import NotStarted, Overloaded
-from abusewatch.labels import LABELS
+from abusewatch.scoring.inference import NotStarted, Overloaded
+from abusewatch.scoring.labels import LABELS
 from tests.api_server import api_client
 from tests.fakes import NoCases
 

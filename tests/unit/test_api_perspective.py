@@ -14,8 +14,8 @@ from abusewatch.api.perspective import (
     parse_analyze_request,
     sentence_spans,
 )
-from abusewatch.inference import Overloaded
-from abusewatch.labels import LABELS
+from abusewatch.scoring.inference import Overloaded
+from abusewatch.scoring.labels import LABELS
 
 SCORES = {
     "toxicity": 0.9,

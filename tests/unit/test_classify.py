@@ -8,10 +8,10 @@ import asyncio
 
 import orjson
 
-from abusewatch import contract
-from abusewatch.classify import IncomingMessage, PostClassifier, RecentPostIds
-from abusewatch.labels import LABELS
-from abusewatch.settings import IngestSettings
+from abusewatch.ingest import contract
+from abusewatch.scoring.classify import IncomingMessage, PostClassifier, RecentPostIds
+from abusewatch.scoring.labels import LABELS
+from abusewatch.common.settings import IngestSettings
 
 
 def _scorer(calls):

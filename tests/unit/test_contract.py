@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from abusewatch import contract
-from abusewatch.contract import Post, Rejection, validate_post
+from abusewatch.ingest import contract
+from abusewatch.ingest.contract import Post, Rejection, validate_post
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMITS = {"max_text_chars": 100, "max_message_bytes": 2048}
@@ -131,7 +131,7 @@ def test_every_dead_letter_code_is_in_its_schema():
     def used_in(*paths):
         source = "".join((ROOT / path).read_text() for path in paths)
         return set(re.findall(r'Rejection\(\s*"([a-z_]+)"', source))
-    assert used_in("abusewatch/contract.py", "abusewatch/classify.py") <= posts_codes
+    assert used_in("abusewatch/ingest/contract.py", "abusewatch/scoring/classify.py") <= posts_codes
     internal = used_in("services/detector/app.py", "services/detector/rekeyer.py",
                        "services/detector/campaign_authors.py", "services/actions/app.py")
     assert internal and internal <= internal_codes

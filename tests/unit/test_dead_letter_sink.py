@@ -8,10 +8,12 @@ import orjson
 import pytest
 from kafka.errors import MessageSizeTooLargeError
 
-from abusewatch import config, contract
-from abusewatch.contract import Rejection
+from abusewatch.common import config
+
+from abusewatch.ingest import contract
+from abusewatch.ingest.contract import Rejection
 from abusewatch.services.common import DeadLetterSink, ServiceContext, ServiceMetrics, check_message_limits
-from abusewatch.settings import DeadLetterSettings, IngestSettings, KafkaSettings, ServiceSettings
+from abusewatch.common.settings import DeadLetterSettings, IngestSettings, KafkaSettings, ServiceSettings
 
 
 def context(keep_bytes: int = 1024) -> ServiceContext:

@@ -13,9 +13,10 @@ import pytest
 import yaml
 
 import abusewatch
-from abusewatch import config, contract
+from abusewatch.common import config
+from abusewatch.ingest import contract
 from abusewatch.services.serve import ROLES
-from abusewatch.settings import KafkaSettings, ServiceSettings
+from abusewatch.common.settings import KafkaSettings, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = f"ghcr.io/abusewatch/abusewatch:{abusewatch.__version__}"
@@ -34,7 +35,7 @@ def known_metric_names() -> set[str]:
     process collector's."""
     from prometheus_client import CollectorRegistry, ProcessCollector
 
-    from abusewatch.inference.metrics import EngineMetrics
+    from abusewatch.scoring.inference.metrics import EngineMetrics
 
     names = set()
     for path in [*(ROOT / "abusewatch").rglob("*.py"), *(ROOT / "services").rglob("*.py")]:

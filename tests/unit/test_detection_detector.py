@@ -6,10 +6,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from abusewatch import config, contract
+from abusewatch.common import config
+
+from abusewatch.ingest import contract
 from abusewatch.detection import DetectorSettings, PileOnDetector
 from abusewatch.detection.features import fan_out
-from abusewatch.detection.simulate import score_message
+from abusewatch.offline.simulate import score_message
 
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)
 ABUSIVE = {"toxicity": 0.95, "threat": 0.1, "insult": 0.9, "identity_attack": 0.05, "sexual_harassment": 0.0, "obscene": 0.3}

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import orjson
 
-from abusewatch import config, contract
-from abusewatch.detection.evaluation import Episode, score_alerts
-from abusewatch.detection.replay import benign_post_count, read_messages, replay
+from abusewatch.common import config
+
+from abusewatch.ingest import contract
+from abusewatch.offline.evaluate_detection import Episode, score_alerts
+from abusewatch.offline.replay import benign_post_count, read_messages, replay
 from abusewatch.detection.settings import DetectorSettings
-from abusewatch.detection.simulate import ScenarioConfig, generate
+from abusewatch.offline.simulate import ScenarioConfig, generate
 
 
 def test_small_scenario_precision_recall_and_delay(tmp_path):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from abusewatch import config
+from abusewatch.common import config
 from abusewatch.detection import DetectorSettings, PileOnDetector, TargetState
-from abusewatch.detection.bench import measure, synthetic_messages
+from abusewatch.offline.bench.detection import measure, synthetic_messages
 from abusewatch.detection.stores import AuthorIndex
 
 

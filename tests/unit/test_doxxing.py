@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from abusewatch.contract import schema_for
-from abusewatch.doxxing import KINDS, NOTHING_FOUND, detect_personal_data
+from abusewatch.ingest.contract import schema_for
+from abusewatch.scoring.doxxing import KINDS, NOTHING_FOUND, detect_personal_data
 
 FOUND = [
     # phone numbers

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from abusewatch.appeals import InvalidAppeal, appeal_labels, handle_appeal, revocation_id
-from abusewatch.contract import SCHEMA_DIR, validate
+from abusewatch.actions.appeals import InvalidAppeal, appeal_labels, handle_appeal, revocation_id
+from abusewatch.ingest.contract import SCHEMA_DIR, validate
 from abusewatch.evidence import open_store
 from abusewatch.policy import Cooldowns, PolicyFile
-from abusewatch.services.actions.processing import ActionsProcessor
+from abusewatch.actions.processing import ActionsProcessor
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 21, 9, 20, tzinfo=timezone.utc)

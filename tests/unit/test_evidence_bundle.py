@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from abusewatch.contract import SCHEMA_DIR
+from abusewatch.ingest.contract import SCHEMA_DIR
 from abusewatch.evidence import open_store
 from abusewatch.evidence.bundle import export_bundle, verify_bundle, verify_bundle_against_store
-from abusewatch.evidence.cli import add_arguments, run
+from abusewatch.cli.evidence import add_arguments, run
 from abusewatch.policy import Cooldowns, PolicyFile
-from abusewatch.services.actions.processing import ActionsProcessor
+from abusewatch.actions.processing import ActionsProcessor
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 21, 9, 20, tzinfo=timezone.utc)

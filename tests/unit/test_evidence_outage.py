@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from abusewatch.evidence import NewRecord, open_store
-from abusewatch.backoff import Backoff
+from abusewatch.common.backoff import Backoff
 from abusewatch.evidence.retry import LockerGuard, LockerMetrics
 from abusewatch.evidence.store import EvidenceUnavailable
 from tests.integration.tcp_proxy import TcpProxy

@@ -11,11 +11,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from abusewatch.contract import SCHEMA_DIR
+from abusewatch.ingest.contract import SCHEMA_DIR
 from abusewatch.evidence import open_store
 from abusewatch.policy import Cooldowns, PolicyFile
-from abusewatch.contract import Rejection, validate_message
-from abusewatch.services.actions.processing import ActionsProcessor
+from abusewatch.ingest.contract import Rejection, validate_message
+from abusewatch.actions.processing import ActionsProcessor
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 21, 9, 20, tzinfo=timezone.utc)

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from abusewatch.evidence import GENESIS_HASH, NewRecord, canonical_json, open_store, record_hash
 from abusewatch.evidence.bundle import export_bundle, verify_bundle, verify_bundle_signatures
-from abusewatch.evidence.cli import add_arguments, run
+from abusewatch.cli.evidence import add_arguments, run
 from abusewatch.evidence.settings import EvidenceSigningSettings
 from abusewatch.evidence.signing import (
     Signer,

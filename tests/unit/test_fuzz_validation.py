@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abusewatch import contract
-from abusewatch.contract import Rejection, validate_message, validate_post
+from abusewatch.ingest import contract
+from abusewatch.ingest.contract import Rejection, validate_message, validate_post
 from tests.hostile import hostile_messages, json_values
 
 INTERNAL_TOPICS = ("post-scores", "target-alerts", "appeals")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from abusewatch.inference.backends import _use_onnxruntime
+from abusewatch.scoring.inference.backends import _use_onnxruntime
 
 
 @pytest.mark.parametrize(
@@ -25,7 +25,7 @@ def test_impossible_runtime_is_a_clear_error(asked: str, dtype: str) -> None:
 def test_torch_compile_refuses_int8() -> None:
     from torch import nn
 
-    from abusewatch.inference.backends import CpuBackend
+    from abusewatch.scoring.inference.backends import CpuBackend
 
     with pytest.raises(ValueError, match="int8"):
         CpuBackend(nn.Linear(2, 2), "int8", threads=1, max_batch_tokens=64, pad_token_id=0, compiled=True)

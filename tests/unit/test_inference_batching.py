@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from abusewatch.inference.batching import collate, padded_tokens, padding_efficiency, plan_batches
+from abusewatch.scoring.inference.batching import collate, padded_tokens, padding_efficiency, plan_batches
 
 
 def random_lengths(count: int, seed: int) -> list[int]:

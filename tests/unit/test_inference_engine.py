@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from abusewatch.config import load
-from abusewatch.inference import EngineSettings, InferenceEngine, Overloaded
-from abusewatch.inference.batching import TokenizedBatch, padding_efficiency
-from abusewatch.inference.cascade import LexicalFirstPass
-from abusewatch.inference.tokenization import PostTokenizer
+from abusewatch.common.config import load
+from abusewatch.scoring.inference import EngineSettings, InferenceEngine, Overloaded
+from abusewatch.scoring.inference.batching import TokenizedBatch, padding_efficiency
+from abusewatch.scoring.inference.cascade import LexicalFirstPass
+from abusewatch.scoring.inference.tokenization import PostTokenizer
 
 LABELS = ("letters", "words")
 

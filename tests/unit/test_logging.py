@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from abusewatch import cli
+from abusewatch.cli import main as cli
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +45,7 @@ def test_text_lines_name_the_role(capsys):
 
 def test_an_unknown_log_format_is_refused():
     result = subprocess.run(
-        [sys.executable, "-m", "abusewatch.cli", "config"], capture_output=True, text=True,
+        [sys.executable, "-m", "abusewatch.cli.main", "config"], capture_output=True, text=True,
         env={"ABUSEWATCH_LOG_FORMAT": "xml", "PATH": ""},
     )
     assert result.returncode == 2

@@ -10,10 +10,10 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from abusewatch.labels import LABELS
-from abusewatch.model.artifact import MANIFEST_FILE, WEIGHTS_FILE, ModelArtifact, load_artifact, save_artifact
-from abusewatch.model.calibration import PlattCalibration
-from abusewatch.model.network import AbuseClassifier, pretrained_encoder_dir
+from abusewatch.scoring.labels import LABELS
+from abusewatch.scoring.model.artifact import MANIFEST_FILE, ModelArtifact, WEIGHTS_FILE, load_artifact, save_artifact
+from abusewatch.scoring.model.calibration import PlattCalibration
+from abusewatch.scoring.model.network import AbuseClassifier, pretrained_encoder_dir
 
 TEXTS = ["I will find you and hurt you", "have a nice day"]
 
@@ -79,7 +79,7 @@ def test_loaded_artifact_matches_the_saved_one(saved):
 
 
 def test_text_normalisation_travels_with_the_artifact(saved, tmp_path):
-    from abusewatch.model.text import NormalisingTokenizer
+    from abusewatch.scoring.model.text import NormalisingTokenizer
 
     original, path = saved
     assert load_artifact(path).text_normalisation == "none"  # saved with a plain tokenizer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from abusewatch.model.calibration import (
+from abusewatch.scoring.model.calibration import (
     PlattCalibration,
     expected_calibration_error,
     sigmoid,

@@ -1,13 +1,13 @@
-"""Label mapping, masking, hierarchy and splits of abusewatch.model.data on hand-made rows."""
+"""Label mapping, masking, hierarchy and splits of abusewatch.offline.data on hand-made rows."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from abusewatch.labels import LABELS
-from abusewatch.model import data
-from abusewatch.model.data import DatasetSpec, LabelledTexts, Rule
+from abusewatch.scoring.labels import LABELS
+from abusewatch.offline import data
+from abusewatch.offline.data import DatasetSpec, LabelledTexts, Rule
 
 T, THREAT, INSULT, IDENT, SEXH, OBSC = (LABELS.index(name) for name in LABELS)
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from abusewatch.labels import LABELS
-from abusewatch.model.evaluate import (
+from abusewatch.scoring.labels import LABELS
+from abusewatch.offline.evaluate_model import (
     davidson_classes,
     detector_flag_shares,
     macro_f1,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer
 
-from abusewatch.model.network import pretrained_encoder_dir
-from abusewatch.model.text import NormalisingTokenizer, mentions_emoji_v1
+from abusewatch.scoring.model.network import pretrained_encoder_dir
+from abusewatch.scoring.model.text import NormalisingTokenizer, mentions_emoji_v1
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from abusewatch.labels import LABELS
-from abusewatch.model.data import LabelledTexts, drop_negatives
-from abusewatch.model.train import (
+from abusewatch.scoring.labels import LABELS
+from abusewatch.offline.data import LabelledTexts, drop_negatives
+from abusewatch.offline.train import (
     length_grouped_batches,
     masked_bce,
     parse_dataset_weights,

@@ -3,11 +3,11 @@
 import tomllib
 from pathlib import Path
 
-from abusewatch import config
+from abusewatch.common import config
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-# The top-level data folders the wheel carries as abusewatch/_shipped/<folder> (abusewatch.resources).
+# The top-level data folders the wheel carries as abusewatch/_shipped/<folder> (abusewatch.common.resources).
 SHIPPED = ("schemas", "models", "policy")
 
 
@@ -42,7 +42,7 @@ def test_configuration_docs_are_generated_from_the_settings():
 
 
 def test_settings_parse_environment_values():
-    from abusewatch.settings import IngestSettings, KafkaSettings
+    from abusewatch.common.settings import IngestSettings, KafkaSettings
 
     kafka = config.load(KafkaSettings, env={"KAFKA_BOOTSTRAP": "k:1", "ABUSEWATCH_PARTITIONS": "8"})
     assert (kafka.bootstrap, kafka.partitions) == ("k:1", 8)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from abusewatch.evidence import open_store
 from abusewatch.policy import Cooldowns, PolicyFile
-from abusewatch.services.actions.processing import ActionsProcessor
+from abusewatch.actions.processing import ActionsProcessor
 
 from .test_evidence_chain import dsn  # noqa: F401 - the fixture (SQLite file, PostgreSQL schema)
 from .test_policy_engine import alert

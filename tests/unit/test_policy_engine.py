@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from abusewatch.contract import SCHEMA_DIR, format_time, validate
+from abusewatch.ingest.contract import SCHEMA_DIR, format_time, validate
 from abusewatch.policy import Cooldowns, decide_alert, decide_post, load_policy
 
 ROOT = Path(__file__).resolve().parents[2]

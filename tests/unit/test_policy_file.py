@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from abusewatch import config
+from abusewatch.common import config
 from abusewatch.policy import PolicyError, PolicyFile, load_policy, parse_policy
 from abusewatch.policy.settings import PolicySettings
 

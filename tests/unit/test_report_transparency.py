@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from abusewatch import report
-from abusewatch.appeals import handle_appeal
-from abusewatch.contract import SCHEMA_DIR
+from abusewatch.cli import report
+from abusewatch.actions.appeals import handle_appeal
+from abusewatch.ingest.contract import SCHEMA_DIR
 from abusewatch.evidence import open_store
 from abusewatch.policy import Cooldowns, PolicyFile
-from abusewatch.services.actions.processing import ActionsProcessor
+from abusewatch.actions.processing import ActionsProcessor
 
 ROOT = Path(__file__).resolve().parents[2]
 BENIGN = {"toxicity": 0.02, "threat": 0.01, "insult": 0.01, "identity_attack": 0.0, "sexual_harassment": 0.0, "obscene": 0.0}

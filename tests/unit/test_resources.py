@@ -1,11 +1,13 @@
-"""abusewatch.resources: the one place that finds the schemas, the model and the policy."""
+"""abusewatch.common.resources: the one place that finds the schemas, the model and the policy."""
 
 from pathlib import Path
 
 import pytest
 
-from abusewatch import contract, resources
-from abusewatch.model import artifact
+from abusewatch.ingest import contract
+
+from abusewatch.common import resources
+from abusewatch.scoring.model import artifact
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,8 +65,10 @@ def test_relative_paths_look_in_the_working_directory_then_among_the_shipped_fil
     ],
 )
 def test_the_startup_check_names_the_missing_path_and_its_setting(role, env, value, tmp_path, monkeypatch):
-    resources.check(role)  # everything shipped is there
+    from abusewatch.services.serve import check_resources
+
+    check_resources(role)  # everything shipped is there
     monkeypatch.setenv(env, str(tmp_path / value))
     with pytest.raises(resources.ResourceMissing) as missing:
-        resources.check(role)
+        check_resources(role)
     assert env in str(missing.value) and str(tmp_path / value) in str(missing.value)

@@ -1,4 +1,4 @@
-"""The shutdown deadline (abusewatch.shutdown): the last resort that ends a stop which hangs."""
+"""The shutdown deadline (abusewatch.common.shutdown): the last resort that ends a stop which hangs."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import subprocess
 import sys
 import time
 
-from abusewatch.shutdown import EXIT_SHUTDOWN_TIMEOUT
+from abusewatch.common.shutdown import EXIT_SHUTDOWN_TIMEOUT
 
 HANGING_STOP = """
 import logging, threading, time
-from abusewatch.shutdown import ShutdownDeadline
+from abusewatch.common.shutdown import ShutdownDeadline
 logging.basicConfig()
 deadline = ShutdownDeadline("classifier", {timeout})
 deadline.arm()
@@ -29,13 +29,13 @@ def test_a_stop_that_hangs_ends_at_the_deadline_with_its_own_exit_code():
 
 
 def test_an_unarmed_deadline_does_nothing():
-    code = "from abusewatch.shutdown import ShutdownDeadline; ShutdownDeadline('api', 0.1); import time; time.sleep(0.5)"
+    code = "from abusewatch.common.shutdown import ShutdownDeadline; ShutdownDeadline('api', 0.1); import time; time.sleep(0.5)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 
 
 EXIT_NOW = """
 import logging, sys
-from abusewatch.shutdown import exit_now
+from abusewatch.common.shutdown import exit_now
 logging.basicConfig(stream=sys.stderr)
 logging.getLogger("x").warning("logged before the exit")
 sys.stdout.write("buffered output")

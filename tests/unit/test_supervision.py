@@ -1,13 +1,13 @@
-"""The restart policy of `abusewatch run` (abusewatch.supervision), without processes."""
+"""The restart policy of `abusewatch run` (abusewatch.devstack.supervision), without processes."""
 
 from __future__ import annotations
 
 import pytest
 
-from abusewatch import config
-from abusewatch.settings import SupervisorSettings
-from abusewatch.stack import describe_exit
-from abusewatch.supervision import RestartPolicy, RoleRestarts
+from abusewatch.common import config
+from abusewatch.common.settings import SupervisorSettings
+from abusewatch.devstack.stack import describe_exit
+from abusewatch.devstack.supervision import RestartPolicy, RoleRestarts
 
 POLICY = RestartPolicy(base_s=1.0, max_s=8.0, crash_loop_failures=4, window_s=100.0)
 

@@ -12,8 +12,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from abusewatch import cli, config
-from abusewatch.tracing import (
+from abusewatch.cli import main as cli
+
+from abusewatch.common import config
+from abusewatch.common.tracing import (
     TRACEPARENT,
     TraceIdLogFilter,
     Tracing,

@@ -1,0 +1,118 @@
+"""Appeals and reversals: due process for every action the service takes.
+
+An appeal (appeals topic, event=filed) is recorded in the evidence locker against the action or
+escalation it names. The reviewer's outcome (event=decided) is recorded too and becomes a label for
+retraining (`appeal_labels`). An overturned action is revoked: a platform-actions message with
+op=revoke, revokes=<original action_id> and an action_id derived from the original one, so
+reprocessing the appeal yields the same revoke and the platform applies it once. Escalations have no
+revoke on their topic; an overturned escalation is recorded as a label only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from abusewatch.ingest.contract import format_time, parse_time
+from abusewatch.evidence.records import appeal_record, decision_record
+from abusewatch.evidence.store import EvidenceStore
+from abusewatch.policy.kinds import decision_id
+from abusewatch.policy.kinds.base import Decision
+
+OVERTURN_RULE_ID = "appeal.overturned"
+
+
+class InvalidAppeal(ValueError):
+    """An appeals message that is schema-valid but cannot be acted on (decided without outcome)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AppealOutcome:
+    revocation: Decision | None  # to send on platform-actions
+    note: str  # what happened, for the log
+
+
+def revocation_id(action_id: str) -> str:
+    """The revoke's action_id: a function of the original, so every replay gives the same id."""
+    return decision_id("revoke", action_id)
+
+
+def revocation(original: dict[str, Any], appeal: dict[str, Any], *, now: datetime) -> Decision:
+    """The platform-actions revoke of `original` (an op=apply message) after `appeal` overturned it."""
+    reasons = {
+        **original["reasons"],
+        "rule_id": OVERTURN_RULE_ID,
+        "summary": f"appeal {appeal['appeal_id']} overturned {original['reasons']['rule_id']}",
+        "original_rule_id": original["reasons"]["rule_id"],
+        "appeal_id": appeal["appeal_id"],
+        "reviewer_id": appeal.get("reviewer_id"),
+    }
+    message = {
+        **original,
+        "action_id": revocation_id(original["action_id"]),
+        "op": "revoke",
+        "issued_at": format_time(now),
+        # A revoke matters only until the original would have expired on its own.
+        "expires_at": original["expires_at"],
+        "revokes": original["action_id"],
+        "reasons": reasons,
+    }
+    subject_id = original["subject"]["id"]
+    return Decision(OVERTURN_RULE_ID, "platform-actions", subject_id, message, False, parse_time(appeal["at"]))
+
+
+def handle_appeal(appeal: dict[str, Any], store: EvidenceStore, *, now: datetime) -> AppealOutcome:
+    """Record a validated appeals message; for an overturned action also record and return its revoke.
+
+    Idempotent: a redelivered appeal is not recorded twice, and its revoke (same action_id) is
+    returned again so a crash between recording and sending cannot lose it.
+    """
+    if appeal["event"] == "decided" and appeal.get("outcome") not in ("upheld", "overturned"):
+        raise InvalidAppeal(f"appeal {appeal['appeal_id']}: event=decided needs outcome upheld or overturned")
+    records = [appeal_record(appeal)]
+    outcome = AppealOutcome(None, f"appeal {appeal['appeal_id']} {appeal['event']} against {appeal['decision_id']}")
+    if appeal["event"] == "decided" and appeal["outcome"] == "overturned":
+        originals = store.by_key(f"decision:{appeal['decision_id']}", kinds=("decision",))
+        applied = [r.payload["message"] for r in originals if r.payload["message"].get("op") == "apply"]
+        if applied:
+            revoke = revocation(applied[0], appeal, now=now)
+            records.append(decision_record(revoke))
+            outcome = AppealOutcome(revoke, f"{outcome.note}: overturned, revoking with {revoke.id}")
+        elif originals:
+            outcome = AppealOutcome(None, f"{outcome.note}: overturned escalation recorded (nothing to revoke)")
+        else:
+            outcome = AppealOutcome(None, f"{outcome.note}: overturned, but no such decision in the locker")
+    store.append(records)
+    return outcome
+
+
+def appeal_labels(store: EvidenceStore) -> Iterator[dict[str, Any]]:
+    """One label per decided appeal: the decision, what triggered it, the evidence posts' text and
+    whether humans upheld it (a true positive) or overturned it (a false positive)."""
+    for record in store.by_kind("appeal"):
+        appeal = record.payload
+        if appeal["event"] != "decided":
+            continue
+        originals = store.by_key(f"decision:{appeal['decision_id']}", kinds=("decision",))
+        original = originals[0].payload if originals else None
+        message = original["message"] if original else {}
+        post_ids = message.get("evidence_post_ids", [])
+        posts = [
+            {"post_id": r.payload["scored"]["post_id"], "text": r.payload["scored"]["post"]["text"]}
+            for post_id in post_ids
+            for r in store.by_key(f"post:{post_id}", kinds=("post",))
+        ]
+        yield {
+            "appeal_id": appeal["appeal_id"],
+            "decision_id": appeal["decision_id"],
+            "outcome": appeal["outcome"],
+            "label": "false_positive" if appeal["outcome"] == "overturned" else "true_positive",
+            "decided_at": appeal["at"],
+            "reviewer_id": appeal.get("reviewer_id"),
+            "rule_id": original["rule_id"] if original else None,
+            "reasons": message.get("reasons"),
+            "evidence_post_ids": post_ids,
+            "posts": posts,
+        }

@@ -1,0 +1,65 @@
+"""`abusewatch run` (make run): the whole pipeline locally until Ctrl-C.
+
+Once every role is ready, a role that exits is restarted with backoff and one that keeps failing is
+reported as crash-looping while the others stay up (Stack.supervise); `--fail-fast` stops
+everything instead. At startup a role that exits stops everything either way: that is a
+configuration error to show at once, with its log tail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import time
+
+from abusewatch.devstack.stack import ALL_ROLES, Stack
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--roles", default=",".join(ALL_ROLES), help="comma-separated roles to start")
+    parser.add_argument(
+        "--fail-fast", action="store_true",
+        help="stop everything (exit 1) when a role exits, instead of restarting it with backoff",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    env: dict[str, str] = {}
+    if "ABUSEWATCH_API_TOKEN" not in os.environ:
+        # A fresh token per local run, printed below; production sets its own.
+        env["ABUSEWATCH_API_TOKEN"] = secrets.token_urlsafe(24)
+    stack = Stack(roles=args.roles.split(","), env=env)
+    where = f"embedded Tansu broker on {stack.kafka.bootstrap}" if stack.embedded_broker else stack.kafka.bootstrap
+    print(f"starting abusewatch: Kafka at {where}; logs in {stack.log_dir}/", flush=True)
+
+    def stop_on_sigterm(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # same clean path as Ctrl-C
+
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    # A process started in the background by a non-interactive shell inherits SIGINT as ignored;
+    # Ctrl-C (or kill -INT) must still stop the stack.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        stack.start()
+        print("\nabusewatch is running:")
+        for role in stack.roles:
+            print(f"  {role:<11} health {stack.url(role, '/healthz')}  metrics {stack.url(role, '/metrics')}")
+        if "api" in stack.roles:
+            print(f"  HTTP API    {stack.url('api')}  (Authorization: Bearer {stack.env['ABUSEWATCH_API_TOKEN']})")
+        print(f"  topics      {', '.join(stack.kafka.topic(t) for t in ('posts', 'post-scores', 'target-alerts'))} ...")
+        print("Produce JSON posts to the posts topic (see docs/contract.md). Ctrl-C stops everything.", flush=True)
+        while True:
+            if args.fail_fast:
+                stack.check_alive()
+            else:
+                stack.supervise()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping abusewatch ...", flush=True)
+        stack.stop()
+        print("stopped.", flush=True)
+    return 0

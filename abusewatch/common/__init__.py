@@ -1,0 +1,1 @@
+"""Shared infrastructure: settings, configuration, package resources, tracing, backoff, shutdown."""

@@ -1,0 +1,1 @@
+"""Step 1-2, ingest and validate: the public contract (schemas/), validation and dead letters."""

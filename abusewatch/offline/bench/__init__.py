@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): each measures one stage or the whole pipeline against a baseline in the same run."""

@@ -1,0 +1,1 @@
+"""Step 3, score: the post-scores builder, rule layers (doxxing), the model and its inference engine."""

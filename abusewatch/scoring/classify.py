@@ -1,0 +1,167 @@
+"""The classify step: raw posts -> validated -> scored in batches -> post-scores or dead letters.
+
+Kafka-free: the classifier service hands it messages taken off the stream and sends what it
+returns. Every input produces exactly one output (a score or a dead letter), which is what makes
+`posts in = scores out + dead-lettered` hold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from abusewatch.ingest.contract import Post, Rejection, format_time, utcnow, validate_post
+from abusewatch.scoring.doxxing import detect_personal_data
+from abusewatch.common.settings import IngestSettings
+
+log = logging.getLogger(__name__)
+
+ScoreTexts = Callable[[Sequence[str]], Awaitable[list[dict[str, float]]]]
+CANARY_TEXT = "hello, how are you today?"  # any ordinary post: it tells a broken scorer from a poison post
+
+
+def _processing_error(exc: BaseException, post_id: str) -> Rejection:
+    return Rejection("processing_error", f"{type(exc).__name__}: {exc}", post_id)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """One message as taken off the posts topic."""
+
+    key: bytes | None
+    value: bytes | None
+    partition: int
+    offset: int
+    received_at: float = dataclasses.field(default_factory=time.perf_counter)
+    traceparent: bytes | None = None  # the trace the post continues (abusewatch.common.tracing), if any
+
+
+@dataclasses.dataclass
+class ClassifiedBatch:
+    """Outputs for one batch: (key, message) pairs for post-scores, and the rejected inputs with
+    why (the service dead-letters them to posts-dlq). `origins` is parallel to `scores`: the input
+    each score came from (tracing continues its trace)."""
+
+    scores: list[tuple[bytes, dict[str, Any]]] = dataclasses.field(default_factory=list)
+    origins: list[IncomingMessage] = dataclasses.field(default_factory=list)
+    dead_letters: list[tuple[IncomingMessage, Rejection]] = dataclasses.field(default_factory=list)
+    targets_dropped: int = 0  # targets beyond ABUSEWATCH_MAX_TARGETS_PER_POST, over the batch
+
+
+class RecentPostIds:
+    """The last `capacity` post ids seen by this worker, to dead-letter duplicates.
+
+    Bounded, and per worker by design: posts are keyed by post_id, so duplicates land on the same
+    partition. After a restart or rebalance it starts empty and redelivered posts are scored again;
+    consumers deduplicate post-scores by post_id (at-least-once).
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def seen_before(self, post_id: str) -> bool:
+        """True if post_id was seen already; records it otherwise."""
+        if post_id in self._ids:
+            self._ids.move_to_end(post_id)
+            return True
+        self._ids[post_id] = None
+        if len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)
+        return False
+
+
+class PostClassifier:
+    def __init__(
+        self,
+        score_texts: ScoreTexts,
+        model_info: dict[str, str],
+        ingest: IngestSettings,
+    ) -> None:
+        self._score_texts = score_texts
+        self._model_info = dict(model_info)
+        self._ingest = ingest
+        self._recent = RecentPostIds(ingest.dedup_window)
+
+    def _validate(self, message: IncomingMessage) -> Post | Rejection:
+        outcome = validate_post(
+            message.value,
+            max_text_chars=self._ingest.max_text_chars,
+            max_message_bytes=self._ingest.max_message_bytes,
+            max_targets=self._ingest.max_targets,
+            max_ahead_s=self._ingest.max_ahead_s,
+        )
+        if isinstance(outcome, Post) and self._recent.seen_before(outcome.post_id):
+            return Rejection("duplicate_post_id", f"post_id {outcome.post_id!r} was already scored", outcome.post_id)
+        return outcome
+
+    async def classify(self, messages: Sequence[IncomingMessage]) -> ClassifiedBatch:
+        batch = ClassifiedBatch()
+        valid: list[tuple[IncomingMessage, Post]] = []
+        for message in messages:
+            outcome = self._validate(message)
+            if isinstance(outcome, Rejection):
+                batch.dead_letters.append((message, outcome))
+            else:
+                valid.append((message, outcome))
+                batch.targets_dropped += outcome.targets_dropped
+        if not valid:
+            return batch
+        probabilities = await self._score_isolating([post.text for _, post in valid])
+        scored_at = format_time(utcnow())
+        now = time.perf_counter()
+        for (message, post), scores in zip(valid, probabilities, strict=True):
+            if isinstance(scores, BaseException):
+                batch.dead_letters.append((message, _processing_error(scores, post.post_id)))
+                continue
+            try:
+                scored = self._post_scores(post, scores, scored_at, (now - message.received_at) * 1e3)
+            except Exception as exc:  # noqa: BLE001 - one post's fault must not stop the stream
+                log.exception("building post-scores failed for post %r", post.post_id)
+                batch.dead_letters.append((message, _processing_error(exc, post.post_id)))
+                continue
+            batch.scores.append((post.post_id.encode(), scored))
+            batch.origins.append(message)
+        return batch
+
+    async def _score_isolating(self, texts: list[str]) -> list[dict[str, float] | BaseException]:
+        """Score a batch; if it fails, score each text alone so that one poison post fails alone.
+        When every text fails and a canary text fails too, the scorer itself is broken: that error
+        is raised (the service restarts) rather than dead-lettering a whole batch of good posts."""
+        try:
+            return list(await self._score_texts(texts))
+        except Exception as batch_error:  # noqa: BLE001 - sorted out below
+            log.warning("scoring a batch of %d failed (%r); scoring its posts one by one", len(texts), batch_error)
+            outcomes: list[dict[str, float] | BaseException] = []
+            for text in texts:
+                try:
+                    outcomes.append((await self._score_texts([text]))[0])
+                except Exception as exc:  # noqa: BLE001
+                    outcomes.append(exc)
+            if all(isinstance(outcome, BaseException) for outcome in outcomes):
+                await self._score_texts([CANARY_TEXT])  # raises if the scorer is broken
+            return outcomes
+
+    def _post_scores(
+        self, post: Post, scores: dict[str, float], scored_at: str, latency_ms: float
+    ) -> dict[str, Any]:
+        personal_data = detect_personal_data(post.text)
+        # Personal data alone is not doxxing (people share their own contact details); it is when the
+        # post is aimed at someone.
+        doxxing = personal_data.detected and bool(post.targets)
+        return {
+            "schema": "post-scores/v1",
+            "post_id": post.post_id,
+            "author_id": post.author_id,
+            "targets": list(post.targets),
+            "scores": {label: round(float(value), 6) for label, value in scores.items()},
+            "doxxing": {"detected": doxxing, "kinds": list(personal_data.kinds) if doxxing else []},
+            "model": self._model_info,
+            "post": post.raw,
+            "scored_at": scored_at,
+            "latency_ms": round(latency_ms, 3),
+        }

@@ -1,0 +1,108 @@
+"""The shipped model artifact: one directory, weights in bf16, everything else in abusewatch.json.
+
+Layout:
+  model.safetensors   every weight of AbuseClassifier (encoder.* and head.*), stored as bf16
+  config.json         the encoder's transformers config (architecture only)
+  tokenizer.json ...  the fast tokenizer's files
+  abusewatch.json     name, version, labels, max_length, text_normalisation, calibration, thresholds,
+                      metadata
+Loading upcasts the weights to fp32 on CPU, puts the network in eval mode and wraps the tokenizer
+in the artifact's text normalisation (`abusewatch.scoring.model.text`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from abusewatch.common import resources
+from abusewatch.scoring.model.calibration import PlattCalibration
+
+DEFAULT_MODEL_DIR = resources.shipped_root() / resources.SHIPPED_MODEL
+WEIGHTS_FILE = "model.safetensors"
+MANIFEST_FILE = resources.MODEL_MANIFEST
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelArtifact:
+    name: str
+    version: str
+    labels: tuple[str, ...]
+    network: Any  # AbuseClassifier; typed loosely so this module imports without torch
+    tokenizer: Any  # NormalisingTokenizer around the transformers fast tokenizer
+    max_length: int
+    calibration: PlattCalibration
+    thresholds: dict[str, float]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text_normalisation(self) -> str:
+        return getattr(self.tokenizer, "normalisation", "none")
+
+
+def save_artifact(artifact: ModelArtifact, path: str | Path = DEFAULT_MODEL_DIR) -> Path:
+    """Write `artifact` to directory `path` (created if needed; existing files are overwritten)."""
+    import torch
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    state = {
+        name: tensor.detach().to(device="cpu", dtype=torch.bfloat16).contiguous()
+        for name, tensor in artifact.network.state_dict().items()
+    }
+    save_file(state, str(path / WEIGHTS_FILE), metadata={"format": "abusewatch", "dtype": "bfloat16"})
+    artifact.network.encoder.config.save_pretrained(str(path))
+    artifact.tokenizer.save_pretrained(str(path))
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "name": artifact.name,
+        "version": artifact.version,
+        "labels": list(artifact.labels),
+        "max_length": artifact.max_length,
+        "text_normalisation": artifact.text_normalisation,
+        "calibration": artifact.calibration.to_json(),
+        "thresholds": {label: float(artifact.thresholds[label]) for label in artifact.labels},
+        "metadata": artifact.metadata,
+    }
+    (path / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return path
+
+
+def load_artifact(path: str | Path = DEFAULT_MODEL_DIR) -> ModelArtifact:
+    """Read the artifact in directory `path` (empty: the shipped model): fp32 network on CPU in eval
+    mode, tokenizer, calibration."""
+    path = resources.model_dir(path)
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoTokenizer
+
+    from abusewatch.scoring.model.network import AbuseClassifier
+    from abusewatch.scoring.model.text import NormalisingTokenizer
+
+    manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported artifact format {manifest.get('format_version')!r}")
+    labels = tuple(manifest["labels"])
+    config = AutoConfig.from_pretrained(str(path), local_files_only=True)
+    network = AbuseClassifier.from_config(config, num_labels=len(labels))
+    state = {name: tensor.to(torch.float32) for name, tensor in load_file(str(path / WEIGHTS_FILE)).items()}
+    network.load_state_dict(state, strict=True)
+    network.eval()
+    # Artifacts from before text normalisation existed read their text as it comes.
+    normalisation = manifest.get("text_normalisation", "none")
+    tokenizer = NormalisingTokenizer(AutoTokenizer.from_pretrained(str(path), local_files_only=True), normalisation)
+    return ModelArtifact(
+        name=manifest["name"],
+        version=manifest["version"],
+        labels=labels,
+        network=network,
+        tokenizer=tokenizer,
+        max_length=int(manifest["max_length"]),
+        calibration=PlattCalibration.from_json(manifest["calibration"]),
+        thresholds={label: float(value) for label, value in manifest["thresholds"].items()},
+        metadata=manifest.get("metadata", {}),
+    )
