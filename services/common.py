@@ -12,20 +12,18 @@ import dataclasses
 import inspect
 import logging
 import os
-import signal
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import faust
-from faust.transport.drivers import aiokafka as faust_aiokafka
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector, generate_latest
 
 from abusewatch.common import config
 from abusewatch.ingest.contract import Rejection, dead_letter, dead_letter_size_bound, encode
 from abusewatch.common.settings import DeadLetterSettings, IngestSettings, KafkaSettings, ServiceSettings
-from abusewatch.common.shutdown import ShutdownDeadline
 from abusewatch.common.tracing import Tracing, TracingSettings
+from abusewatch.services.faust_overrides import KafkaTransport
 
 log = logging.getLogger(__name__)
 
@@ -191,30 +189,6 @@ class DeadLetterSink:
         log.warning("%s: dead-lettered %s[%d]@%d: %s", self._ctx.role, topic, partition, offset, rejection.code)
 
 
-class _FetchWaitConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    def _create_worker_consumer(self, transport: faust_aiokafka.Transport):  # noqa: ANN202 - aiokafka type
-        consumer = super()._create_worker_consumer(transport)
-        # Faust passes a fixed fetch_max_wait_ms=1500 and has no setting for it; aiokafka reads
-        # this attribute when the consumer starts (it builds its fetcher then).
-        consumer._fetch_max_wait_ms = transport.fetch_max_wait_ms
-        return consumer
-
-
-class _FetchWaitConsumer(faust_aiokafka.Consumer):
-    def _new_consumer_thread(self) -> _FetchWaitConsumerThread:
-        return _FetchWaitConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-
-class KafkaTransport(faust_aiokafka.Transport):
-    """Faust's aiokafka transport with the consumer's fetch wait taken from KafkaSettings."""
-
-    Consumer = _FetchWaitConsumer
-
-    def __init__(self, url: list, app: faust.App, fetch_max_wait_ms: int) -> None:
-        super().__init__(url, app)
-        self.fetch_max_wait_ms = fetch_max_wait_ms
-
-
 def create_app(ctx: ServiceContext) -> faust.App:
     """A Faust app for `ctx.role` with health, readiness and metrics on 127.0.0.1:<port>."""
     data_dir = Path(ctx.kafka.data_dir) / ctx.app_id
@@ -306,20 +280,3 @@ def fail_fast(ctx: ServiceContext) -> Iterator[None]:
         log.critical("%s: unexpected error while processing a batch; exiting to be restarted", ctx.role, exc_info=True)
         logging.shutdown()
         os._exit(EXIT_UNEXPECTED_ERROR)
-
-
-class BoundedWorker(faust.Worker):
-    """The Faust worker owns the event loop and turns SIGTERM/SIGINT into a clean shutdown (it
-    flushes the producers and commits offsets), which is what Kubernetes sends on pod stop. The
-    deadline bounds that shutdown, and the one after a crash."""
-
-    def __init__(self, app: faust.App, deadline: ShutdownDeadline, **kwargs: Any) -> None:
-        super().__init__(app, **kwargs)
-        self.deadline = deadline
-
-    def _schedule_shutdown(self, signum: signal.Signals) -> None:
-        self.deadline.arm()
-        super()._schedule_shutdown(signum)
-
-    def on_worker_shutdown(self) -> None:
-        self.deadline.arm()

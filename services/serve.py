@@ -56,7 +56,8 @@ def serve(role: str) -> int:
         from abusewatch.api.app import run_api
 
         return int(run_api() or 0)
-    from abusewatch.services.common import BoundedWorker, ServiceContext
+    from abusewatch.services.common import ServiceContext
+    from abusewatch.services.faust_overrides import BoundedWorker
     from abusewatch.common.shutdown import ShutdownDeadline
 
     ctx = ServiceContext.from_env(role)

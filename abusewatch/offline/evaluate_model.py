@@ -10,6 +10,7 @@ metrics use calibrated probability >= 0.5; the per-label thresholds target a pre
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import csv
 import json
 import sys
@@ -33,7 +34,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label", default="toxicity", choices=LABELS, help="model label the CSV's label column means")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.add_argument("--no-baselines", action="store_true", help="skip alt-profanity-check and TF-IDF baselines")
-    parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: setting)")
 
 
@@ -122,11 +122,11 @@ def calibrate_and_measure(network, tokenizer, dev_parts: dict, max_length: int, 
         expected_calibration_error,
         threshold_for_precision,
     )
-    from abusewatch.scoring.model.scoring import score_logits
-
     from abusewatch.offline.data import pooled_dev_names
+    from abusewatch.scoring.inference.direct import network_logits
 
-    logits = {name: score_logits(network, tokenizer, part.texts, max_length, progress=True) for name, part in dev_parts.items()}
+    logits = {name: network_logits(network, tokenizer, max_length, part.texts, progress=True)
+              for name, part in dev_parts.items()}
     pooled = pooled_dev_names(dev_parts)
     pooled_logits = np.concatenate([logits[name] for name in pooled])
     pooled_targets = np.concatenate([dev_parts[name].targets for name in pooled])
@@ -227,15 +227,15 @@ def _label_row(scope: str, label: str, model_scores, baseline_scores, labels, th
 
 
 def evaluate_dev(
-    artifact, datasets_dir: Path, baselines: bool, batch_size: int, detector_thresholds: dict[str, float]
+    artifact, datasets_dir: Path, baselines: bool, detector_thresholds: dict[str, float], engine_settings=None
 ) -> dict:
     from abusewatch.offline import data
-    from abusewatch.scoring.model.scoring import score_logits
+    from abusewatch.scoring.inference.direct import network_logits
 
     _, dev = data.load_splits(datasets_dir)
     probabilities, baseline = {}, {}
     for name, part in dev.items():
-        logits = score_logits(artifact.network, artifact.tokenizer, part.texts, artifact.max_length, batch_size)
+        logits = network_logits(artifact.network, artifact.tokenizer, artifact.max_length, part.texts, engine_settings)
         probabilities[name] = artifact.calibration.probabilities(logits)
         if baselines:
             baseline[name] = profanity_check_probabilities(part.texts)
@@ -332,9 +332,9 @@ def evaluate_dev(
 
 
 def evaluate_csv(
-    artifact, path: Path, label: str, baselines: bool, batch_size: int, detector_thresholds: dict[str, float]
+    artifact, path: Path, label: str, baselines: bool, detector_thresholds: dict[str, float], engine_settings=None
 ) -> dict:
-    from abusewatch.scoring.model.scoring import score_logits
+    from abusewatch.scoring.inference.direct import network_logits
 
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -343,7 +343,7 @@ def evaluate_csv(
     texts = [row["text"] for row in rows]
     truth = np.array([float(row["label"]) for row in rows])
     column = LABELS.index(label)
-    logits = score_logits(artifact.network, artifact.tokenizer, texts, artifact.max_length, batch_size)
+    logits = network_logits(artifact.network, artifact.tokenizer, artifact.max_length, texts, engine_settings)
     probabilities = artifact.calibration.probabilities(logits)
     scores = probabilities[:, column]
     baseline_scores = profanity_check_probabilities(texts) if baselines else None
@@ -378,19 +378,23 @@ def run(args: argparse.Namespace) -> int:
     from abusewatch.detection.settings import DetectorSettings
     from abusewatch.offline import data
     from abusewatch.scoring.model.artifact import load_artifact
+    from abusewatch.scoring.inference.settings import EngineSettings
     from abusewatch.scoring.model.settings import ModelSettings
 
     settings = load(ModelSettings)
-    torch.set_num_threads(args.threads or settings.torch_threads)
+    threads = args.threads or settings.torch_threads
+    torch.set_num_threads(threads)
+    # Scored as the classifier scores (its engine's batching and backend), on `threads` CPU threads.
+    engine_settings = dataclasses.replace(load(EngineSettings), cpu_threads=threads)
     started = time.time()
     artifact = load_artifact(args.model)
     baselines = not args.no_baselines
     detector_thresholds = load(DetectorSettings).thresholds()
     if args.csv is not None:
-        results = evaluate_csv(artifact, args.csv, args.label, baselines, args.batch_size, detector_thresholds)
+        results = evaluate_csv(artifact, args.csv, args.label, baselines, detector_thresholds, engine_settings)
     else:
         datasets_dir = args.datasets_dir or data.default_datasets_dir()
-        results = evaluate_dev(artifact, datasets_dir, baselines, args.batch_size, detector_thresholds)
+        results = evaluate_dev(artifact, datasets_dir, baselines, detector_thresholds, engine_settings)
     results["model"] = {"name": artifact.name, "version": artifact.version, "path": str(args.model)}
     results["seconds"] = round(time.time() - started, 1)
     if args.json:

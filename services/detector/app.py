@@ -31,6 +31,7 @@ from abusewatch.services.detector.campaign_authors import CampaignAuthorsFeed
 from abusewatch.services.detector.rekeyer import PACKED_RECORD_FRAMING_BYTES, PostScoresRekeyer
 from abusewatch.services.detector.settings import DetectorStreamSettings
 from abusewatch.services.detector.state_store import TableStateStore
+from abusewatch.services.faust_overrides import event_setter
 from abusewatch.common.settings import IngestSettings
 from abusewatch.common.tracing import headers_of
 
@@ -107,7 +108,7 @@ def build(ctx: ServiceContext) -> faust.App:
     @app.agent(by_target)
     async def detect(stream: faust.StreamT) -> None:
         # The stream's own setter: table writes are routed by the "current event" (see state_store).
-        store = TableStateStore(table, stream._set_current_event, stream_settings.state_cache_targets)
+        store = TableStateStore(table, event_setter(stream), stream_settings.state_cache_targets)
         # One detector per re-keyed partition. The rekeyer forwards posts in event-time order, so
         # each partition's own newest event time is a safe watermark for the lifecycle of its
         # targets' campaigns even while another partition is an hour of event time behind (catching

@@ -11,7 +11,7 @@ import torch
 
 from abusewatch.cli.main import main
 from abusewatch.scoring.model.artifact import load_artifact
-from abusewatch.scoring.model.scoring import score_logits
+from abusewatch.scoring.inference.direct import network_logits
 
 pytestmark = [
     pytest.mark.integration,
@@ -28,7 +28,7 @@ def artifact():
 
 
 def probabilities(artifact, texts):
-    return artifact.calibration.probabilities(score_logits(artifact.network, artifact.tokenizer, texts, artifact.max_length))
+    return artifact.calibration.probabilities(network_logits(artifact.network, artifact.tokenizer, artifact.max_length, texts))
 
 
 def test_threats_score_higher_threat_than_benign_text(artifact):

@@ -9,8 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
+
+
+class Encoder(Protocol):
+    def encode(self, texts: Sequence[str]) -> list[list[int]]: ...
+
+
+class BatchLimits(Protocol):
+    max_batch_tokens: int
+    max_batch_posts: int
 
 
 def padded_tokens(lengths: Sequence[int]) -> int:
@@ -67,3 +77,16 @@ def collate(token_ids: Sequence[Sequence[int]], pad_token_id: int) -> TokenizedB
         input_ids[row, : len(ids)] = ids
         attention_mask[row, : len(ids)] = 1
     return TokenizedBatch(input_ids=input_ids, attention_mask=attention_mask)
+
+
+def token_batches(
+    tokenizer: Encoder, texts: Sequence[str], settings: BatchLimits
+) -> list[tuple[list[int], list[list[int]]]]:
+    """(row indices into `texts`, their token ids) per batch: how the engine cuts a window, and
+    how offline scoring (abusewatch.scoring.inference.direct) cuts everything it is given."""
+    token_ids = tokenizer.encode(texts)
+    lengths = [len(ids) for ids in token_ids]
+    return [
+        (rows, [token_ids[row] for row in rows])
+        for rows in plan_batches(lengths, settings.max_batch_tokens, settings.max_batch_posts)
+    ]

@@ -28,7 +28,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from abusewatch.scoring.inference.backends.base import Backend
-from abusewatch.scoring.inference.batching import collate, padding_efficiency, plan_batches
+from abusewatch.scoring.inference.batching import collate, padding_efficiency, token_batches
 from abusewatch.scoring.inference.cascade import LexicalFirstPass
 from abusewatch.scoring.inference.metrics import EngineMetrics
 from abusewatch.scoring.inference.queue import NotStarted, QueuedPost, RequestQueue
@@ -265,10 +265,8 @@ class InferenceEngine:
                 if not needed
             ]
         if to_model:
-            token_ids = self._tokenizer.encode([post.text for post in to_model])
-            lengths = [len(ids) for ids in token_ids]
-            for rows in plan_batches(lengths, self._settings.max_batch_tokens, self._settings.max_batch_posts):
-                plan.batches.append(([to_model[row] for row in rows], [token_ids[row] for row in rows]))
+            for rows, token_ids in token_batches(self._tokenizer, [post.text for post in to_model], self._settings):
+                plan.batches.append(([to_model[row] for row in rows], token_ids))
         return plan
 
     def _prepare_batch(self, token_ids: list[list[int]]) -> Any:

@@ -1,10 +1,10 @@
-"""Batch scoring: tokenize, sort by length so batches carry little padding, bf16 autocast."""
+"""Torch helpers for the training loop and the CPU backend: device choice, bf16 autocast where it pays,
+tokenizing and padding. Scoring (inference) goes through abusewatch.scoring.inference only."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 
@@ -43,35 +43,3 @@ def pad_batch(token_ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Te
         input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         attention_mask[row, : len(ids)] = 1
     return input_ids, attention_mask
-
-
-def score_logits(
-    network: torch.nn.Module,
-    tokenizer,
-    texts: Sequence[str],
-    max_length: int,
-    batch_size: int = 64,
-    device: torch.device | None = None,
-    bf16: bool = True,
-    progress: bool = False,
-) -> np.ndarray:
-    """Raw logits [len(texts), num_labels] as float32, in the order of `texts`."""
-    device = device or next(network.parameters()).device
-    token_ids = encode(tokenizer, texts, max_length)
-    order = np.argsort([len(ids) for ids in token_ids], kind="stable")
-    logits = np.zeros((len(texts), network.head.out_features), dtype=np.float32)
-    starts = range(0, len(order), batch_size)
-    if progress:
-        from tqdm import tqdm
-
-        starts = tqdm(starts, desc="scoring", unit="batch", mininterval=5)
-    was_training = network.training
-    network.eval()
-    with torch.inference_mode(), autocast(device, bf16):
-        for start in starts:
-            rows = order[start : start + batch_size]
-            input_ids, attention_mask = pad_batch([token_ids[i] for i in rows], tokenizer.pad_token_id)
-            output = network(input_ids.to(device), attention_mask.to(device))
-            logits[rows] = output.float().cpu().numpy()
-    network.train(was_training)
-    return logits
