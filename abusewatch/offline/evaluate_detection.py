@@ -10,6 +10,13 @@ from typing import Any
 from abusewatch.detection.features import epoch_seconds
 
 PILE_ON_KINDS = frozenset({"pile_on", "hop", "slow_burn"})
+# Episodes that must never alert; an alert on one is a false alert.
+BENIGN_KINDS = frozenset({"persistent_abuser", "viral_benign"})
+EPISODE_KINDS = PILE_ON_KINDS | BENIGN_KINDS
+
+
+class TruthError(ValueError):
+    """A ground-truth row the evaluation cannot score (an unknown kind would silently count as benign)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,7 +29,11 @@ class Episode:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Episode:
-        return cls(row["target"], epoch_seconds(row["start"]), epoch_seconds(row["end"]), row.get("kind", "pile_on"),
+        kind = row.get("kind", "pile_on")
+        if kind not in EPISODE_KINDS:
+            raise TruthError(f"unknown episode kind {kind!r} (episode {row.get('episode', '?')!r}); "
+                             f"accepted kinds: {', '.join(sorted(EPISODE_KINDS))}")
+        return cls(row["target"], epoch_seconds(row["start"]), epoch_seconds(row["end"]), kind,
                    row.get("episode", ""))
 
 

@@ -28,7 +28,7 @@ import orjson
 from abusewatch.common import config
 from abusewatch.ingest.contract import validate
 from abusewatch.detection.detector import PileOnDetector
-from abusewatch.offline.evaluate_detection import Episode, PILE_ON_KINDS, score_alerts
+from abusewatch.offline.evaluate_detection import PILE_ON_KINDS, Episode, TruthError, score_alerts
 from abusewatch.detection.features import epoch_seconds
 from abusewatch.detection.settings import DetectorSettings
 from abusewatch.offline.simulate import open_text, score_message
@@ -135,7 +135,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "first, a backlog, which reaches the detector far out of event-time order)")
 
 
+def read_truth(path: Path) -> list[Episode]:
+    """Ground-truth episodes; SystemExit with a one-line message on a row that cannot be scored."""
+    episodes = []
+    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+        if line.strip():
+            try:
+                episodes.append(Episode.from_row(orjson.loads(line)))
+            except TruthError as error:
+                raise SystemExit(f"{path}:{number}: {error}") from None
+    return episodes
+
+
 def run(args: argparse.Namespace) -> int:
+    truth = read_truth(args.truth) if args.truth else None  # before a long replay, not after it
     if args.broker:
         if args.scorer:
             raise SystemExit("--broker replays post-scores files; score posts first (abusewatch simulate --scorer model)")
@@ -158,8 +171,7 @@ def run(args: argparse.Namespace) -> int:
         }
     for alert in alerts:
         validate("target-alerts", alert)
-    if args.truth:
-        truth = [Episode.from_row(orjson.loads(line)) for line in args.truth.read_bytes().splitlines() if line.strip()]
+    if truth is not None:
         report["evaluation"] = score_alerts(alerts, truth, benign_post_count(args.file, truth), args.match_slack_s)
     if args.out:
         with open(args.out, "wb") as out:

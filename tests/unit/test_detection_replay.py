@@ -4,6 +4,7 @@ stays quiet on viral benign traffic and single abusers."""
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from abusewatch.common import config
 
@@ -54,3 +55,19 @@ def test_alert_during_overlapping_episodes_counts_for_the_pile_on():
     assert report["per_kind"]["pile_on"]["detected"] == 1
     lone = score_alerts([{**alert, "event_time": "1970-01-01T00:10:00.000Z"}], truth, 1000, match_slack_s=600)
     assert lone["false_campaigns"] == 1  # only the single abuser spans it: a false alert
+
+
+def test_truth_with_an_unknown_kind_is_refused_with_the_accepted_kinds(tmp_path):
+    from abusewatch.detection.evaluation import EPISODE_KINDS
+    from abusewatch.detection.replay import read_truth
+
+    good = {"target": "t1", "start": "2026-11-02T06:00:00Z", "end": "2026-11-02T06:05:00Z", "kind": "pile_on"}
+    path = tmp_path / "truth.jsonl"
+    path.write_bytes(orjson.dumps(good) + b"\n" + orjson.dumps({**good, "kind": "pileon", "episode": "x"}) + b"\n")
+    with pytest.raises(SystemExit) as refused:
+        read_truth(path)
+    message = str(refused.value)
+    assert "\n" not in message and ":2:" in message and "'pileon'" in message
+    assert all(kind in message for kind in EPISODE_KINDS)
+    path.write_bytes(orjson.dumps(good) + b"\n")
+    assert [e.kind for e in read_truth(path)] == ["pile_on"]
