@@ -8,7 +8,12 @@ Scorers (the `model.name` of every post-scores message says which one produced i
   scored once.
 - `label-proxy`: NOT a model. Scores drawn from the human label with fixed error rates (an abusive
   text is flagged with probability 0.75, a benign one with probability 0.03), seeded per text.
-  For fast, model-free tests and benchmarks of the detector only.
+  For fast, model-free tests and benchmarks of the detector only. Texts it does not flag get
+  scores below the detector's abusive thresholds: in the hostile band (toxicity 0.5-0.68, insult
+  below 0.65) with a fixed probability per tone (unflagged abusive 0.6, hostile-but-clean 0.6,
+  benign 0.05), otherwise low (toxicity 0.01-0.35). Hostile-but-clean texts (the simulator's own,
+  issue 21) are flagged abusive with probability 0.1. Whether the real model puts those texts in
+  the band is measured in docs/detection.md, not assumed here.
 """
 
 from __future__ import annotations
@@ -25,6 +30,11 @@ DEFAULT_DATASET_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "d
 
 PROXY_ABUSIVE_FLAG_RATE = 0.75
 PROXY_BENIGN_FLAG_RATE = 0.03
+PROXY_HOSTILE_FLAG_RATE = 0.1
+# Chance that an unflagged text lands in the hostile band, per tone (abusive, hostile, benign).
+PROXY_BAND_RATES = {"abusive": 0.6, "hostile": 0.6, "benign": 0.05}
+PROXY_BAND_TOXICITY = (0.5, 0.68)  # with insult = toxicity x 0.6-0.95: below the insult threshold 0.65
+PROXY_LOW_TOXICITY = (0.01, 0.35)
 PROXY_MODEL = {"name": "label-proxy", "version": "1"}
 
 
@@ -44,11 +54,20 @@ def load_texts(dataset_dir: Path = DEFAULT_DATASET_DIR, split: str = "val") -> L
     return LabelledTexts(benign, abusive)
 
 
-def proxy_scores(text: str, abusive: bool) -> dict[str, float]:
-    """Label-proxy scores for one text (deterministic: seeded by the text)."""
+def proxy_scores(text: str, abusive: bool, hostile: bool = False) -> dict[str, float]:
+    """Label-proxy scores for one text (deterministic: seeded by the text). Which texts it flags
+    abusive depends only on the first draw, as before the hostile band existed, so older label-proxy
+    streams flag the same posts."""
     rng = random.Random(hashlib.blake2b(text.encode(), digest_size=8).digest())
-    flagged = rng.random() < (PROXY_ABUSIVE_FLAG_RATE if abusive else PROXY_BENIGN_FLAG_RATE)
-    toxicity = rng.uniform(0.82, 0.99) if flagged else rng.uniform(0.01, 0.6)
+    tone = "abusive" if abusive else "hostile" if hostile else "benign"
+    rate = {"abusive": PROXY_ABUSIVE_FLAG_RATE, "hostile": PROXY_HOSTILE_FLAG_RATE}.get(tone, PROXY_BENIGN_FLAG_RATE)
+    flagged = rng.random() < rate
+    if flagged:
+        toxicity = rng.uniform(0.82, 0.99)
+    elif rng.random() < PROXY_BAND_RATES[tone]:
+        toxicity = rng.uniform(*PROXY_BAND_TOXICITY)
+    else:
+        toxicity = rng.uniform(*PROXY_LOW_TOXICITY)
     scores = {label: round(toxicity * rng.uniform(0.05, 0.4), 4) for label in LABELS}
     scores["toxicity"] = round(toxicity, 4)
     scores["insult"] = round(toxicity * rng.uniform(0.6, 0.95), 4)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import statistics
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 from abusewatch.detection.features import epoch_seconds
 
-PILE_ON_KINDS = frozenset({"pile_on", "hop", "slow_burn"})
+PILE_ON_KINDS = frozenset({"pile_on", "hop", "slow_burn", "mixed_pile_on"})
 # Episodes that must never alert; an alert on one is a false alert.
-BENIGN_KINDS = frozenset({"persistent_abuser", "viral_benign"})
+BENIGN_KINDS = frozenset({"persistent_abuser", "viral_benign", "friendly_flood", "disagreement_wave",
+                          "viral_noisy_start"})
 EPISODE_KINDS = PILE_ON_KINDS | BENIGN_KINDS
 
 
@@ -26,6 +29,12 @@ class Episode:
     end: float
     kind: str
     name: str
+    explicit_share: float | None = None  # mixed pile-ons: the share of explicit abuse
+
+    @property
+    def group(self) -> str:
+        """The per-kind report's key: mixed pile-ons are reported per explicit-abuse share."""
+        return self.kind if self.explicit_share is None else f"{self.kind}@{self.explicit_share:g}"
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Episode:
@@ -34,7 +43,7 @@ class Episode:
             raise TruthError(f"unknown episode kind {kind!r} (episode {row.get('episode', '?')!r}); "
                              f"accepted kinds: {', '.join(sorted(EPISODE_KINDS))}")
         return cls(row["target"], epoch_seconds(row["start"]), epoch_seconds(row["end"]), kind,
-                   row.get("episode", ""))
+                   row.get("episode", ""), row.get("explicit_share"))
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -45,10 +54,14 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def score_alerts(
-    alerts: Iterable[dict[str, Any]], truth: list[Episode], benign_posts: int, match_slack_s: float
+    alerts: Iterable[dict[str, Any]], truth: list[Episode], benign_posts: int, match_slack_s: float,
+    crowd_times: dict[Episode, list[float]] | None = None,
 ) -> dict[str, Any]:
-    """Campaign-level precision, episode recall, detection delay and false alerts per million
-    benign posts. A campaign (its first alert) is true when it opens on an episode's target between
+    """Campaign-level precision, episode recall, detection delay (event-time seconds and, given
+    crowd_times, crowd posts) and false alerts per million benign posts. crowd_times holds, per
+    pile-on episode, the sorted event times of its target's posts from non-followers since the
+    episode began (the crowd, as far as the stream can tell); the delay in posts is how many of
+    them came up to the first alert, that alert's post included. A campaign (its first alert) is true when it opens on an episode's target between
     the episode's start and end + match_slack_s; campaigns matching no pile-on episode are false
     alerts (including ones on a persistent single abuser or a viral benign burst). An episode is
     detected by its target's first 'opened' or 'escalating' alert in that span: a second wave
@@ -87,20 +100,34 @@ def score_alerts(
             if episode.kind in PILE_ON_KINDS and episode.start <= ts <= episode.end + match_slack_s:
                 detected[episode] = min(ts, detected.get(episode, ts))
 
+    def posts_before(episode: Episode) -> int | None:
+        if crowd_times is None:
+            return None
+        return bisect.bisect_right(crowd_times.get(episode, []), detected[episode])
+
+    alerted_campaigns = Counter(f["episode"] for f in false_campaigns if f["episode"])
     per_kind: dict[str, dict[str, Any]] = {}
-    for kind in sorted({e.kind for e in truth}):
-        episodes = [e for e in truth if e.kind == kind]
+    for group in sorted({e.group for e in truth}):
+        episodes = [e for e in truth if e.group == group]
         hits = [e for e in episodes if e in detected]
         delays = [detected[e] - e.start for e in hits]
-        per_kind[kind] = {
+        row: dict[str, Any] = {
             "episodes": len(episodes),
             "detected": len(hits),
             "recall": len(hits) / len(episodes) if episodes else None,
             "delay_s_median": statistics.median(delays) if delays else None,
             "delay_s_p95": _percentile(delays, 0.95),
         }
+        if crowd_times is not None and episodes[0].kind in PILE_ON_KINDS:
+            counts = [posts_before(e) for e in hits]
+            row["delay_posts_median"] = statistics.median(counts) if counts else None
+            row["delay_posts_p95"] = _percentile(counts, 0.95)
+        if episodes[0].kind not in PILE_ON_KINDS:
+            row["episodes_alerted"] = sum(1 for e in episodes if alerted_campaigns[e.name])
+        per_kind[group] = row
     pile_ons = [e for e in truth if e.kind in PILE_ON_KINDS]
     delays = [detected[e] - e.start for e in pile_ons if e in detected]
+    delay_posts = [posts_before(e) for e in pile_ons if e in detected] if crowd_times is not None else []
     # Linking: a later hop of a crowd should carry the campaign id of an earlier hop.
     hop_campaigns = {cid: e for cid, e in campaign_episode.items() if e.kind == "hop"}
     later_hops = [cid for cid, e in hop_campaigns.items()
@@ -117,6 +144,8 @@ def score_alerts(
         "recall": len([e for e in pile_ons if e in detected]) / len(pile_ons) if pile_ons else None,
         "delay_s_median": statistics.median(delays) if delays else None,
         "delay_s_p95": _percentile(delays, 0.95),
+        "delay_posts_median": statistics.median(delay_posts) if delay_posts else None,
+        "delay_posts_p95": _percentile(delay_posts, 0.95),
         "benign_posts": benign_posts,
         "false_alerts_per_million_benign_posts": len(false_campaigns) / benign_posts * 1e6 if benign_posts else None,
         "later_hops_detected": len(later_hops),

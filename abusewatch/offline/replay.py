@@ -99,11 +99,20 @@ def replay(messages: Iterator[dict[str, Any]], settings: DetectorSettings) -> Re
 
 def benign_post_count(path: Path, truth: list[Episode]) -> int:
     """Posts outside every pile-on episode (by target and time): the false-alert denominator."""
+    return scan_truth(path, truth)[0]
+
+
+def scan_truth(path: Path, truth: list[Episode], slack_s: float = 0.0) -> tuple[int, dict[Episode, list[float]]]:
+    """One pass over the stream: the benign posts (outside every pile-on episode, by target and
+    time: the false-alert denominator) and, per pile-on episode, the event times of its target's
+    posts from authors not following it between its start and its end + slack_s (its crowd's
+    posts, for the delay in posts)."""
     windows: dict[str, list[Episode]] = {}
     for episode in truth:
         if episode.kind in PILE_ON_KINDS:
             windows.setdefault(episode.target, []).append(episode)
     count = 0
+    crowd: dict[Episode, list[float]] = {e: [] for es in windows.values() for e in es}
     with open_text(path, "r") as lines:
         for line in lines:
             message = orjson.loads(line)
@@ -112,10 +121,18 @@ def benign_post_count(path: Path, truth: list[Episode]) -> int:
             episodes = windows.get(first_target)
             if episodes:
                 ts = epoch_seconds(post["created_at"])
-                if any(e.start <= ts <= e.end for e in episodes):
+                inside = False
+                for e in episodes:
+                    if e.start <= ts <= e.end + slack_s:
+                        inside = inside or ts <= e.end
+                        if post.get("author_follows_target") is not True:
+                            crowd[e].append(ts)
+                if inside:
                     continue
             count += 1
-    return count
+    for times in crowd.values():
+        times.sort()
+    return count, crowd
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -172,7 +189,8 @@ def run(args: argparse.Namespace) -> int:
     for alert in alerts:
         validate("target-alerts", alert)
     if truth is not None:
-        report["evaluation"] = score_alerts(alerts, truth, benign_post_count(args.file, truth), args.match_slack_s)
+        benign, crowd = scan_truth(args.file, truth, args.match_slack_s)
+        report["evaluation"] = score_alerts(alerts, truth, benign, args.match_slack_s, crowd)
     if args.out:
         with open(args.out, "wb") as out:
             for alert in alerts:
@@ -219,7 +237,8 @@ def _print_report(report: dict[str, Any]) -> None:
     if not evaluation:
         return
     print(f"campaigns {evaluation['campaigns']}: precision {evaluation['precision']}, recall {evaluation['recall']}, "
-          f"delay median {evaluation['delay_s_median']} s, p95 {evaluation['delay_s_p95']} s, "
+          f"delay median {evaluation['delay_s_median']} s, p95 {evaluation['delay_s_p95']} s "
+          f"({evaluation['delay_posts_median']} / {evaluation['delay_posts_p95']} crowd posts), "
           f"false alerts per million benign posts {evaluation['false_alerts_per_million_benign_posts']} "
           f"({evaluation['false_campaigns']} in {evaluation['benign_posts']})")
     for kind, row in evaluation["per_kind"].items():
