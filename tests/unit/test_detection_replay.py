@@ -58,8 +58,8 @@ def test_alert_during_overlapping_episodes_counts_for_the_pile_on():
 
 
 def test_truth_with_an_unknown_kind_is_refused_with_the_accepted_kinds(tmp_path):
-    from abusewatch.detection.evaluation import EPISODE_KINDS
-    from abusewatch.detection.replay import read_truth
+    from abusewatch.offline.evaluate_detection import EPISODE_KINDS
+    from abusewatch.offline.replay import read_truth
 
     good = {"target": "t1", "start": "2026-11-02T06:00:00Z", "end": "2026-11-02T06:05:00Z", "kind": "pile_on"}
     path = tmp_path / "truth.jsonl"

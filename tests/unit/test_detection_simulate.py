@@ -8,11 +8,11 @@ import random
 
 import orjson
 
-from abusewatch.detection import corpus
-from abusewatch.detection.evaluation import EPISODE_KINDS, Episode
+from abusewatch.offline import corpus
+from abusewatch.offline.evaluate_detection import EPISODE_KINDS, Episode
 from abusewatch.detection.features import epoch_seconds, is_abusive
 from abusewatch.detection.settings import DetectorSettings
-from abusewatch.detection.simulate import ScenarioBuilder, ScenarioConfig, generate
+from abusewatch.offline.simulate import ScenarioBuilder, ScenarioConfig, generate
 
 NEW_KINDS = {"mixed_pile_on", "friendly_flood", "disagreement_wave", "viral_noisy_start"}
 
