@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install -q -c constraints.txt
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test-tools lint run test test-unit test-integration bench demo train eval clean
+.PHONY: venv test-tools lint run test test-unit test-integration test-evaluation bench demo train eval clean
 
 venv: $(STAMP)
 
@@ -39,6 +39,10 @@ test-unit: venv
 
 test-integration: venv
 	$(BIN)/python -m pytest -q -ra tests/integration
+
+# The documented figures (model card, cascade threshold) reproduced with the shipped model; part of `make test`.
+test-evaluation: venv
+	$(BIN)/python -m pytest -q -ra tests/evaluation
 
 # Every benchmark, one after another; docs/benchmarks.md records the figures and the exact commands.
 BENCH_DIR ?= var/bench

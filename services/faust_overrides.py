@@ -1,7 +1,7 @@
 """Every use of Faust's (and mode's and aiokafka's) internals, in one place.
 
 Faust has no public setting or hook for these; each override is small, named here, and
-tests/unit/test_faust_overrides.py fails when the installed Faust no longer has what it overrides,
+tests/unit/services/test_faust_overrides.py fails when the installed Faust no longer has what it overrides,
 so an upgrade shows at once what to revisit.
 
 - KafkaTransport: Faust builds its aiokafka consumer with a fixed fetch_max_wait_ms=1500

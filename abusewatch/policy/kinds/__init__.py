@@ -1,6 +1,6 @@
 """Action kinds, one class per kind (Osprey style): which subjects a rule's action applies to and
 the message it builds. A new kind is one module here, its entry in ACTION_KINDS and its name in
-schemas/policy.v1.json (tests/unit/test_policy_kinds.py checks that the two agree)."""
+schemas/policy.v1.json (tests/unit/policy/test_kinds.py checks that the two agree)."""
 
 from __future__ import annotations
 

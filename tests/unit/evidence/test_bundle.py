@@ -16,7 +16,7 @@ from abusewatch.cli.evidence import add_arguments, run
 from abusewatch.policy import Cooldowns, PolicyFile
 from abusewatch.actions.processing import ActionsProcessor
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 11, 21, 9, 20, tzinfo=timezone.utc)
 BENIGN = {"toxicity": 0.02, "threat": 0.01, "insult": 0.01, "identity_attack": 0.0, "sexual_harassment": 0.0, "obscene": 0.0}
 

@@ -13,7 +13,7 @@ import pytest
 from abusewatch.ingest.contract import SCHEMA_DIR, format_time, validate
 from abusewatch.policy import Cooldowns, decide_alert, decide_post, load_policy
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 11, 21, 9, 20, tzinfo=timezone.utc)
 BENIGN = {"toxicity": 0.02, "threat": 0.01, "insult": 0.01, "identity_attack": 0.0, "sexual_harassment": 0.0, "obscene": 0.0}
 

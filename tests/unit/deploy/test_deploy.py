@@ -18,7 +18,7 @@ from abusewatch.ingest import contract
 from abusewatch.services.serve import ROLES
 from abusewatch.common.settings import KafkaSettings, ServiceSettings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 IMAGE = f"ghcr.io/abusewatch/abusewatch:{abusewatch.__version__}"
 PORTS = {role: getattr(ServiceSettings(), f"{role}_port") for role in ROLES}
 K8S = ROOT / "deploy" / "k8s"

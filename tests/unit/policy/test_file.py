@@ -13,7 +13,7 @@ from abusewatch.common import config
 from abusewatch.policy import PolicyError, PolicyFile, load_policy, parse_policy
 from abusewatch.policy.settings import PolicySettings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEFAULT = ROOT / "policy" / "default.yaml"
 
 

@@ -26,7 +26,7 @@ from abusewatch.evidence.signing import (
     public_key_pem,
     public_keys_by_id,
 )
-from tests.unit.test_evidence_chain import T0, Clock, dsn  # noqa: F401 - dsn is a fixture
+from tests.unit.evidence.test_chain import T0, Clock, dsn  # noqa: F401 - dsn is a fixture
 
 TARGET = "u-maria"
 

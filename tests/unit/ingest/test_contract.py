@@ -12,7 +12,7 @@ import pytest
 from abusewatch.ingest import contract
 from abusewatch.ingest.contract import Post, Rejection, validate_post
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LIMITS = {"max_text_chars": 100, "max_message_bytes": 2048}
 NOW = contract.parse_time("2026-11-21T10:00:00Z").timestamp()
 

@@ -15,7 +15,7 @@ from abusewatch.evidence import open_store
 from abusewatch.policy import Cooldowns, PolicyFile
 from abusewatch.actions.processing import ActionsProcessor
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 11, 21, 9, 20, tzinfo=timezone.utc)
 
 

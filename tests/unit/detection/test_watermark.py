@@ -78,7 +78,7 @@ def test_a_detector_following_the_others_event_time_alerts_as_one_detector_seein
     # The service runs one detector per re-keyed partition; a partition with nothing unread follows
     # the event time of the others. The victim's campaign must cool, then close, with the same ids
     # as when one detector sees the other target's traffic itself.
-    from tests.unit.test_detection_detector import Stream, detector, pile_on, run
+    from tests.unit.detection.test_detector import Stream, detector, pile_on, run
 
     stream = Stream()
     attack = pile_on(stream, posts=60, authors=30, spacing_s=2.0)
@@ -97,7 +97,7 @@ def test_a_detector_following_the_others_event_time_alerts_as_one_detector_seein
 
 
 def test_following_a_jump_still_cools_before_closing():
-    from tests.unit.test_detection_detector import Stream, detector, pile_on, run
+    from tests.unit.detection.test_detector import Stream, detector, pile_on, run
 
     stream = Stream()
     det = detector()
@@ -122,7 +122,7 @@ def test_following_from_an_ancient_post_jumps_instead_of_stepping_every_bucket()
     # A valid post dated long ago on a quiet partition: stepping 10 s buckets to today would be a
     # sweep per bucket (from 1970, ~2e8: the service's loop stalled for minutes). 30 days here, so
     # that stepping shows as a count rather than a hang.
-    from tests.unit.test_detection_detector import T0, Stream, detector
+    from tests.unit.detection.test_detector import T0, Stream, detector
 
     stream = Stream()
     det = detector()
@@ -134,7 +134,7 @@ def test_following_from_an_ancient_post_jumps_instead_of_stepping_every_bucket()
 
 
 def test_following_from_an_ancient_campaign_steps_only_until_it_closes():
-    from tests.unit.test_detection_detector import T0, Stream, detector, pile_on
+    from tests.unit.detection.test_detector import T0, Stream, detector, pile_on
 
     stream = Stream()
     det = detector()

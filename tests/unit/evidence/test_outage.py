@@ -18,7 +18,7 @@ from abusewatch.evidence.retry import LockerGuard, LockerMetrics
 from abusewatch.evidence.store import EvidenceUnavailable
 from tests.integration.tcp_proxy import TcpProxy
 
-from .test_evidence_chain import postgres_reachable
+from tests.unit.evidence.test_chain import postgres_reachable
 
 
 def record(n: int) -> NewRecord:

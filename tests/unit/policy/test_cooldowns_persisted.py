@@ -11,10 +11,10 @@ from abusewatch.evidence import open_store
 from abusewatch.policy import Cooldowns, PolicyFile
 from abusewatch.actions.processing import ActionsProcessor
 
-from .test_evidence_chain import dsn  # noqa: F401 - the fixture (SQLite file, PostgreSQL schema)
-from .test_policy_engine import alert
+from tests.unit.evidence.test_chain import dsn  # noqa: F401 - the fixture (SQLite file, PostgreSQL schema)
+from tests.unit.policy.test_engine import alert
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=timezone.utc)
 LIMIT_RULE = "pile_on.shield_target"  # limit_replies_to_target, cooldown 900 s (15-minute buckets)
 

@@ -17,7 +17,7 @@ from abusewatch.evidence import open_store
 from abusewatch.policy import Cooldowns, PolicyFile
 from abusewatch.actions.processing import ActionsProcessor
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BENIGN = {"toxicity": 0.02, "threat": 0.01, "insult": 0.01, "identity_attack": 0.0, "sexual_harassment": 0.0, "obscene": 0.0}
 
 

@@ -9,7 +9,7 @@ from abusewatch.ingest import contract
 from abusewatch.common import resources
 from abusewatch.scoring.model import artifact
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_a_source_checkout_finds_the_top_level_folders():

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .test_deploy import known_metric_names
+from tests.unit.deploy.test_deploy import known_metric_names
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 RULES = PROMETHEUS / "rules.yml"
 RULE_TESTS = sorted(PROMETHEUS.glob("*.test.yml"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from abusewatch.policy.kinds import ACTION_KINDS
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCHEMA = json.loads((ROOT / "schemas" / "policy.v1.json").read_text())
 
 

@@ -17,7 +17,7 @@ from abusewatch.scoring.inference import EngineSettings
 from abusewatch.offline.bench.inference import MAX_CASCADE_F1_LOSS, tune_cascade
 from abusewatch.scoring.model.artifact import DEFAULT_MODEL_DIR, load_artifact
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.evaluation]
 
 
 def test_default_cascade_threshold_loses_at_most_one_point_of_macro_f1() -> None:
