@@ -26,12 +26,14 @@ from typing import Any
 import orjson
 
 from abusewatch.common import config
-from abusewatch.ingest.contract import validate
+from abusewatch.common.settings import IngestSettings
+from abusewatch.ingest.contract import Post, Rejection, validate, validate_post
+from abusewatch.scoring.classify import post_scores_message
 from abusewatch.detection.detector import PileOnDetector
 from abusewatch.offline.evaluate_detection import PILE_ON_KINDS, Episode, TruthError, score_alerts
 from abusewatch.detection.features import epoch_seconds
 from abusewatch.detection.settings import DetectorSettings
-from abusewatch.offline.simulate import open_text, score_message
+from abusewatch.offline.simulate import open_text
 
 
 class EventClock:
@@ -56,20 +58,37 @@ class ReplayResult:
 
 
 def read_messages(path: Path, scorer: str | None) -> Iterator[dict[str, Any]]:
+    """post-scores/v1 messages from a post-scores file, or from a posts/v1 file scored with
+    `scorer` ("model"). A file of the other kind, or a post the contract refuses, stops the replay
+    with a one-line SystemExit that says what to pass."""
     with open_text(path, "r") as lines:
         if scorer != "model":
-            for line in lines:
-                yield orjson.loads(line)
+            for number, line in enumerate(lines, start=1):
+                message = orjson.loads(line)
+                if not isinstance(message, dict) or "post" not in message:
+                    raise SystemExit(
+                        f"{path}:{number}: not a post-scores/v1 message; for a posts/v1 file pass --scorer model"
+                    )
+                yield message
             return
-        from abusewatch.offline.corpus import model_scores
-        from abusewatch.ingest.contract import targets_of
+        posts = [_post(path, number, line) for number, line in enumerate(lines, start=1)]
+    from abusewatch.offline.corpus import model_scores
 
-        batch = [orjson.loads(line) for line in lines]  # posts/v1
-        scores, model = model_scores([post["text"] for post in batch])
-        for post, post_scores in zip(batch, scores):
-            message = score_message(post, post_scores, model)
-            message["targets"] = list(targets_of(post))
-            yield message
+    scores, model = model_scores([post.text for post in posts])
+    for post, post_scores in zip(posts, scores):
+        yield post_scores_message(post.raw, post.targets, post_scores, model, scored_at=post.raw["created_at"],
+                                  latency_ms=0.0)
+
+
+def _post(path: Path, number: int, line: bytes) -> Post:
+    """A posts/v1 line, validated as the classifier validates it."""
+    ingest = config.load(IngestSettings)
+    post = validate_post(line.rstrip(b"\n"), max_text_chars=ingest.max_text_chars,
+                         max_message_bytes=ingest.max_message_bytes, max_targets=ingest.max_targets)
+    if isinstance(post, Rejection):
+        hint = " (already scored: drop --scorer)" if b'"post-scores/v1"' in line else ""
+        raise SystemExit(f"{path}:{number}: not a valid posts/v1 message: {post.code}: {post.message}{hint}")
+    return post
 
 
 def replay(messages: Iterator[dict[str, Any]], settings: DetectorSettings) -> ReplayResult:

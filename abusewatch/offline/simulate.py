@@ -39,7 +39,8 @@ from typing import IO, Any
 
 import orjson
 
-from abusewatch.ingest.contract import format_time
+from abusewatch.ingest.contract import format_time, targets_of
+from abusewatch.scoring.classify import post_scores_message
 from abusewatch.offline import corpus
 
 _EMOJI = ("", "", " 😡", " 🤡", " !!", " 👎", " lol", " 🙄")
@@ -421,20 +422,10 @@ def post_message(index: int, raw: RawPost) -> dict[str, Any]:
 
 
 def score_message(post: dict[str, Any], scores: dict[str, float], model: dict[str, str]) -> dict[str, Any]:
-    """post-scores/v1 for one simulated post (scored_at = event time: simulated streams have no
-    processing time)."""
-    return {
-        "schema": "post-scores/v1",
-        "post_id": post["post_id"],
-        "author_id": post["author_id"],
-        "targets": [post["reply_to_user_id"], *post["mentioned_user_ids"]],
-        "scores": scores,
-        "doxxing": {"detected": False, "kinds": []},
-        "model": model,
-        "post": post,
-        "scored_at": post["created_at"],
-        "latency_ms": 0.0,
-    }
+    """post-scores/v1 for one simulated post, by the classifier's own builder (scored_at = event
+    time: simulated streams have no processing time; no doxxing: the simulator writes none)."""
+    targets, _ = targets_of(post)
+    return post_scores_message(post, targets, scores, model, scored_at=post["created_at"], latency_ms=0.0)
 
 
 def open_text(path: Path, mode: str) -> IO[Any]:

@@ -153,15 +153,34 @@ class PostClassifier:
         # Personal data alone is not doxxing (people share their own contact details); it is when the
         # post is aimed at someone.
         doxxing = personal_data.detected and bool(post.targets)
-        return {
-            "schema": "post-scores/v1",
-            "post_id": post.post_id,
-            "author_id": post.author_id,
-            "targets": list(post.targets),
-            "scores": {label: round(float(value), 6) for label, value in scores.items()},
-            "doxxing": {"detected": doxxing, "kinds": list(personal_data.kinds) if doxxing else []},
-            "model": self._model_info,
-            "post": post.raw,
-            "scored_at": scored_at,
-            "latency_ms": round(latency_ms, 3),
-        }
+        return post_scores_message(
+            post.raw, post.targets, scores, self._model_info, scored_at=scored_at, latency_ms=latency_ms,
+            doxxing_kinds=list(personal_data.kinds) if doxxing else None,
+        )
+
+
+def post_scores_message(
+    post: dict[str, Any],
+    targets: Sequence[str],
+    scores: dict[str, float],
+    model: dict[str, str],
+    *,
+    scored_at: str,
+    latency_ms: float,
+    doxxing_kinds: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The post-scores/v1 message for a validated post (`post` as received, `targets` as the
+    contract derives them): the one builder, for the classifier, the simulator and replay.
+    `doxxing_kinds`: the personal data kinds of a post found doxxing, None when it is not."""
+    return {
+        "schema": "post-scores/v1",
+        "post_id": post["post_id"],
+        "author_id": post["author_id"],
+        "targets": list(targets),
+        "scores": {label: round(float(value), 6) for label, value in scores.items()},
+        "doxxing": {"detected": doxxing_kinds is not None, "kinds": list(doxxing_kinds or ())},
+        "model": model,
+        "post": post,
+        "scored_at": scored_at,
+        "latency_ms": round(latency_ms, 3),
+    }

@@ -64,3 +64,16 @@ def test_eval_csv_reports_metrics_for_a_small_file(artifact, tmp_path, capsys):
     assert point["negative_flagged"] == 0.0
     assert row["threshold"] == pytest.approx(artifact.thresholds["threat"])
     assert {"precision_at_threshold", "recall_at_threshold", "ece", "macro_f1"} <= set(row)
+
+
+def test_replay_scores_a_contract_valid_posts_file_with_the_model(tmp_path, capsys):
+    # mentioned_user_ids is optional in the contract: the one post-scores builder must not need it.
+    path = tmp_path / "posts.jsonl"
+    posts = [{"post_id": f"p{i}", "author_id": f"a{i}", "text": text, "created_at": f"2026-11-21T09:00:{i:02d}Z",
+              "reply_to_user_id": "t1"} for i, text in enumerate(THREATS + BENIGN)]
+    path.write_bytes(b"".join(json.dumps(post).encode() + b"\n" for post in posts))
+    out = tmp_path / "alerts.jsonl"
+    assert main(["replay", str(path), "--scorer", "model", "--json", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["posts"] == len(posts) and report["detector"]["posts"] == len(posts)
+    assert out.exists()

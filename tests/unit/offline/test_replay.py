@@ -71,3 +71,38 @@ def test_truth_with_an_unknown_kind_is_refused_with_the_accepted_kinds(tmp_path)
     assert all(kind in message for kind in EPISODE_KINDS)
     path.write_bytes(orjson.dumps(good) + b"\n")
     assert [e.kind for e in read_truth(path)] == ["pile_on"]
+
+
+POST = {"post_id": "p1", "author_id": "a1", "text": "hello there", "created_at": "2026-11-21T09:00:00Z",
+        "reply_to_user_id": "t1"}  # mentioned_user_ids is optional in the contract
+
+
+def test_a_posts_file_without_a_scorer_gets_a_one_line_error_saying_what_to_pass(tmp_path):
+    path = tmp_path / "posts.jsonl"
+    path.write_bytes(orjson.dumps(POST) + b"\n")
+    with pytest.raises(SystemExit, match=r"posts.jsonl:1: not a post-scores/v1 message; for a posts/v1 file pass --scorer model"):
+        list(read_messages(path, None))
+
+
+def test_a_scored_file_given_to_the_model_scorer_or_a_bad_post_is_refused_before_scoring(tmp_path):
+    from abusewatch.offline.simulate import score_message
+
+    scored = tmp_path / "scores.jsonl"
+    scored.write_bytes(orjson.dumps(score_message(POST, {}, {"name": "m", "version": "1"})) + b"\n")
+    with pytest.raises(SystemExit, match=r"scores.jsonl:1: not a valid posts/v1 message: .*already scored: drop --scorer"):
+        list(read_messages(scored, "model"))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(orjson.dumps(POST) + b"\n" + orjson.dumps({**POST, "text": " "}) + b"\n")
+    with pytest.raises(SystemExit, match=r"bad.jsonl:2: not a valid posts/v1 message: empty_text"):
+        list(read_messages(bad, "model"))
+
+
+def test_the_simulator_builds_post_scores_with_the_classifier_builder():
+    from abusewatch.offline.simulate import score_message
+
+    message = score_message({**POST, "mentioned_user_ids": ["t2", "a1", "t1"]}, {"toxicity": 0.1234567},
+                            {"name": "m", "version": "1"})
+    contract.validate("post-scores", {**message, "scores": dict.fromkeys(
+        ("toxicity", "threat", "insult", "identity_attack", "sexual_harassment", "obscene"), 0.0)})
+    assert message["targets"] == ["t1", "t2"]  # reply first, the author and repeats left out (contract.targets_of)
+    assert message["scores"] == {"toxicity": 0.123457}
