@@ -2,8 +2,8 @@
 
 The detector's first stage fans each post out to its targets and must route every target to one
 partition (its state lives there). A Kafka record per target copy costs a produce and a consume
-through the stream framework, which was the service's limit (1,070 posts/s; 2,765 packed, see
-docs/benchmarks.md). So copies are packed: one record per destination partition per batch, its
+through the stream framework, which was the service's limit (docs/benchmarks.md, "Throughput").
+So copies are packed: one record per destination partition per batch, its
 value the copies as JSON lines. The partition is Kafka's default for the target id as key
 (murmur2), so state stays where keyed records would have put it.
 

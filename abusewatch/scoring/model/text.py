@@ -20,8 +20,8 @@ import emoji
 # A handle not preceded by a word character, so the domain of an e-mail address is left alone.
 MENTION = re.compile(r"(?<!\w)@\w+")
 MENTION_RUN = re.compile(r"@user(?:\s+@user)+")
-# emoji's own scan is pure Python (~200 us a post); this set finds the posts that may hold one (a
-# few us): a non-ASCII character that starts an emoji, or a mark that makes a digit or # into one.
+# emoji's own scan is pure Python and slow on every post; this set cheaply finds the posts that may
+# hold one: a non-ASCII character that starts an emoji, or a mark that makes a digit or # into one.
 EMOJI_STARTS = frozenset({key[0] for key in emoji.EMOJI_DATA if not key[0].isascii()} | {"\u20e3", "\ufe0f"})
 
 

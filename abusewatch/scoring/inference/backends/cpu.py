@@ -34,7 +34,7 @@ class CpuBackend:
     """The network on CPU at fp32, bf16 autocast (scores match fp32 within 0.01) or int8.
 
     int8 is PyTorch dynamic quantization of every Linear layer. It changes scores materially
-    (MiniLM embeddings: cosine 0.93 to fp32), so the calibration and thresholds fitted at fp32 no
+    (docs/benchmarks.md, "int8"), so the calibration and thresholds fitted at fp32 no
     longer hold; use it only with a head calibrated at int8.
     """
 
@@ -69,7 +69,7 @@ class CpuBackend:
             network = linear_weights_in_bf16(network)
         if compiled:
             # Inductor fuses the element-wise work around the matmuls (GELU, adds, layer norms and
-            # autocast copies: about 45% of the eager time at bf16). Dynamic shapes: one graph for every
+            # autocast copies, a large share of the eager time at bf16). Dynamic shapes: one graph for every
             # batch size and length, but sizes 0 and 1 are specialised, so one post is its own graph.
             network = torch.compile(network, dynamic=True)
         self._network = network
