@@ -475,8 +475,19 @@ class PileOnDetector:
                 f"repeat_author_share={stats.repeat_author_share:.2f}>={s.coordinated_min_repeat_author_share}"
             )
         share = stats.abusive_share
-        if share >= s.min_abusive_share:
+        if share >= s.min_abusive_share and coordination:
             share_reason = f"abusive_share={share:.2f}>={s.min_abusive_share}"
+        elif share >= s.min_abusive_share:
+            # Nothing about the crowd looks coordinated: the share alone must be beyond chance
+            # for the window's sample size (a viral burst's noisy first minute is not).
+            share_p = binomial_upper_tail(stats.counted_abusive_posts, stats.total_posts, s.expected_abusive_share)
+            if share_p > s.max_uncoordinated_share_p:
+                return []
+            share_reason = (
+                f"abusive_share={share:.2f}>={s.min_abusive_share}, share_p={share_p:.1e}<="
+                f"{s.max_uncoordinated_share_p:.0e} (binomial: {stats.counted_abusive_posts} of "
+                f"{stats.total_posts} posts at {s.expected_abusive_share})"
+            )
         elif coordination and share >= s.coordinated_min_abusive_share:
             share_reason = f"abusive_share={share:.2f}>={s.coordinated_min_abusive_share} (coordinated)"
         else:
@@ -641,6 +652,26 @@ def poisson_upper_tail(count: int, mean: float) -> float:
         total += term
         i += 1
         term *= mean / i
+    return min(1.0, total)
+
+
+def binomial_upper_tail(count: int, trials: int, rate: float) -> float:
+    """P(X >= count) for X ~ Binomial(trials, rate), summed in log space from the count upwards."""
+    if count <= 0:
+        return 1.0
+    if count > trials or rate <= 0.0:
+        return 0.0
+    if rate >= 1.0:
+        return 1.0
+    log_rate, log_rest = math.log(rate), math.log1p(-rate)
+    log_choose = math.lgamma(trials + 1) - math.lgamma(count + 1) - math.lgamma(trials - count + 1)
+    term = math.exp(log_choose + count * log_rate + (trials - count) * log_rest)
+    total, k = 0.0, count
+    odds = rate / (1.0 - rate)
+    while k <= trials and term > total * 1e-12:
+        total += term
+        term *= (trials - k) / (k + 1) * odds
+        k += 1
     return min(1.0, total)
 
 

@@ -83,6 +83,16 @@ class DetectorSettings:
         "variance widened by the observed spread) must be below this. Windows slide and busy targets are "
         "many: a lenient level turns ordinary fluctuations of busy targets into alerts.",
     )
+    max_uncoordinated_share_p: float = setting(
+        "ABUSEWATCH_DETECTOR_MAX_UNCOORDINATED_SHARE_P",
+        1e-4,
+        "A window whose crowd does not look coordinated (no share of new accounts, near-duplicates or "
+        "repeat authors reaches its level) must also pass a one-sided binomial test: its abusive posts "
+        "(at most max_posts_per_author per author) among all its posts, against "
+        "ABUSEWATCH_DETECTOR_EXPECTED_ABUSIVE_SHARE, must be this unlikely. A share floor does not "
+        "know the sample size: 6 flagged of 17 replies in the first minute of a benign viral burst "
+        "clears 30 % by chance; 6 of 6 is far beyond it. 1 turns the test off.",
+    )
     expected_abusive_share: float = setting(
         "ABUSEWATCH_DETECTOR_EXPECTED_ABUSIVE_SHARE",
         0.05,

@@ -1,0 +1,62 @@
+"""Compare detector settings on one stream: `python -m abusewatch.offline.compare_settings
+FILE --setting NAME --values A,B[,...]` replays FILE (post-scores/v1 JSONL, with its truth.jsonl
+beside it) once per value, in one process on the same decoded messages, and prints one JSON line
+per value: false campaigns, recall and delay, and per episode kind what was found or alerted."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import typing
+from pathlib import Path
+
+from abusewatch.common import config
+from abusewatch.detection.settings import DetectorSettings
+from abusewatch.offline.evaluate_detection import score_alerts
+from abusewatch.offline.replay import read_messages, read_truth, replay, scan_truth
+
+
+def compare(stream: Path, truth_path: Path, setting: str, values: list[str], slack_s: float = 600.0) -> list[dict]:
+    field = {f.name: f for f in dataclasses.fields(DetectorSettings)}.get(setting)
+    if field is None:
+        raise SystemExit(f"no detector setting {setting!r}; see docs/configuration.md (DetectorSettings)")
+    kind = typing.get_type_hints(DetectorSettings)[setting]
+    truth = read_truth(truth_path)
+    messages = list(read_messages(stream, None))
+    benign, crowd = scan_truth(stream, truth, slack_s)
+    rows = []
+    for value in values:
+        settings = config.load(DetectorSettings, env={}, **{setting: kind(value)})
+        result = replay(iter(messages), settings)
+        evaluation = score_alerts(result.alerts, truth, benign, slack_s, crowd)
+        rows.append({
+            setting: kind(value),
+            "detector_posts_per_s": round(result.posts / result.detector_s) if result.detector_s else None,
+            "false_campaigns": evaluation["false_campaigns"],
+            "false_alerts_per_million_benign_posts": evaluation["false_alerts_per_million_benign_posts"],
+            "recall": evaluation["recall"],
+            "delay_s_median": evaluation["delay_s_median"],
+            "per_kind": {
+                name: {key: row[key] for key in ("detected", "episodes", "delay_s_median", "episodes_alerted") if key in row}
+                for name, row in evaluation["per_kind"].items()
+            },
+            "false_campaign_examples": evaluation["false_campaign_examples"],
+        })
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--truth", type=Path, help="ground truth JSONL (default: truth.jsonl beside FILE)")
+    parser.add_argument("--setting", required=True, help="a DetectorSettings field, e.g. max_uncoordinated_share_p")
+    parser.add_argument("--values", required=True, help="comma-separated values, the current default among them")
+    args = parser.parse_args()
+    for row in compare(args.file, args.truth or args.file.parent / "truth.jsonl", args.setting, args.values.split(",")):
+        print(json.dumps(row))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
