@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from abusewatch.ingest.contract import format_time, parse_time
+from abusewatch.ingest.messages import PlatformAction
 from abusewatch.evidence.records import appeal_record, decision_record
 from abusewatch.evidence.store import EvidenceStore
 from abusewatch.policy.kinds import decision_id
@@ -49,16 +50,16 @@ def revocation(original: dict[str, Any], appeal: dict[str, Any], *, now: datetim
         "appeal_id": appeal["appeal_id"],
         "reviewer_id": appeal.get("reviewer_id"),
     }
-    message = {
-        **original,
-        "action_id": revocation_id(original["action_id"]),
-        "op": "revoke",
-        "issued_at": format_time(now),
+    message = dataclasses.replace(
+        PlatformAction.from_message(original),
+        action_id=revocation_id(original["action_id"]),
+        op="revoke",
+        issued_at=format_time(now),
         # A revoke matters only until the original would have expired on its own.
-        "expires_at": original["expires_at"],
-        "revokes": original["action_id"],
-        "reasons": reasons,
-    }
+        expires_at=original["expires_at"],
+        revokes=original["action_id"],
+        reasons=reasons,
+    ).to_message()
     subject_id = original["subject"]["id"]
     return Decision(OVERTURN_RULE_ID, "platform-actions", subject_id, message, False, parse_time(appeal["at"]))
 

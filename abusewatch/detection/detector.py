@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from abusewatch.ingest.contract import format_time, utcnow
+from abusewatch.ingest.messages import TargetAlert
 from abusewatch.detection.features import ScoredPost, extract
 from abusewatch.detection.neardup import NearDuplicateIndex
 from abusewatch.detection.settings import DetectorSettings
@@ -583,16 +584,15 @@ class PileOnDetector:
             for index, label in enumerate(LABELS):
                 values = [e.scores[index] for e in stats.evidence]
                 score_summary[label] = {"mean": round(sum(values) / len(values), 4), "max": round(max(values), 4)}
-        alert: dict[str, Any] = {
-            "schema": "target-alerts/v1",
-            "alert_id": str(uuid.uuid5(ID_NAMESPACE, f"alert/{campaign.campaign_id}/{campaign.alert_seq}/{campaign.status}")),
-            "campaign_id": campaign.campaign_id,
-            "target_id": target,
-            "status": campaign.status,
-            "detected_at": format_time(self._clock()),
-            "event_time": _iso(event_ts),
-            "window": {"start": _iso(stats.start_ts), "end": _iso(stats.end_ts), "size_s": stats.size_s},
-            "counts": {
+        return TargetAlert(
+            alert_id=str(uuid.uuid5(ID_NAMESPACE, f"alert/{campaign.campaign_id}/{campaign.alert_seq}/{campaign.status}")),
+            campaign_id=campaign.campaign_id,
+            target_id=target,
+            status=campaign.status,
+            detected_at=format_time(self._clock()),
+            event_time=_iso(event_ts),
+            window={"start": _iso(stats.start_ts), "end": _iso(stats.end_ts), "size_s": stats.size_s},
+            counts={
                 "abusive_posts": stats.abusive_posts,
                 "total_posts": stats.total_posts,
                 "counted_abusive_posts": stats.counted_abusive_posts,
@@ -600,27 +600,25 @@ class PileOnDetector:
                 "campaign_abusive_posts": campaign.abusive_posts,
                 "campaign_authors": len(campaign.authors),
             },
-            "distinct_authors": len(stats.authors),
-            "new_account_share": round(stats.new_account_share, 4),
-            "non_follower_share": round(stats.non_follower_share, 4),
-            "near_duplicate_share": round(stats.near_duplicate_share, 4),
-            "baseline": {
+            distinct_authors=len(stats.authors),
+            new_account_share=round(stats.new_account_share, 4),
+            non_follower_share=round(stats.non_follower_share, 4),
+            near_duplicate_share=round(stats.near_duplicate_share, 4),
+            baseline={
                 "rate_per_min": round(stats.baseline_per_min, 4),
                 "zscore": round(stats.zscore, 3),
                 "total_rate_per_min": round(stats.baseline_total_per_min, 4),
                 "repeat_author_share": round(stats.repeat_author_share, 4),
                 "poisson_p": stats.poisson_p,
             },
-            "score_summary": score_summary,
-            "top_post_ids": [e.post_id for e in ranked[: self.settings.evidence_top_posts]],
-            "author_sample": sorted(stats.authors)[: self.settings.evidence_author_sample],
-            "linked_campaign_ids": list(campaign.linked_campaign_ids),
-            "detector_version": self.settings.detector_version,
-            "reasons": reasons,
-        }
-        if post is not None and post.model:
-            alert["model"] = {"name": post.model["name"], "version": post.model["version"]}
-        return alert
+            score_summary=score_summary,
+            top_post_ids=[e.post_id for e in ranked[: self.settings.evidence_top_posts]],
+            author_sample=sorted(stats.authors)[: self.settings.evidence_author_sample],
+            linked_campaign_ids=list(campaign.linked_campaign_ids),
+            model={"name": post.model["name"], "version": post.model["version"]} if post is not None and post.model else None,
+            detector_version=self.settings.detector_version,
+            reasons=reasons,
+        ).to_message()
 
 
 def _event_time(item: Evidence) -> float:

@@ -19,6 +19,7 @@ import jsonschema_rs
 import orjson
 
 from abusewatch.common import resources
+from abusewatch.ingest.messages import DeadLetter, PostDeadLetter
 
 SCHEMA_DIR = resources.schema_dir()
 
@@ -261,6 +262,7 @@ def validate_message(topic: str, raw: bytes | None) -> dict[str, Any] | Rejectio
     return message
 
 
+DEAD_LETTER_TYPES = {cls.SCHEMA: cls for cls in (PostDeadLetter, DeadLetter)}
 MAX_ERROR_MESSAGE_CHARS = 1_000  # error texts quote values; a quoted 60 KB string is not a reason
 MAX_ID_CHARS = 256  # common.v1.json#/$defs/id
 # Above the kept original: the error text and post id at worst 6 bytes a character (JSON escapes
@@ -294,15 +296,15 @@ def dead_letter(
     post_id = rejection.post_id
     if post_id is not None and (len(post_id) > MAX_ID_CHARS or "\x00" in post_id):  # not an id by contract
         post_id = None
-    return {
-        "schema": schema,
-        "error": {"code": rejection.code, "message": error_message},
-        "original_base64": base64.b64encode(original[:keep_bytes]).decode("ascii"),
-        "original_size": len(original),
-        "original_truncated": len(original) > keep_bytes,
-        "original_sha256": hashlib.sha256(original).hexdigest(),
-        "source": {"topic": topic, "partition": partition, "offset": offset},
-        "post_id": post_id,
-        "service": service,
-        "dead_lettered_at": format_time(utcnow()),
-    }
+    letter = DEAD_LETTER_TYPES[schema]
+    return letter(
+        error={"code": rejection.code, "message": error_message},
+        original_base64=base64.b64encode(original[:keep_bytes]).decode("ascii"),
+        original_size=len(original),
+        original_truncated=len(original) > keep_bytes,
+        original_sha256=hashlib.sha256(original).hexdigest(),
+        source={"topic": topic, "partition": partition, "offset": offset},
+        post_id=post_id,
+        service=service,
+        dead_lettered_at=format_time(utcnow()),
+    ).to_message()

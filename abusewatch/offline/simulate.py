@@ -40,6 +40,7 @@ from typing import IO, Any
 import orjson
 
 from abusewatch.ingest.contract import format_time, targets_of
+from abusewatch.ingest.messages import Post
 from abusewatch.scoring.classify import post_scores_message
 from abusewatch.offline import corpus
 
@@ -408,17 +409,17 @@ def _dt(ts: float) -> datetime:
 
 def post_message(index: int, raw: RawPost) -> dict[str, Any]:
     """posts/v1 for one simulated post."""
-    return {
-        "post_id": f"p{index}",
-        "author_id": raw.author_id,
-        "text": raw.text,
-        "created_at": format_time(_dt(raw.ts)),
-        "reply_to_user_id": raw.targets[0],
-        "mentioned_user_ids": list(raw.targets[1:]),
-        "author_created_at": format_time(_dt(raw.author_created_ts)),
-        "author_follows_target": raw.follows,
-        "lang": "en",
-    }
+    return Post(
+        post_id=f"p{index}",
+        author_id=raw.author_id,
+        text=raw.text,
+        created_at=format_time(_dt(raw.ts)),
+        reply_to_user_id=raw.targets[0],
+        mentioned_user_ids=list(raw.targets[1:]),
+        author_created_at=format_time(_dt(raw.author_created_ts)),
+        author_follows_target=raw.follows,
+        lang="en",
+    ).to_message()
 
 
 def score_message(post: dict[str, Any], scores: dict[str, float], model: dict[str, str]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from abusewatch.ingest.contract import Post, Rejection, format_time, utcnow, validate_post
+from abusewatch.ingest.messages import PostScores
 from abusewatch.scoring.doxxing import detect_personal_data
 from abusewatch.common.settings import IngestSettings
 
@@ -172,15 +173,14 @@ def post_scores_message(
     """The post-scores/v1 message for a validated post (`post` as received, `targets` as the
     contract derives them): the one builder, for the classifier, the simulator and replay.
     `doxxing_kinds`: the personal data kinds of a post found doxxing, None when it is not."""
-    return {
-        "schema": "post-scores/v1",
-        "post_id": post["post_id"],
-        "author_id": post["author_id"],
-        "targets": list(targets),
-        "scores": {label: round(float(value), 6) for label, value in scores.items()},
-        "doxxing": {"detected": doxxing_kinds is not None, "kinds": list(doxxing_kinds or ())},
-        "model": model,
-        "post": post,
-        "scored_at": scored_at,
-        "latency_ms": round(latency_ms, 3),
-    }
+    return PostScores(
+        post_id=post["post_id"],
+        author_id=post["author_id"],
+        targets=list(targets),
+        scores={label: round(float(value), 6) for label, value in scores.items()},
+        doxxing={"detected": doxxing_kinds is not None, "kinds": list(doxxing_kinds or ())},
+        model=model,
+        post=post,
+        scored_at=scored_at,
+        latency_ms=round(latency_ms, 3),
+    ).to_message()

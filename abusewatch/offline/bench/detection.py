@@ -20,6 +20,7 @@ from typing import Any
 from abusewatch.common import config
 from abusewatch.detection.detector import PileOnDetector
 from abusewatch.detection.settings import DetectorSettings
+from abusewatch.scoring.classify import post_scores_message
 
 _ABUSIVE = {"toxicity": 0.93, "threat": 0.1, "insult": 0.85, "identity_attack": 0.05, "sexual_harassment": 0.0,
             "obscene": 0.2}
@@ -42,9 +43,8 @@ def synthetic_messages(targets: int, span_s: float = 3600.0) -> Iterator[dict[st
             "created_at": created_at, "reply_to_user_id": f"target-{target}", "mentioned_user_ids": [],
             "author_created_at": "2021-01-01T00:00:00.000+00:00", "author_follows_target": bool(index % 2),
         }
-        yield {"schema": "post-scores/v1", "post_id": post["post_id"], "author_id": post["author_id"],
-               "targets": [post["reply_to_user_id"]], "scores": _ABUSIVE if abusive else _BENIGN,
-               "post": post, "model": {"name": "bench", "version": "1"}}
+        yield post_scores_message(post, [post["reply_to_user_id"]], _ABUSIVE if abusive else _BENIGN,
+                                  {"name": "bench", "version": "1"}, scored_at=created_at, latency_ms=0.0)
 
 
 def _rss_bytes() -> int:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from abusewatch.ingest.contract import format_time
+from abusewatch.ingest.messages import PlatformAction as PlatformActionMessage
 from abusewatch.policy.model import ActionSpec, Policy, Rule
 
 # Namespace of every id the actions service derives (uuid5). Never change it: ids would change.
@@ -100,19 +101,18 @@ class PlatformAction(ActionKind):
 
     def build(self, trigger: Trigger, spec: ActionSpec, subject: Subject) -> Decision:
         action_id = idempotency_key(trigger, spec, f"{subject.type}:{subject.id}")
-        message = {
-            "schema": "platform-actions/v1",
-            "action_id": action_id,
-            "op": "apply",
-            "kind": spec.kind,
-            "subject": {"type": subject.type, "id": subject.id},
-            "scope": dict(spec.scope),
-            "duration_s": spec.duration_s,
-            "issued_at": format_time(trigger.now),
-            "expires_at": format_time(trigger.now + timedelta(seconds=spec.duration_s)),
-            "revokes": None,
-            "evidence_post_ids": list(trigger.evidence_post_ids),
-            "reasons": dict(trigger.reasons),
-        }
+        message = PlatformActionMessage(
+            action_id=action_id,
+            op="apply",
+            kind=spec.kind,
+            subject={"type": subject.type, "id": subject.id},
+            scope=dict(spec.scope),
+            duration_s=spec.duration_s,
+            issued_at=format_time(trigger.now),
+            expires_at=format_time(trigger.now + timedelta(seconds=spec.duration_s)),
+            revokes=None,
+            evidence_post_ids=list(trigger.evidence_post_ids),
+            reasons=dict(trigger.reasons),
+        ).to_message()
         return Decision(trigger.rule.id, "platform-actions", subject.id, message, trigger.rule.shadow,
                          trigger.event_time)

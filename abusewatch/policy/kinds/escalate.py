@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from abusewatch.ingest.contract import format_time
+from abusewatch.ingest.messages import Escalation
 from abusewatch.policy.kinds.base import ActionKind, Decision, Subject, Trigger, idempotency_key
 from abusewatch.policy.model import ActionSpec
 
@@ -28,18 +29,17 @@ class Escalate(ActionKind):
     def build(self, trigger: Trigger, spec: ActionSpec, subject: Subject) -> Decision:
         escalation_id = idempotency_key(trigger, spec, subject.id)
         about_campaign = subject.type == "campaign"
-        message = {
-            "schema": "escalations/v1",
-            "escalation_id": escalation_id,
-            "severity": spec.severity,
-            "category": spec.category,
-            "target_id": trigger.targets[0] if trigger.targets else None,
-            "author_id": None if about_campaign else trigger.author_id,
-            "campaign_id": trigger.campaign_id if about_campaign else None,
-            "created_at": format_time(trigger.now),
-            "expires_at": format_time(trigger.now + timedelta(seconds=trigger.policy.escalation_ttl_s)),
-            "evidence_post_ids": list(trigger.evidence_post_ids),
-            "reasons": dict(trigger.reasons),
-        }
+        message = Escalation(
+            escalation_id=escalation_id,
+            severity=spec.severity,
+            category=spec.category,
+            target_id=trigger.targets[0] if trigger.targets else None,
+            author_id=None if about_campaign else trigger.author_id,
+            campaign_id=trigger.campaign_id if about_campaign else None,
+            created_at=format_time(trigger.now),
+            expires_at=format_time(trigger.now + timedelta(seconds=trigger.policy.escalation_ttl_s)),
+            evidence_post_ids=list(trigger.evidence_post_ids),
+            reasons=dict(trigger.reasons),
+        ).to_message()
         return Decision(trigger.rule.id, "escalations", escalation_id, message, trigger.rule.shadow,
                         trigger.event_time)
