@@ -50,14 +50,28 @@ def evidence_dsn(tmp_path):
         admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
+# Test mode: production timers and timeouts sized for a test that lasts a minute, not a service
+# that runs for months. A test that is about one of these sets its own value (stack_env's extra).
+TEST_MODE = {
+    "ABUSEWATCH_KAFKA_SESSION_TIMEOUT_S": "6",  # a killed worker's partitions move on in seconds
+    "ABUSEWATCH_KAFKA_HEARTBEAT_S": "2",
+    "ABUSEWATCH_SHUTDOWN_TIMEOUT_S": "10",  # a stop that hangs fails the test sooner
+    "ABUSEWATCH_EVIDENCE_TIMEOUT_S": "3",
+    "ABUSEWATCH_ACTIONS_LOCKER_PROBE_S": "1",
+    "ABUSEWATCH_ACTIONS_LOCKER_RETRY_MAX_S": "2",
+    "ABUSEWATCH_EVIDENCE_PURGE_INTERVAL_S": "86400",  # no retention purge in the middle of a test
+    "ABUSEWATCH_POLICY_RELOAD_S": "1",
+    "ABUSEWATCH_RESTART_BACKOFF_MAX_S": "5",
+}
+
+
 def stack_env(broker: EmbeddedBroker, tmp_path, **extra: str) -> dict[str, str]:
-    """Environment for a Stack under test: unique prefix, free ports, its own data dir."""
+    """Environment for a Stack under test: test mode, unique prefix, free ports, its own data dir."""
     env = {
+        **TEST_MODE,
         "KAFKA_BOOTSTRAP": broker.bootstrap,
         "ABUSEWATCH_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:10]}-",
         "ABUSEWATCH_DATA_DIR": str(tmp_path / "var"),
-        "ABUSEWATCH_KAFKA_SESSION_TIMEOUT_S": "6",
-        "ABUSEWATCH_KAFKA_HEARTBEAT_S": "2",
         "ABUSEWATCH_CLASSIFIER_PORT": str(free_port()),
         "ABUSEWATCH_DETECTOR_PORT": str(free_port()),
         "ABUSEWATCH_ACTIONS_PORT": str(free_port()),
