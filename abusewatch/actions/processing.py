@@ -38,10 +38,6 @@ class Plan:
     # Parallel to decisions: the position in the batch of the input each came from (its trace).
     origins: list[int] = dataclasses.field(default_factory=list)
 
-    @property
-    def to_emit(self) -> list[Decision]:
-        return [decision for decision in self.decisions if not decision.shadow]
-
 
 class ActionsProcessor:
     def __init__(

@@ -36,14 +36,6 @@ class Decisions:
     decisions: tuple[Decision, ...] = ()
     skipped: tuple[Skip, ...] = ()
 
-    @property
-    def to_emit(self) -> tuple[Decision, ...]:
-        return tuple(d for d in self.decisions if not d.shadow)
-
-    @property
-    def shadowed(self) -> tuple[Decision, ...]:
-        return tuple(d for d in self.decisions if d.shadow)
-
 
 class Cooldowns:
     """When each (rule, kind, subject) last acted, in event-time seconds.

@@ -62,8 +62,8 @@ def pile_on(n: int) -> dict:
 def expected_ids(posts: list[dict], alerts: list[dict]) -> set[str]:
     """The ids the service must emit: the pure engine on the same input (ids are deterministic)."""
     policy = load_policy(POLICY)
-    decisions = [d for m in posts for d in decide_post(m, policy=policy, cooldowns=Cooldowns(), now=contract.utcnow()).to_emit]
-    decisions += [d for m in alerts for d in decide_alert(m, policy=policy, cooldowns=Cooldowns(), now=contract.utcnow()).to_emit]
+    decisions = [d for m in posts for d in decide_post(m, policy=policy, cooldowns=Cooldowns(), now=contract.utcnow()).decisions if not d.shadow]
+    decisions += [d for m in alerts for d in decide_alert(m, policy=policy, cooldowns=Cooldowns(), now=contract.utcnow()).decisions if not d.shadow]
     return {d.id for d in decisions}
 
 

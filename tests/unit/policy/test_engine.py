@@ -23,6 +23,11 @@ def policy():
     return load_policy(ROOT / "policy" / "default.yaml")
 
 
+def emitted(result) -> tuple:
+    """The decisions that are sent (shadow rules only record theirs)."""
+    return tuple(d for d in result.decisions if not d.shadow)
+
+
 def scored(post_id="p-1", author="u-author", targets=("u-target",), created="2026-11-21T09:14:03.120Z", **scores):
     message = json.loads((SCHEMA_DIR / "examples" / "post-scores.json").read_text())
     message.update(post_id=post_id, author_id=author, targets=list(targets), scores={**BENIGN, **scores})
@@ -53,13 +58,13 @@ def test_credible_threat_escalates_on_its_own_at_critical(policy):
     result = decide_post(scored(threat=0.93, toxicity=0.9), policy=policy, cooldowns=Cooldowns(), now=NOW)
     assert_valid(result)
     assert result.matched_rules == ("threat.credible",)
-    escalation = next(d.message for d in result.to_emit if d.topic == "escalations")
+    escalation = next(d.message for d in emitted(result) if d.topic == "escalations")
     assert (escalation["severity"], escalation["category"]) == ("critical", "threat")
     assert (escalation["author_id"], escalation["target_id"], escalation["campaign_id"]) == ("u-author", "u-target", None)
     assert escalation["evidence_post_ids"] == ["p-1"]
     assert escalation["reasons"]["scores"]["threat"] == 0.93
     assert escalation["reasons"]["thresholds"] == {"threat": 0.80}
-    throttle = next(d.message for d in result.to_emit if d.topic == "platform-actions")
+    throttle = next(d.message for d in emitted(result) if d.topic == "platform-actions")
     assert throttle["kind"] == "throttle_author"
     assert throttle["subject"] == {"type": "author", "id": "u-author"}
     assert throttle["scope"] == {"max_posts_per_hour": 5}
@@ -77,9 +82,9 @@ def test_doxxing_with_a_target_is_held_for_review_and_escalated(policy):
     message["doxxing"] = {"detected": True, "kinds": ["phone"]}
     result = decide_post(message, policy=policy, cooldowns=Cooldowns(), now=NOW)
     assert_valid(result)
-    kinds = sorted((d.topic, d.message.get("kind") or d.message["category"]) for d in result.to_emit)
+    kinds = sorted((d.topic, d.message.get("kind") or d.message["category"]) for d in emitted(result))
     assert kinds == [("escalations", "doxxing"), ("platform-actions", "hold_for_review")]
-    hold = next(d.message for d in result.to_emit if d.topic == "platform-actions")
+    hold = next(d.message for d in emitted(result) if d.topic == "platform-actions")
     assert hold["subject"] == {"type": "post", "id": "p-1"}
     assert hold["reasons"]["doxxing_kinds"] == ["phone"]
 
@@ -91,7 +96,7 @@ def test_doxxing_with_a_target_is_held_for_review_and_escalated(policy):
 def test_pile_on_limits_replies_to_the_target_and_escalates(policy):
     result = decide_alert(alert(), policy=policy, cooldowns=Cooldowns(), now=NOW)
     assert_valid(result)
-    limit = next(d for d in result.to_emit if d.topic == "platform-actions")
+    limit = next(d for d in emitted(result) if d.topic == "platform-actions")
     assert limit.key == "u-maria"
     assert limit.message["kind"] == "limit_replies_to_target"
     assert limit.message["subject"] == {"type": "target", "id": "u-maria"}
@@ -100,7 +105,7 @@ def test_pile_on_limits_replies_to_the_target_and_escalates(policy):
     assert limit.message["evidence_post_ids"] == ["p-1", "p-2"]
     assert limit.message["reasons"]["campaign_id"] == "c7d1f0a2-6a55-5b0e-8f7e-1e2d3c4b5a69"
     assert limit.message["reasons"]["alert_id"] == "a-1"
-    escalation = next(d.message for d in result.to_emit if d.topic == "escalations")
+    escalation = next(d.message for d in emitted(result) if d.topic == "escalations")
     assert (escalation["category"], escalation["severity"], escalation["target_id"]) == ("pile_on", "high", "u-maria")
 
 
@@ -121,8 +126,8 @@ def test_allowlisted_author_is_skipped_with_a_reason(policy):
 def test_shadow_rule_decides_but_does_not_emit(policy):
     result = decide_post(scored(insult=0.98, toxicity=0.97), policy=policy, cooldowns=Cooldowns(), now=NOW)
     assert_valid(result)
-    assert [d.rule_id for d in result.shadowed] == ["insult.severe_author_throttle"]
-    assert result.to_emit == ()
+    assert [d.rule_id for d in result.decisions if d.shadow] == ["insult.severe_author_throttle"]
+    assert emitted(result) == ()
 
 
 def test_cooldown_suppresses_duplicates_and_renews_the_limit_while_the_campaign_continues(policy):
