@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("abusewatch.offline.bench.inference", "benchmark the inference engine and the pipeline"),
     "simulate": ("abusewatch.offline.simulate", "generate a scenario stream with ground-truth campaigns"),
     "replay": ("abusewatch.offline.replay", "run the pile-on detector over a file and score it"),
+    "threat-corpus": ("abusewatch.offline.threat_corpus", "write the personal-threat corpus (train.csv, dev.csv)"),
     "evidence": ("abusewatch.cli.evidence", "export or verify tamper-evident case bundles"),
     "report": ("abusewatch.cli.report", "transparency report over a time range"),
     "config": ("abusewatch.cli.config", "print every setting with its default"),

@@ -80,6 +80,7 @@ class PostScores(Message):
     targets: list[str]
     scores: dict[str, float]
     doxxing: dict[str, Any]
+    threats: dict[str, Any] | None = None
     model: dict[str, str]
     post: dict[str, Any]
     scored_at: str

@@ -352,7 +352,36 @@ def evaluate_csv(
     if baselines:
         row["baseline_macro_f1"] = macro_f1(baseline_scores >= DECISION_PROBABILITY, truth)
     detector = {"split": str(path), **detector_flag_shares(probabilities, truth, detector_thresholds)}
-    return {"headline": [], "detector_operating_point": detector, "per_label": [row]}
+    results = {"headline": [], "detector_operating_point": detector, "per_label": [row]}
+    if label == "threat":
+        results["threat_rule_layer"] = threat_rule_layer(texts, truth > 0.5, scores >= artifact.thresholds[label],
+                                                         [r.get("family", "") for r in rows])
+    return results
+
+
+def threat_rule_layer(texts: list[str], truth: np.ndarray, model_flags: np.ndarray, families: list[str]) -> dict:
+    """Precision and recall of the threat rule layer alone, the model alone (at its threshold) and
+    both (either flags), over posts taken as aimed at someone; per family where the file has one
+    (the threat corpus does: the false-positive rate on each kind of hard negative)."""
+    from abusewatch.scoring.threats import detect_threat
+
+    rule_flags = np.array([detect_threat(text).detected for text in texts])
+
+    def summary(flags: np.ndarray) -> dict:
+        tp, fp = int((flags & truth).sum()), int((flags & ~truth).sum())
+        positives, negatives = int(truth.sum()), int((~truth).sum())
+        return {"precision": tp / (tp + fp) if tp + fp else None, "recall": tp / positives if positives else None,
+                "false_positive_rate": fp / negatives if negatives else None}
+
+    report = {name: summary(flags) for name, flags in
+              (("rule", rule_flags), ("model", model_flags), ("both", rule_flags | model_flags))}
+    if any(families):
+        report["per_family"] = {
+            family: {name: float(flags[[f == family for f in families]].mean())
+                     for name, flags in (("rule", rule_flags), ("model", model_flags))}
+            for family in sorted(set(families))
+        }
+    return report
 
 
 def _format(value) -> str:
@@ -420,4 +449,14 @@ def run(args: argparse.Namespace) -> int:
     if args.csv is not None:
         columns += ["macro_f1"] + (["baseline_macro_f1"] if baselines else [])
     print(format_table(results["per_label"], columns))
+    layer = results.get("threat_rule_layer")
+    if layer:
+        print()
+        print(format_table([{"detector": name, **{key: _format(value) for key, value in layer[name].items()}}
+                            for name in ("rule", "model", "both")],
+                           ["detector", "precision", "recall", "false_positive_rate"]))
+        if "per_family" in layer:
+            print()
+            print(format_table([{"family": family, **{k: _format(v) for k, v in shares.items()}}
+                                for family, shares in layer["per_family"].items()], ["family", "rule", "model"]))
     return 0

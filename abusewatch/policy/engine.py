@@ -97,6 +97,11 @@ def _post_conditions(when: dict[str, Any], scored: dict[str, Any]) -> tuple[bool
         observed["doxxing_detected"] = 1.0 if scored["doxxing"]["detected"] else 0.0
         thresholds["doxxing_detected"] = 1.0
         matched &= bool(scored["doxxing"]["detected"])
+    if when.get("threat_rule_detected"):
+        threats = scored.get("threats") or {"detected": False}  # optional: older messages have none
+        observed["threat_rule_detected"] = 1.0 if threats["detected"] else 0.0
+        thresholds["threat_rule_detected"] = 1.0
+        matched &= bool(threats["detected"])
     if "has_target" in when:
         matched &= bool(scored["targets"]) == when["has_target"]
     return matched, observed, thresholds
@@ -192,6 +197,7 @@ def decide_post(scored: dict[str, Any], *, policy: Policy, cooldowns: Cooldowns,
             "alert_id": None,
             "post_id": post_id,
             "doxxing_kinds": list(scored["doxxing"]["kinds"]),
+            "threat_kinds": list((scored.get("threats") or {}).get("kinds", [])),
         }
         trigger = Trigger(rule, policy, "post-scores", reasons, event_time, now, [post_id], post_id,
                           post_id=post_id, author_id=author_id, targets=tuple(targets))

@@ -48,7 +48,7 @@ def assert_valid(decisions):
         validate(decision.topic, decision.message)
         reasons = decision.message["reasons"]
         assert reasons["rule_id"] == decision.rule_id
-        assert reasons["policy_version"].startswith("2026-11-21.1+sha256:")
+        assert reasons["policy_version"].startswith("2026-12-02.1+sha256:")
         assert reasons["model"]["version"]
         assert decision.message["evidence_post_ids"]
         assert decision.message["expires_at"] > format_time(NOW)
@@ -177,3 +177,17 @@ def test_every_credible_threat_escalates_even_out_of_order(policy):
     assert [d.topic for d in newer.decisions] == ["escalations", "platform-actions"]
     assert [d.topic for d in older.decisions] == ["escalations"]  # the throttle is cooling down
     assert [(s.kind, s.reason) for s in older.skipped] == [("throttle_author", "cooldown")]
+
+
+def test_a_threat_the_rule_layer_found_is_escalated_even_when_the_model_scores_it_low(policy):
+    message = scored(threat=0.02)  # "I know where you live": not violent words, low threat score
+    message["threats"] = {"detected": True, "kinds": ["knows_victim"]}
+    result = decide_post(message, policy=policy, cooldowns=Cooldowns(), now=NOW)
+    assert_valid(result)
+    [escalation] = [d.message for d in emitted(result)]
+    assert (escalation["severity"], escalation["category"]) == ("critical", "threat")
+    assert escalation["reasons"]["rule_id"] == "threat.structure"
+    assert escalation["reasons"]["threat_kinds"] == ["knows_victim"]
+    assert escalation["reasons"]["scores"]["threat_rule_detected"] == 1.0
+    # A post-scores message from before the rule layer (no "threats") matches nothing, raises nothing.
+    assert emitted(decide_post(scored(threat=0.02), policy=policy, cooldowns=Cooldowns(), now=NOW)) == ()

@@ -64,3 +64,16 @@ def test_recent_post_ids_is_bounded():
     assert recent.seen_before("a")
     assert not recent.seen_before("c")  # evicts b, the least recently seen
     assert not recent.seen_before("b")
+
+
+def test_the_threat_rule_layer_is_reported_for_posts_aimed_at_someone_only():
+    classifier = PostClassifier(_scorer([]), {"name": "m", "version": "1"}, IngestSettings())
+    messages = [_message(0, text="one more article and you get acid in your face", reply_to_user_id="t"),
+                _message(1, text="one more article and you get acid in your face"),  # aimed at nobody
+                _message(2, text="I'm going to kill it at the gym", reply_to_user_id="t")]
+    by_id = {m["post_id"]: m for _, m in asyncio.run(classifier.classify(messages)).scores}
+    assert by_id["p0"]["threats"] == {"detected": True, "kinds": ["conditional"]}
+    assert by_id["p1"]["threats"] == {"detected": False, "kinds": []}
+    assert by_id["p2"]["threats"] == {"detected": False, "kinds": []}
+    for message in by_id.values():
+        contract.validate("post-scores", message)
