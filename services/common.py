@@ -7,6 +7,7 @@ decode -> pure library call -> send; no domain logic lives here or in the agents
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import inspect
@@ -177,7 +178,11 @@ class DeadLetterSink:
         try:
             sent = await self._send(key=key if key is None or len(key) <= 1024 else None, value=encode(message))
             if inspect.isawaitable(sent):  # a Faust topic's send: the future of the broker's acknowledgement
-                await sent
+                # Waited for without cancelling it (Faust completes the future later either way).
+                done, _ = await asyncio.wait({asyncio.ensure_future(sent)}, timeout=self._ctx.dead_letters.ack_timeout_s)
+                if not done:
+                    raise TimeoutError(f"no acknowledgement within {self._ctx.dead_letters.ack_timeout_s:g} s")
+                done.pop().result()
         except Exception:  # noqa: BLE001 - whatever the client raises, the input must not stop the service
             metrics.dead_letters_failed.labels(topic, rejection.code).inc()
             log.error(

@@ -93,7 +93,7 @@ class IngestSettings:
                            ("ABUSEWATCH_MAX_MESSAGE_BYTES", self.max_message_bytes)):
             if value < 1:
                 raise ConfigError(f"{env} must be at least 1, got {value}")
-        if self.max_ahead_s < 0:
+        if not self.max_ahead_s >= 0:  # NaN too: every comparison with it is false
             raise ConfigError(f"ABUSEWATCH_MAX_EVENT_TIME_AHEAD_S must be 0 or more, got {self.max_ahead_s}")
 
 
@@ -173,5 +173,12 @@ class DeadLetterSettings:
         65_536,
         "A dead letter keeps at most this many leading bytes of the original (base64), plus its full size "
         "and SHA-256; error messages are cut to 1,000 characters. A dead letter is then at most about "
-        "4/3 of this plus 4 KiB, which must fit in ABUSEWATCH_KAFKA_MAX_MESSAGE_BYTES.",
+        "4/3 of this plus 8.4 KiB, which must fit in ABUSEWATCH_KAFKA_MAX_MESSAGE_BYTES.",
+    )
+    ack_timeout_s: float = setting(
+        "ABUSEWATCH_DEAD_LETTER_ACK_TIMEOUT_S",
+        10.0,
+        "Longest a service waits for the broker to acknowledge one dead letter; past it the dead letter "
+        "counts as failed (abusewatch_dead_letters_failed_total, logged) and the service goes on, so an "
+        "unavailable dead-letter topic cannot hold a batch for the producer's own timeout (20 minutes).",
     )

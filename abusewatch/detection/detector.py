@@ -654,22 +654,32 @@ def poisson_upper_tail(count: int, mean: float) -> float:
 
 
 def binomial_upper_tail(count: int, trials: int, rate: float) -> float:
-    """P(X >= count) for X ~ Binomial(trials, rate), summed in log space from the count upwards."""
+    """P(X >= count) for X ~ Binomial(trials, rate). Summed outwards from the larger of `count` and
+    the mode, where the terms are largest (so the first term cannot underflow to 0, as it would far
+    below the mean), upwards and, when `count` lies below the mode, downwards to `count`."""
     if count <= 0:
         return 1.0
     if count > trials or rate <= 0.0:
         return 0.0
     if rate >= 1.0:
         return 1.0
-    log_rate, log_rest = math.log(rate), math.log1p(-rate)
-    log_choose = math.lgamma(trials + 1) - math.lgamma(count + 1) - math.lgamma(trials - count + 1)
-    term = math.exp(log_choose + count * log_rate + (trials - count) * log_rest)
-    total, k = 0.0, count
+    mode = min(trials, int((trials + 1) * rate))
+    start = max(count, mode)
+    log_choose = math.lgamma(trials + 1) - math.lgamma(start + 1) - math.lgamma(trials - start + 1)
+    first = math.exp(log_choose + start * math.log(rate) + (trials - start) * math.log1p(-rate))
     odds = rate / (1.0 - rate)
+    total, term, k = 0.0, first, start
     while k <= trials and term > total * 1e-12:
         total += term
         term *= (trials - k) / (k + 1) * odds
         k += 1
+    term, k = first, start
+    while k > count:  # count below the mode: the terms from the mode down to count
+        term *= k / (trials - k + 1) / odds
+        k -= 1
+        total += term
+        if term < total * 1e-12:
+            break
     return min(1.0, total)
 
 

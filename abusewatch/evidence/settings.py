@@ -28,6 +28,13 @@ class EvidenceSettings:
     purge_interval_s: float = setting(
         "ABUSEWATCH_EVIDENCE_PURGE_INTERVAL_S", 3600.0, "How often the actions service purges expired records."
     )
+    cooldown_purge_margin_s: float = setting(
+        "ABUSEWATCH_EVIDENCE_COOLDOWN_PURGE_MARGIN_S",
+        86_400.0,
+        "The purge deletes a policy cooldown once it ended this long (event time) before the newest "
+        "decision's. Workers share the locker but not their event time: one catching up on a backlog "
+        "keeps its cooldowns while it is less than this far behind the others.",
+    )
     flag_min_score: float = setting(
         "ABUSEWATCH_EVIDENCE_FLAG_MIN_SCORE",
         0.5,

@@ -333,16 +333,19 @@ class EvidenceStore:
         self._remember_signed(checkpoints)
         return appended
 
-    def purge(self, older_than: datetime) -> int:
+    def purge(self, older_than: datetime, cooldown_margin_s: float = 86_400.0) -> int:
         """Delete the prefix of the chain recorded before `older_than`; append a checkpoint so the
-        rest still verifies. Returns how many records were deleted."""
+        rest still verifies. Returns how many records were deleted. Policy cooldowns that ended more
+        than `cooldown_margin_s` (event time) before the newest decision go too."""
         cutoff = format_time(older_than)
 
         def work() -> int:
             head = self._lock_head()
             # Cooldowns are in event time: expired once the newest decision's event time is past
-            # them. The wall clock would drop the cooldowns of a backlog being caught up on.
-            self._execute("DELETE FROM policy_cooldowns WHERE expires_at < (SELECT MAX(acted_at) FROM policy_cooldowns)")
+            # them, with a margin for workers behind the newest one (the wall clock would drop the
+            # cooldowns of any backlog being caught up on).
+            self._execute("DELETE FROM policy_cooldowns WHERE expires_at < (SELECT MAX(acted_at) FROM policy_cooldowns) - ?",
+                          (cooldown_margin_s,))
             first_kept = self._query("SELECT MIN(seq) FROM evidence_records WHERE recorded_at >= ?", (cutoff,))[0][0]
             last_purged = head[0] if first_kept is None else int(first_kept) - 1
             count = int(self._query("SELECT COUNT(*) FROM evidence_records WHERE seq <= ?", (last_purged,))[0][0])

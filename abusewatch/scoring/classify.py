@@ -17,6 +17,7 @@ from typing import Any
 from abusewatch.ingest.contract import Post, Rejection, format_time, utcnow, validate_post
 from abusewatch.ingest.messages import PostScores
 from abusewatch.scoring.doxxing import detect_personal_data
+from abusewatch.scoring.threats import NOTHING_FOUND as NO_THREAT
 from abusewatch.scoring.threats import detect_threat
 from abusewatch.common.settings import IngestSettings
 
@@ -155,11 +156,12 @@ class PostClassifier:
         # Personal data alone is not doxxing (people share their own contact details); it is when the
         # post is aimed at someone.
         doxxing = personal_data.detected and bool(post.targets)
-        threat = detect_threat(post.text)  # a threat, too, is one when aimed at someone
+        # A threat, too, is one when aimed at someone: posts without a target skip the layer.
+        threat = detect_threat(post.text) if post.targets else NO_THREAT
         return post_scores_message(
             post.raw, post.targets, scores, self._model_info, scored_at=scored_at, latency_ms=latency_ms,
             doxxing_kinds=list(personal_data.kinds) if doxxing else None,
-            threat_kinds=list(threat.kinds) if threat.detected and post.targets else None,
+            threat_kinds=list(threat.kinds) if threat.detected else None,
         )
 
 
@@ -173,18 +175,20 @@ def post_scores_message(
     latency_ms: float,
     doxxing_kinds: Sequence[str] | None = None,
     threat_kinds: Sequence[str] | None = None,
+    threats_checked: bool = True,
 ) -> dict[str, Any]:
     """The post-scores/v1 message for a validated post (`post` as received, `targets` as the
     contract derives them): the one builder, for the classifier, the simulator and replay.
     `doxxing_kinds` / `threat_kinds`: what the rule layers found in a post aimed at someone, None
-    when they found nothing."""
+    when they found nothing. `threats_checked=False` (the simulator, which runs no rule layer)
+    leaves the optional threats field out rather than claiming nothing was found."""
     return PostScores(
         post_id=post["post_id"],
         author_id=post["author_id"],
         targets=list(targets),
         scores={label: round(float(value), 6) for label, value in scores.items()},
         doxxing={"detected": doxxing_kinds is not None, "kinds": list(doxxing_kinds or ())},
-        threats={"detected": threat_kinds is not None, "kinds": list(threat_kinds or ())},
+        threats={"detected": threat_kinds is not None, "kinds": list(threat_kinds or ())} if threats_checked else None,
         model=model,
         post=post,
         scored_at=scored_at,

@@ -40,14 +40,16 @@ NOTHING_FOUND = ThreatResult(detected=False, kinds=(), spans=())
 
 _VICTIM = (
     r"(?:you|u|ya|yourself|ur|your\s+(?:\w+\s+)?(?:family|kids?|children|child|wife|husband|mom|mother|mum|dad|"
-    r"father|daughter|son|sister|brother|parents|baby|dog|cat|house|home|car|office|work|face|head|throat|"
-    r"legs?|neck|skull|brains?|life|body))"
+    r"father|daughter|son|sister|brother|parents|baby|dog|cat|house|home|car|face|head|throat|"
+    r"legs?|neck|skull|brains?|body))"
 )
+# Verbs whose ordinary sense is harm to a person. Everyday verbs that threats also use ("get",
+# "find", "visit", "come for", "end", "cut", "hang") are left out: "I'll get you home safe".
 _HARM = (
     r"(?:kill|murder|shoot|stab|strangle|choke|hurt|harm|beat\s+(?:the\s+shit\s+out\s+of|up)|burn|torch|rape|slit|"
-    r"break|smash|bash|bury|end|hunt\s+(?:you\s+)?down|find|get|visit|come\s+(?:for|after)|run\s+(?:you\s+)?over|"
+    r"break\s+(?:your|ur)\s+(?:legs?|neck|arms?|face|jaw|nose|skull|bones|fingers)|smash|bash|hunt\s+(?:you\s+)?down|run\s+(?:you\s+)?over|"
     r"throw\s+acid\s+(?:at|on|in)|put\s+a\s+(?:bullet|knife|bomb)\s+in|blow\s+(?:up|(?:your|ur)\s+brains\s+out)|"
-    r"make\s+(?:you|u)\s+(?:bleed|suffer|pay|disappear)|cut|poison|drown|gut|skin|lynch|hang|behead)"
+    r"make\s+(?:you|u)\s+(?:bleed|suffer|disappear)|poison|drown|gut|lynch|behead)"
 )
 _INTENT = (
     r"\b(?:i|we)\s*(?:'ll|will|shall|'m\s+(?:going\s+to|gonna|coming\s+to)|am\s+(?:going\s+to|gonna|coming\s+to)|"
@@ -57,19 +59,22 @@ _INTENT = (
 _NEGATION = re.compile(r"\b(?:never|not|no|n't|nobody|no\s+one|wouldn't|won't|don't|didn't)\b")
 
 _INTENT_TO_HARM = re.compile(
-    _INTENT + r"(?P<gap>(?:\s+\w+){0,3}?)\s+(?:" + _HARM + r")\b(?:\s+\w+){0,4}?\s*\b" + _VICTIM + r"\b"
+    _INTENT + r"(?P<gap>(?:\s+\w+){0,3}?)\s+(?:" + _HARM + r")\b(?:\s+\w+){0,2}?\s*\b" + _VICTIM + r"\b"
 )
 _MEANS = re.compile(
     _INTENT + r"(?P<gap>(?:\s+\w+){0,3}?)\s+(?:acid|a\s+bullet|bullets|a\s+knife|a\s+bomb|a\s+gun|gasoline)\b"
 )
 _FATE = re.compile(
-    r"\b(?:(?:you|u)\s*(?:'ll|will|'re\s+going\s+to|are\s+going\s+to|gonna|shall)\s+(?:die|bleed|suffer|"
-    r"regret\s+(?:this|it|that|the\s+day)|pay\s+for\s+(?:this|that|it|what)|be\s+(?:dead|found|next|sorry|in\s+a\s+body\s+bag)|"
+    r"\b(?:(?:you|u)\s*(?:'ll|will|'re\s+going\s+to|are\s+going\s+to|gonna|shall)\s+(?:die|bleed|"
+    r"be\s+(?:dead(?=\s*(?:$|[.!?,]|soon|tonight|tomorrow|by))|in\s+a\s+body\s+bag)|"
     r"end\s+up\s+(?:dead|in\s+(?:a\s+)?(?:ditch|hospital|body\s+bag|coffin|grave|river))|not\s+(?:live|survive|wake\s+up)|"
     r"never\s+(?:wake\s+up|walk\s+again|see\s+(?:your|ur)\s+\w+\s+again)|"
     r"get\s+(?:what(?:'s|\s+is)\s+coming|acid|shot|stabbed|hurt|killed))"
-    r"|(?:you|u)(?:'re|\s+are|\s+r)\s+(?:dead(?:\s+meat)?|next|a\s+dead\s+(?:man|woman))\b"
-    r"|(?:your|ur)\s+days\s+are\s+numbered|watch\s+(?:your|ur)\s+back|sleep\s+with\s+one\s+eye\s+open"
+    r"|(?:you|u)(?:'re|\s+are|\s+r)\s+(?:dead(?:\s+meat)?(?=\s*(?:$|[.!?,]|soon|tonight|tomorrow|bitch))|"
+    r"a\s+dead\s+(?:man|woman))"
+    r"|(?:your|ur)\s+days\s+are\s+numbered|sleep\s+with\s+one\s+eye\s+open"
+    r"|watch\s+(?:your|ur)\s+back(?=\s*(?:$|[.!?,]|tonight|tomorrow|this\s+weekend|after\s+work|when\s+you|bitch|"
+    r"from\s+now|out\s+there))"
     r"|(?:you|u)\s+won't\s+see\s+it\s+coming|(?:you|u)(?:'re|\s+are)\s+going\s+to\s+get\s+what(?:'s|\s+is)\s+coming"
     r"|say\s+goodbye\s+to\s+(?:your|ur)\s+(?:kids|family|life|children|face|legs))"
 )
@@ -78,15 +83,17 @@ _KNOWS_VICTIM = re.compile(
     r"stay|drop\s+(?:off\s+)?your\s+kids)"
     r"|(?:i|we)\s+know\s+(?:your|ur)\s+(?:home\s+)?(?:address|license\s+plate|car|kids|children|daughter|son|"
     r"wife|husband|school|schedule|route)"
-    r"|(?:i|we)(?:'ve|\s+have)\s+(?:seen|been\s+watching|been\s+following)\s+(?:your|ur|you)\b"
+    r"|(?:i|we)(?:'ve|\s+have)\s+been\s+watching\s+(?:you|u)\b(?!\s+(?:play|sing|stream|grow|on\s+tv))"
     r"|(?:would\s+be|it'd\s+be)\s+a\s+shame\s+if\s+something\s+(?:happened|were\s+to\s+happen)\s+to\s+(?:you|your)"
     r"|nice\s+(?:house|car|family|kids|place)\s+you(?:'ve|\s+have)\s+(?:got\s+)?there)"
 )
-_COMING = re.compile(r"\b(?:i|we)\s*(?:'m|'re|am|are)\s+coming\s+(?:for|after|to\s+get)\s+(?:you|u|your)\b")
+_COMING = re.compile(
+    r"\b(?:i|we)\s*(?:'m|'re|am|are)\s+coming\s+(?:for|after)\s+(?:you|u)"
+    r"(?=\s*(?:$|[.!?,]|next|bitch|and\s+your|when\s+you\s+least|one\s+day|soon\b(?!\s+to)))"
+)
 _CONDITIONAL = re.compile(
     r"\b(?:one\s+more|another|keep|if\s+you|next\s+time\s+you)\b[^.!?]{0,40}?\band\s+(?:you|u|i|we|your)\b"
-    r"[^.!?]{0,40}?\b(?:acid|dead|die|kill|hurt|bleed|ditch|hospital|bullet|knife|burn|regret|pay|find\s+you|"
-    r"come\s+for\s+you|disappear)"
+    r"[^.!?]{0,40}?\b(?:acid|dead|die|kill|hurt|bleed|ditch|hospital|bullet|knife|body\s+bag|stab|shoot)\b"
 )
 
 # What makes a match harmless.
@@ -97,7 +104,7 @@ _FIGURATIVE = re.compile(
     r"(?:beat|destroy|crush|kill|murder|smash|end)\s+(?:you|u)\s+(?:at|in|on)\s+(?:chess|the\s+(?:game|finals?|match|race|"
     r"quiz|debate|polls?|election)|fortnite|cod|mario|\w+\s+(?:game|match|tournament))|"
     r"find\s+(?:you|u)\s+(?:a|an|the|some)\b|get\s+(?:you|u)\s+(?:a|an|the|some|coffee|lunch|dinner|drinks?)\b|"
-    r"visit\s+(?:you|u)\s+(?:soon|next|this|on|in|at)\b.*\b(?:coffee|lunch|dinner|catch\s+up|hug)|"
+    r"visit\s+(?:you|u)\s+(?:soon|next|this|on|in|at)\b[^.!?]{0,60}\b(?:coffee|lunch|dinner|catch\s+up|hug)|"
     r"come\s+(?:over|round)\s+for|sleep\s+when\s+(?:you|u)(?:'re|\s+are)\s+dead|dead\s+to\s+(?:me|us|the|them|everyone|him|her))"
 )
 _INVITATION = re.compile(r"\b(?:come\s+(?:over|round|by)|coffee|tea|dinner|lunch|party|drinks|hang\s+out|visit\s+me)\b")
@@ -124,16 +131,17 @@ def _gap_negated(match: re.Match) -> bool:
     return bool(_NEGATION.search(gap)) or bool(_NEGATED_BEFORE.search(match.string[max(0, match.start() - 12) : match.start()]))
 
 
-def _quoted_or_reported(text: str, start: int, end: int) -> bool:
+def _quoted_or_reported(text: str, start: int, end: int, reports: bool) -> bool:
     """The threat is someone else's words the author quotes, reports or condemns: in quotation
-    marks, or near a reporting word ("said", "reported", "police", "in the movie")."""
-    before, after = text[:start], text[end:]
+    marks, or near a reporting word ("said", "reported", "police", "in the movie"). `reports`:
+    whether the text has a reporting word at all (searched once per text)."""
+    before, after = text[max(0, start - 60) : start], text[end : end + 60]
     if _ADJACENT_QUOTE.search(before[-3:]) and _ADJACENT_QUOTE.search(after[:3]):
         return True
-    if not _REPORTED.search(text):
+    if not reports:
         return False
-    return bool(_QUOTE_MARKS.search(before[-40:]) or _QUOTE_MARKS.search(after[:10]) or _REPORTED.search(before[-60:])
-                or _REPORTED.search(after[:60]))
+    return bool(_QUOTE_MARKS.search(before[-40:]) or _QUOTE_MARKS.search(after[:10]) or _REPORTED.search(before)
+                or _REPORTED.search(after))
 
 
 def detect_threat(text: str) -> ThreatResult:
@@ -143,9 +151,12 @@ def detect_threat(text: str) -> ThreatResult:
         return NOTHING_FOUND
     spans: list[tuple[str, int, int]] = []
     figurative = _FIGURATIVE.search(normalised)
+    reports = _REPORTED.search(normalised) is not None
     for kind, pattern in (("intent_to_harm", _INTENT_TO_HARM), ("intent_to_harm", _MEANS),
                           ("intent_to_harm", _COMING), ("fate", _FATE),
                           ("knows_victim", _KNOWS_VICTIM), ("conditional", _CONDITIONAL)):
+        if any(found == kind for found, _, _ in spans):
+            continue  # one finding per kind is enough; scanning on would only cost time
         for match in pattern.finditer(normalised):
             start, end = match.span()
             if kind == "intent_to_harm" and _gap_negated(match):
@@ -154,9 +165,10 @@ def detect_threat(text: str) -> ThreatResult:
                 continue
             if kind == "knows_victim" and _INVITATION.search(normalised):
                 continue
-            if _quoted_or_reported(normalised, start, end):
+            if _quoted_or_reported(normalised, start, end, reports):
                 continue
             spans.append((kind, start, end))
+            break
     if not spans:
         return NOTHING_FOUND
     found = {kind for kind, _, _ in spans}

@@ -239,7 +239,8 @@ def build(ctx: ServiceContext) -> faust.App:
     @app.timer(evidence_settings.purge_interval_s)
     async def purge_expired_evidence() -> None:
         cutoff = utcnow() - timedelta(days=evidence_settings.retention_days)
-        purged = await guard.run(functools.partial(store.purge, cutoff), "purging expired evidence")
+        purged = await guard.run(functools.partial(store.purge, cutoff, evidence_settings.cooldown_purge_margin_s),
+                                 "purging expired evidence")
         if purged:
             log.info("purged %d evidence records older than %s", purged, cutoff.isoformat())
 

@@ -329,3 +329,18 @@ def test_a_coordinated_crowd_of_new_accounts_is_not_held_to_the_binomial_test():
     # The same noisy-looking minute from days-old accounts is a crowd that looks coordinated.
     posts = _noisy_first_minute(Stream(), flagged=6, replies=17, new_account=True)
     assert [a["status"] for a in run(detector(), posts)][:1] == ["opened"]
+
+
+def test_the_binomial_tail_is_exact_in_the_tails_and_does_not_underflow_far_below_the_mean():
+    from math import comb
+
+    from abusewatch.detection.detector import binomial_upper_tail
+
+    def exact(count, trials, rate):
+        return sum(comb(trials, k) * rate**k * (1 - rate) ** (trials - k) for k in range(count, trials + 1))
+
+    for count, trials in [(6, 17), (6, 6), (10, 30), (40, 1000), (60, 1000), (200, 1000)]:
+        assert binomial_upper_tail(count, trials, 0.05) == pytest.approx(exact(count, trials, 0.05), rel=1e-9)
+    # Far below the mean the first term of a sum started at `count` underflows to 0.
+    assert binomial_upper_tail(1, 100_000, 0.05) == pytest.approx(1.0)
+    assert binomial_upper_tail(10, 20_000, 0.05) == pytest.approx(1.0)

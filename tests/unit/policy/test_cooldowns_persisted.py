@@ -70,8 +70,11 @@ def test_persisted_cooldowns_keep_the_latest_mark_and_expire_with_purge(dsn):  #
     # A backlog decided in event time before the wall clock: s3's cooldown ends at 4,500, after the
     # newest decision (4,000), though the wall clock (5,000) is past it.
     store.append([], cooldowns={"r|k|s3": (3_500.0, 4_500.0)})
-    store.purge(datetime(2020, 1, 1, tzinfo=timezone.utc))  # s1's cooldown ended at 1,900 < 4,000
-    assert store.cooldowns(10) == {"r|k|s2": 4_000.0, "r|k|s3": 3_500.0}
+    # Another worker, behind the newest decision by less than the margin: s4 ended at 3,200, past
+    # the newest decision (4,000) but within its 1,000 s margin.
+    store.append([], cooldowns={"r|k|s4": (2_500.0, 3_200.0)})
+    store.purge(datetime(2020, 1, 1, tzinfo=timezone.utc), cooldown_margin_s=1_000.0)  # s1's ended at 1,900 < 4,000 - 1,000
+    assert store.cooldowns(10) == {"r|k|s2": 4_000.0, "r|k|s3": 3_500.0, "r|k|s4": 2_500.0}
     store.close()
 
 

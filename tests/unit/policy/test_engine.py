@@ -185,7 +185,7 @@ def test_a_threat_the_rule_layer_found_is_escalated_even_when_the_model_scores_i
     result = decide_post(message, policy=policy, cooldowns=Cooldowns(), now=NOW)
     assert_valid(result)
     [escalation] = [d.message for d in emitted(result)]
-    assert (escalation["severity"], escalation["category"]) == ("critical", "threat")
+    assert (escalation["severity"], escalation["category"]) == ("high", "threat")
     assert escalation["reasons"]["rule_id"] == "threat.structure"
     assert escalation["reasons"]["threat_kinds"] == ["knows_victim"]
     assert escalation["reasons"]["scores"]["threat_rule_detected"] == 1.0

@@ -40,7 +40,23 @@ HARMLESS = [
     "you can always sleep when you are dead",
     "Would you rather name your next kid Dominique?",
     "you'll never see eye to eye with him",
+    # Friendly replies with everyday verbs threats also use (found in review):
+    "I've seen your video, great work!",
+    "We have been following your work for years",
+    "I'll visit you next week!",
+    "I'll hang out with you tomorrow",
+    "I'll cut you some slack",
+    "We'll get you home safe",
+    "I'm gonna get your mom a present",
+    "you're next in line at the counter",
+    "you will be dead tired after that hike",
+    "Watch your back on that ladder!",
+    "Keep smiling and you'll never regret it",
+    "If you buy this and you regret it, just return it",
+    "I'm coming for you at 8 to pick you up",
+    "I will break the news to your mom gently",
 ]
+
 
 
 def test_the_kinds_are_the_schema_enum_in_order():

@@ -101,3 +101,19 @@ def test_limits_that_do_not_fit_the_record_size_refuse_to_start():
     with pytest.raises(config.ConfigError, match="ABUSEWATCH_MAX_MESSAGE_BYTES"):
         check_message_limits(KafkaSettings(max_message_bytes=100_000), IngestSettings(max_message_bytes=99_000),
                              DeadLetterSettings(keep_bytes=1_000))
+
+
+def test_a_dead_letter_the_broker_never_acknowledges_counts_as_failed_after_the_timeout():
+    ctx = ServiceContext(role="actions", kafka=KafkaSettings(), service=ServiceSettings(),
+                         metrics=ServiceMetrics.create("actions"),
+                         dead_letters=DeadLetterSettings(keep_bytes=1024, ack_timeout_s=0.05))
+
+    async def scenario() -> None:
+        async def queued_forever(*, key, value):
+            return asyncio.get_running_loop().create_future()  # never completed
+
+        await DeadLetterSink(ctx, queued_forever, schema="dead-letters/v1").send(
+            Rejection("invalid_json", "not JSON"), key=None, value=b"{", topic="appeals", partition=0, offset=5)
+
+    asyncio.run(scenario())
+    assert sample(ctx.metrics, "abusewatch_dead_letters_failed_total", topic="appeals", reason="invalid_json") == 1
