@@ -61,6 +61,8 @@ def test_ids_with_a_nul_character_are_rejected(topic):
             contract.validate(topic, broken)
     if topic == "posts":
         assert id_fields and isinstance(_check(_post(post_id="p\u0000")), Rejection)
+        # reply_to_user_id is nullable, not a common id, and becomes a target all the same.
+        assert isinstance(_check(_post(reply_to_user_id="u\u0000x")), Rejection)
 
 
 def test_valid_post_carries_targets_reply_first_without_the_author():

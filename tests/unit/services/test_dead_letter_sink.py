@@ -81,8 +81,9 @@ def test_settings_that_would_make_every_post_poison_refuse_to_start():
     for env in ("ABUSEWATCH_MAX_TARGETS_PER_POST", "ABUSEWATCH_MAX_TEXT_CHARS", "ABUSEWATCH_MAX_MESSAGE_BYTES"):
         with pytest.raises(config.ConfigError, match=env):
             config.load(IngestSettings, env={env: "0"})
-    with pytest.raises(config.ConfigError, match="ABUSEWATCH_MAX_EVENT_TIME_AHEAD_S"):
-        config.load(IngestSettings, env={"ABUSEWATCH_MAX_EVENT_TIME_AHEAD_S": "-1"})
+    for value in ("-1", "nan"):  # NaN: every post would be "too far ahead"
+        with pytest.raises(config.ConfigError, match="ABUSEWATCH_MAX_EVENT_TIME_AHEAD_S"):
+            config.load(IngestSettings, env={"ABUSEWATCH_MAX_EVENT_TIME_AHEAD_S": value})
 
 
 def test_a_packed_record_larger_than_the_record_limit_refuses_to_start():
