@@ -47,8 +47,8 @@ _VICTIM = (
 # "find", "visit", "come for", "end", "cut", "hang") are left out: "I'll get you home safe".
 _HARM = (
     r"(?:kill|murder|shoot|stab|strangle|choke|hurt|harm|beat\s+(?:the\s+shit\s+out\s+of|up)|burn|torch|rape|slit|"
-    r"break\s+(?:your|ur)\s+(?:legs?|neck|arms?|face|jaw|nose|skull|bones|fingers)|smash|bash|hunt\s+(?:you\s+)?down|run\s+(?:you\s+)?over|"
-    r"throw\s+acid\s+(?:at|on|in)|put\s+a\s+(?:bullet|knife|bomb)\s+in|blow\s+(?:up|(?:your|ur)\s+brains\s+out)|"
+    r"smash|bash|hunt\s+(?:you\s+)?down|run\s+(?:you\s+)?over|"
+    r"throw\s+acid\s+(?:at|on|in)|put\s+a\s+(?:bullet|knife|bomb)\s+in|blow\s+up|"
     r"make\s+(?:you|u)\s+(?:bleed|suffer|disappear)|poison|drown|gut|lynch|behead)"
 )
 _INTENT = (
@@ -58,6 +58,12 @@ _INTENT = (
 )
 _NEGATION = re.compile(r"\b(?:never|not|no|n't|nobody|no\s+one|wouldn't|won't|don't|didn't)\b")
 
+# Harm that names the victim's body itself: "break your legs", "blow your brains out".
+_HARM_TO_BODY = (
+    r"(?:break\s+(?:your|ur)\s+(?:legs?|neck|arms?|face|jaw|nose|skull|bones|fingers)|"
+    r"blow\s+(?:your|ur)\s+brains\s+out|slit\s+(?:your|ur)\s+throat)"
+)
+_INTENT_TO_HARM_BODY = re.compile(_INTENT + r"(?P<gap>(?:\s+\w+){0,3}?)\s+" + _HARM_TO_BODY + r"\b")
 _INTENT_TO_HARM = re.compile(
     _INTENT + r"(?P<gap>(?:\s+\w+){0,3}?)\s+(?:" + _HARM + r")\b(?:\s+\w+){0,2}?\s*\b" + _VICTIM + r"\b"
 )
@@ -152,7 +158,8 @@ def detect_threat(text: str) -> ThreatResult:
     spans: list[tuple[str, int, int]] = []
     figurative = _FIGURATIVE.search(normalised)
     reports = _REPORTED.search(normalised) is not None
-    for kind, pattern in (("intent_to_harm", _INTENT_TO_HARM), ("intent_to_harm", _MEANS),
+    for kind, pattern in (("intent_to_harm", _INTENT_TO_HARM), ("intent_to_harm", _INTENT_TO_HARM_BODY),
+                          ("intent_to_harm", _MEANS),
                           ("intent_to_harm", _COMING), ("fate", _FATE),
                           ("knows_victim", _KNOWS_VICTIM), ("conditional", _CONDITIONAL)):
         if any(found == kind for found, _, _ in spans):

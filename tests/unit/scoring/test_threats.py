@@ -13,6 +13,8 @@ THREATS = {
     "i'm gonna stab u": "intent_to_harm",
     "we're coming for you": "intent_to_harm",
     "I'll put a bullet in your head": "intent_to_harm",
+    "I'm going to find you and break your legs": "intent_to_harm",
+    "I'll blow your brains out": "intent_to_harm",
     "I will throw acid at your face": "intent_to_harm",
     "watch your back tonight": "fate",
     "your days are numbered": "fate",
@@ -55,6 +57,7 @@ HARMLESS = [
     "If you buy this and you regret it, just return it",
     "I'm coming for you at 8 to pick you up",
     "I will break the news to your mom gently",
+    "I'll break your record next season",
 ]
 
 
