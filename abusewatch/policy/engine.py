@@ -199,7 +199,7 @@ def decide_post(scored: dict[str, Any], *, policy: Policy, cooldowns: Cooldowns,
             "doxxing_kinds": list(scored["doxxing"]["kinds"]),
             "threat_kinds": list((scored.get("threats") or {}).get("kinds", [])),
         }
-        trigger = Trigger(rule, policy, "post-scores", reasons, event_time, now, [post_id], post_id,
+        trigger = Trigger(rule, policy, "post-scores", reasons, event_time, now, [post_id],
                           post_id=post_id, author_id=author_id, targets=tuple(targets))
         decisions += _act(trigger, cooldowns, skipped)
     return Decisions(tuple(matched_rules), tuple(decisions), tuple(skipped))
@@ -236,6 +236,6 @@ def decide_alert(alert: dict[str, Any], *, policy: Policy, cooldowns: Cooldowns,
             "detector_version": alert.get("detector_version"),
         }
         trigger = Trigger(rule, policy, "target-alerts", reasons, event_time, now, list(alert["top_post_ids"]),
-                          campaign_id, targets=(target_id,), campaign_id=campaign_id)
+                          targets=(target_id,), campaign_id=campaign_id)
         decisions += _act(trigger, cooldowns, skipped)
     return Decisions(tuple(matched_rules), tuple(decisions), tuple(skipped))

@@ -50,11 +50,17 @@ class Trigger:
     event_time: datetime
     now: datetime
     evidence_post_ids: Sequence[str]
-    context_id: str  # the post id (post rules) or campaign id (alert rules)
     post_id: str | None = None
     author_id: str | None = None
     targets: tuple[str, ...] = ()  # post rules: every target; alert rules: the alert's target
     campaign_id: str | None = None
+
+    @property
+    def context_id(self) -> str:
+        """The input a decision comes from: the post (post rules) or the campaign (alert rules)."""
+        context = self.post_id if self.input == "post-scores" else self.campaign_id
+        assert context is not None
+        return context
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,7 +79,7 @@ def _bucket(event_time: datetime, cooldown_s: int) -> int:
 def idempotency_key(trigger: Trigger, spec: ActionSpec, subject: str) -> str:
     # A campaign is always part of the key. A post is only when there is no cooldown (every post
     # acts on its own); otherwise the time bucket is, so an author yields one action per period.
-    campaign_id = trigger.reasons["campaign_id"]
+    campaign_id = trigger.campaign_id
     per_input = campaign_id or (trigger.context_id if spec.cooldown_s == 0 else "-")
     return decision_id(trigger.rule.id, spec.kind, subject, per_input, _bucket(trigger.event_time, spec.cooldown_s))
 
