@@ -72,7 +72,8 @@ def read_messages(path: Path, scorer: str | None) -> Iterator[dict[str, Any]]:
                     )
                 yield message
             return
-        posts = [_post(path, number, line) for number, line in enumerate(lines, start=1)]
+        ingest = config.load(IngestSettings)
+        posts = [_post(path, number, line, ingest) for number, line in enumerate(lines, start=1)]
     from abusewatch.offline.corpus import model_scores
 
     scores, model = model_scores([post.text for post in posts])
@@ -82,9 +83,8 @@ def read_messages(path: Path, scorer: str | None) -> Iterator[dict[str, Any]]:
                                   latency_ms=0.0, threat_kinds=list(threat.kinds) if threat and threat.detected else None)
 
 
-def _post(path: Path, number: int, line: bytes) -> Post:
+def _post(path: Path, number: int, line: bytes, ingest: IngestSettings) -> Post:
     """A posts/v1 line, validated as the classifier validates it."""
-    ingest = config.load(IngestSettings)
     post = validate_post(line.rstrip(b"\n"), max_text_chars=ingest.max_text_chars,
                          max_message_bytes=ingest.max_message_bytes, max_targets=ingest.max_targets)
     if isinstance(post, Rejection):
