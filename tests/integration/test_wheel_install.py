@@ -72,6 +72,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 def test_the_installed_package_is_the_wheel_and_carries_its_data(installed, tmp_path):
     probe = (
         "import abusewatch, abusewatch.ingest.contract as c, abusewatch.services.serve as s, abusewatch.common.resources as r; "
+        "import abusewatch.contract as old; assert old is c; "
         "print(abusewatch.__file__); print(s.__file__); print(c.SCHEMA_DIR); print(r.model_dir()); "
         "print(r.shipped_or_local('policy/default.yaml'))"
     )

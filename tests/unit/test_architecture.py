@@ -54,8 +54,12 @@ def test_the_services_import_each_other_without_cycles():
     list(graphlib.TopologicalSorter(graph).static_order())  # raises CycleError on a cycle
 
 
-def test_the_package_root_holds_only_subpackages():
-    assert sorted(p.name for p in (ROOT / "abusewatch").glob("*.py")) == ["__init__.py"]
+def test_the_package_root_holds_only_subpackages_and_the_contract_alias():
+    assert sorted(p.name for p in (ROOT / "abusewatch").glob("*.py")) == ["__init__.py", "contract.py"]
+    import abusewatch.contract
+    from abusewatch.ingest import contract
+
+    assert abusewatch.contract is contract  # the old public name is the moved module itself
 
 
 def _lint_imports(cwd: Path) -> subprocess.CompletedProcess:
