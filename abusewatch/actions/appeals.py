@@ -1,11 +1,14 @@
 """Appeals and reversals: due process for every action the service takes.
 
 An appeal (appeals topic, event=filed) is recorded in the evidence locker against the action or
-escalation it names. The reviewer's outcome (event=decided) is recorded too and becomes a label for
-retraining (`appeal_labels`). An overturned action is revoked: a platform-actions message with
-op=revoke, revokes=<original action_id> and an action_id derived from the original one, so
-reprocessing the appeal yields the same revoke and the platform applies it once. Escalations have no
-revoke on their topic; an overturned escalation is recorded as a label only.
+escalation it names. The reviewer's outcome (event=decided) is recorded too and, when it is upheld or
+overturned, becomes a label for retraining (`appeal_labels`); `dismissed` closes a review without a
+judgement on the decision (a duplicate, out of scope) and gives no label. An overturned action is
+revoked: a platform-actions message with op=revoke, revokes=<original action_id> and an action_id
+derived from the original one, so reprocessing the appeal yields the same revoke and the platform
+applies it once. Escalations have no revoke on their topic: an overturned escalation revokes the
+actions taken on the same evidence instead (for a campaign, every action of that campaign; for a
+post, the same rule's actions on the same posts), so a reviewer's "this was wrong" lifts them.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from typing import Any
 from abusewatch.ingest.contract import format_time, parse_time
 from abusewatch.ingest.messages import PlatformAction
 from abusewatch.evidence.records import appeal_record, decision_record
+from abusewatch.evidence.chain import ChainRecord
 from abusewatch.evidence.store import EvidenceStore
 from abusewatch.policy.kinds import decision_id
 from abusewatch.policy.kinds.base import Decision
 
 OVERTURN_RULE_ID = "appeal.overturned"
+OUTCOMES = ("upheld", "overturned", "dismissed")
 
 
 class InvalidAppeal(ValueError):
@@ -31,7 +36,7 @@ class InvalidAppeal(ValueError):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class AppealOutcome:
-    revocation: Decision | None  # to send on platform-actions
+    revocations: tuple[Decision, ...]  # to send on platform-actions
     note: str  # what happened, for the log
 
 
@@ -64,29 +69,58 @@ def revocation(original: dict[str, Any], appeal: dict[str, Any], *, now: datetim
     return Decision(OVERTURN_RULE_ID, "platform-actions", subject_id, message, False, parse_time(appeal["at"]))
 
 
-def handle_appeal(appeal: dict[str, Any], store: EvidenceStore, *, now: datetime) -> AppealOutcome:
-    """Record a validated appeals message; for an overturned action also record and return its revoke.
+def actions_of_escalation(escalation_record: ChainRecord, store: EvidenceStore) -> list[dict[str, Any]]:
+    """The applied (not shadowed) actions taken on the same evidence as an escalation: for a
+    campaign's escalation every action of that campaign, for a post's the same rule's actions on the
+    same evidence posts."""
+    escalation = escalation_record.payload["message"]
+    campaign_id = escalation.get("campaign_id") or escalation["reasons"].get("campaign_id")
+    if campaign_id:
+        key = f"campaign:{campaign_id}"
+    elif escalation.get("author_id"):
+        key = f"author:{escalation['author_id']}"
+    else:
+        return []
+    found = []
+    for record in store.by_key(key, kinds=("decision",)):
+        payload, message = record.payload, record.payload["message"]
+        if payload["topic"] != "platform-actions" or payload["shadow"] or message["op"] != "apply":
+            continue
+        if not campaign_id and (payload["rule_id"] != escalation_record.payload["rule_id"]
+                                or message["evidence_post_ids"] != escalation["evidence_post_ids"]):
+            continue
+        found.append(message)
+    return found
 
-    Idempotent: a redelivered appeal is not recorded twice, and its revoke (same action_id) is
-    returned again so a crash between recording and sending cannot lose it.
+
+def handle_appeal(appeal: dict[str, Any], store: EvidenceStore, *, now: datetime) -> AppealOutcome:
+    """Record a validated appeals message; for an overturned decision also record and return the
+    revokes it causes.
+
+    Idempotent: a redelivered appeal is not recorded twice, and its revokes (same action_ids) are
+    returned again so a crash between recording and sending cannot lose them.
     """
-    if appeal["event"] == "decided" and appeal.get("outcome") not in ("upheld", "overturned"):
-        raise InvalidAppeal(f"appeal {appeal['appeal_id']}: event=decided needs outcome upheld or overturned")
+    if appeal["event"] == "decided" and appeal.get("outcome") not in OUTCOMES:
+        raise InvalidAppeal(f"appeal {appeal['appeal_id']}: event=decided needs outcome {', '.join(OUTCOMES)}")
     records = [appeal_record(appeal)]
-    outcome = AppealOutcome(None, f"appeal {appeal['appeal_id']} {appeal['event']} against {appeal['decision_id']}")
+    note = f"appeal {appeal['appeal_id']} {appeal['event']} against {appeal['decision_id']}"
+    revokes: list[Decision] = []
     if appeal["event"] == "decided" and appeal["outcome"] == "overturned":
         originals = store.by_key(f"decision:{appeal['decision_id']}", kinds=("decision",))
         applied = [r.payload["message"] for r in originals if r.payload["message"].get("op") == "apply"]
-        if applied:
-            revoke = revocation(applied[0], appeal, now=now)
-            records.append(decision_record(revoke))
-            outcome = AppealOutcome(revoke, f"{outcome.note}: overturned, revoking with {revoke.id}")
+        escalations = [r for r in originals if r.payload["topic"] == "escalations"]
+        if escalations:
+            applied = actions_of_escalation(escalations[0], store)
+        revokes = [revocation(original, appeal, now=now) for original in applied]
+        if revokes:
+            note = f"{note}: overturned, revoking {', '.join(revoke.id for revoke in revokes)}"
         elif originals:
-            outcome = AppealOutcome(None, f"{outcome.note}: overturned escalation recorded (nothing to revoke)")
+            note = f"{note}: overturned (no action in force to revoke)"
         else:
-            outcome = AppealOutcome(None, f"{outcome.note}: overturned, but no such decision in the locker")
+            note = f"{note}: overturned, but no such decision in the locker"
+        records += [decision_record(revoke) for revoke in revokes]
     store.append(records)
-    return outcome
+    return AppealOutcome(tuple(revokes), note)
 
 
 def appeal_labels(store: EvidenceStore) -> Iterator[dict[str, Any]]:
@@ -94,7 +128,7 @@ def appeal_labels(store: EvidenceStore) -> Iterator[dict[str, Any]]:
     whether humans upheld it (a true positive) or overturned it (a false positive)."""
     for record in store.by_kind("appeal"):
         appeal = record.payload
-        if appeal["event"] != "decided":
+        if appeal["event"] != "decided" or appeal["outcome"] == "dismissed":
             continue
         originals = store.by_key(f"decision:{appeal['decision_id']}", kinds=("decision",))
         original = originals[0].payload if originals else None

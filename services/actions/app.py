@@ -227,9 +227,9 @@ def build(ctx: ServiceContext) -> faust.App:
                         await dead_letter(event, Rejection("invalid_appeal", str(exc)))
                         continue
                     log.info("%s", outcome.note)
-                    if outcome.revocation is not None:
-                        await send([outcome.revocation])
-                        actions_metrics.count([outcome.revocation], [])
+                    if outcome.revocations:
+                        await send(list(outcome.revocations))
+                        actions_metrics.count(outcome.revocations, [])
 
     @app.timer(policy_settings.reload_interval_s)
     async def watch_policy_file() -> None:

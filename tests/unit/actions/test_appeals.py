@@ -1,5 +1,6 @@
 """Appeals: recorded against the decision they name; an overturned action is revoked with a
-deterministic id; decided appeals become retraining labels."""
+deterministic id, an overturned escalation revokes the actions taken on its evidence; upheld and
+overturned appeals become retraining labels, dismissed ones do not."""
 
 from __future__ import annotations
 
@@ -49,35 +50,61 @@ def appeal(decision_id, event="filed", outcome=None, appeal_id="ap-1"):
 def test_overturned_action_is_revoked_with_a_deterministic_id(decided_case):
     store, action, _ = decided_case
     filed = handle_appeal(appeal(action.id), store, now=NOW)
-    assert filed.revocation is None
+    assert filed.revocations == ()
     assert len(store.by_key(f"appealed:{action.id}")) == 1
 
     later = NOW + timedelta(hours=2)
     decided = handle_appeal(appeal(action.id, "decided", "overturned"), store, now=later)
-    revoke = decided.revocation.message
+    (revocation,) = decided.revocations
+    revoke = revocation.message
     validate("platform-actions", revoke)
     assert (revoke["op"], revoke["revokes"]) == ("revoke", action.id)
     assert revoke["action_id"] == revocation_id(action.id) != action.id
     assert (revoke["kind"], revoke["subject"]) == (action.message["kind"], action.message["subject"])
     assert revoke["reasons"]["rule_id"] == "appeal.overturned"
     assert revoke["reasons"]["original_rule_id"] == "pile_on.shield_target"
-    assert decided.revocation.key == "u-maria"
+    assert revocation.key == "u-maria"
 
     # Redelivered: the same revoke again (so a crash before sending loses nothing), recorded once.
     again = handle_appeal(appeal(action.id, "decided", "overturned"), store, now=later + timedelta(minutes=1))
-    assert again.revocation.id == decided.revocation.id
+    assert [r.id for r in again.revocations] == [revocation.id]
     assert len(store.by_key(f"decision:{revoke['action_id']}")) == 1
     assert len(store.by_key(f"appealed:{action.id}")) == 2
     assert store.verify().ok
 
 
-def test_upheld_actions_and_overturned_escalations_are_not_revoked(decided_case):
+def test_upheld_and_dismissed_decisions_revoke_nothing(decided_case):
     store, action, escalation = decided_case
-    assert handle_appeal(appeal(action.id, "decided", "upheld"), store, now=NOW).revocation is None
-    outcome = handle_appeal(appeal(escalation.id, "decided", "overturned", appeal_id="ap-2"), store, now=NOW)
-    assert outcome.revocation is None and "nothing to revoke" in outcome.note
+    assert handle_appeal(appeal(action.id, "decided", "upheld"), store, now=NOW).revocations == ()
+    assert handle_appeal(appeal(escalation.id, "decided", "dismissed", appeal_id="ap-2"), store, now=NOW).revocations == ()
     unknown = handle_appeal(appeal("no-such-id", "decided", "overturned", appeal_id="ap-3"), store, now=NOW)
-    assert unknown.revocation is None and "no such decision" in unknown.note
+    assert unknown.revocations == () and "no such decision" in unknown.note
+
+
+def test_an_overturned_campaign_escalation_revokes_the_campaigns_actions(decided_case):
+    store, action, escalation = decided_case
+    outcome = handle_appeal(appeal(escalation.id, "decided", "overturned", appeal_id="ap-2"), store, now=NOW)
+    assert [r.message["revokes"] for r in outcome.revocations] == [action.id]
+    assert outcome.revocations[0].message["reasons"]["appeal_id"] == "ap-2"
+
+
+def test_an_overturned_post_escalation_revokes_only_its_rules_actions_on_the_same_posts(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'evidence.sqlite3'}")
+    processor = ActionsProcessor(
+        policy=PolicyFile(ROOT / "policy" / "default.yaml"), store=store, flag_min_score=0.5, cooldowns=Cooldowns()
+    )
+    threat = json.loads((SCHEMA_DIR / "examples" / "post-scores.json").read_text())
+    threat["scores"]["threat"] = 0.95  # threat.credible: an escalation and an author throttle
+    plan = processor.plan_post_scores([threat], now=NOW)
+    processor.record(plan)
+    escalation = next(d for d in plan.decisions if d.topic == "escalations")
+    throttle = next(d for d in plan.decisions if d.topic == "platform-actions")
+    other = dict(threat, post_id="p-other", post=dict(threat["post"], post_id="p-other"))
+    later = processor.plan_post_scores([other], now=NOW + timedelta(hours=2))  # past the throttle's cooldown
+    processor.record(later)
+    outcome = handle_appeal(appeal(escalation.id, "decided", "overturned"), store, now=NOW)
+    assert [r.message["revokes"] for r in outcome.revocations] == [throttle.id]
+    store.close()
 
 
 def test_decided_without_outcome_is_invalid(decided_case):
@@ -92,6 +119,8 @@ def test_decided_appeals_become_labels(decided_case):
     assert list(appeal_labels(store)) == []
     handle_appeal(appeal(action.id, "decided", "overturned"), store, now=NOW)
     handle_appeal(appeal(escalation.id, "decided", "upheld", appeal_id="ap-2"), store, now=NOW)
+    handle_appeal(appeal(escalation.id, "decided", "dismissed", appeal_id="ap-3"), store, now=NOW)
+    assert len(list(appeal_labels(store))) == 2  # a dismissed review is not a label
     labels = {label["decision_id"]: label for label in appeal_labels(store)}
     assert labels[action.id]["label"] == "false_positive"
     assert labels[escalation.id]["label"] == "true_positive"
