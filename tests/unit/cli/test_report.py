@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from abusewatch.cli import report
+from abusewatch.evidence.report import percentile
 from abusewatch.actions.appeals import handle_appeal
 from abusewatch.ingest.contract import SCHEMA_DIR
 from abusewatch.evidence import open_store
@@ -113,8 +114,8 @@ def test_a_range_excludes_other_days(dsn):
 
 def test_percentile_is_nearest_rank():
     values = sorted(float(n) for n in range(1, 101))
-    assert [report.percentile(values, p) for p in (50, 95, 99)] == [50.0, 95.0, 99.0]
-    assert report.percentile([], 50) is None
+    assert [percentile(values, p) for p in (50, 95, 99)] == [50.0, 95.0, 99.0]
+    assert percentile([], 50) is None
 
 
 def test_cli_prints_and_writes_json_and_csv(dsn, tmp_path, capsys):
