@@ -5,7 +5,8 @@ queued: a queue in front of the engine only turns overload into seconds of laten
 An admitted request gets `ABUSEWATCH_API_REQUEST_TIMEOUT_S`; when it runs out the handler is
 cancelled, which cancels its engine call, and the engine's queue drops the posts still waiting
 (abusewatch.scoring.inference.queue). Probes and /metrics are never shed nor timed out: an orchestrator
-must see an overloaded API as alive and a scraper must see the overload.
+must see an overloaded API as alive and a scraper must see the overload. The console's live event
+stream is held open for as long as its page is, so it is neither shed nor timed out either.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import asyncio
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from abusewatch.api.auth import UNAUTHENTICATED_PATHS
+from abusewatch.api.auth import LONG_LIVED_PATHS, UNAUTHENTICATED_PATHS
 from abusewatch.api.errors import ApiConfigError, RetryLater
 from abusewatch.api.metrics import ApiMetrics, route_label
 from abusewatch.api.settings import ApiSettings
@@ -27,7 +28,7 @@ def load_shedding_middleware(settings: ApiSettings, metrics: ApiMetrics) -> Midd
     @web.middleware
     async def shed_load(request: web.Request, handler: Handler) -> web.StreamResponse:
         nonlocal in_flight
-        if request.path in UNAUTHENTICATED_PATHS:
+        if request.path in UNAUTHENTICATED_PATHS or request.path in LONG_LIVED_PATHS:
             return await handler(request)
         if in_flight >= settings.max_in_flight:
             metrics.shed.labels("in_flight_limit").inc()

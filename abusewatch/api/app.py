@@ -5,6 +5,8 @@
     GET  /v1/targets/{target_id}/history       evidence about one target
     GET  /v1/escalations/{escalation_id}       an escalation with its evidence
     GET  /healthz /readyz /metrics             probes and Prometheus, without a token
+    /console/...                               the trust-and-safety console (abusewatch.api.console),
+                                               signed in with a session cookie instead of the token
 
 `run_api()` is what `abusewatch serve api` runs. `create_api(settings, scorer=..., cases=...)`
 builds the application; tests and embedders inject their own scorer and case reader, and the
@@ -31,11 +33,16 @@ from abusewatch.common import config
 from abusewatch.api.admission import check_limits, load_shedding_middleware
 from abusewatch.api.auth import bearer_token_middleware, token_check_enabled
 from abusewatch.api.cases import CaseReader, EvidenceCaseReader
+from abusewatch.api.console import CONSOLE_PUBLISHER, CONSOLE_STORE, add_console
+from abusewatch.api.console.review import AppealsPublisher, KafkaAppealsPublisher
+from abusewatch.api.console.settings import ConsoleSettings
 from abusewatch.api.errors import ApiConfigError, ApiError, RetryLater, invalid_argument
 from abusewatch.api.metrics import ApiMetrics, route_label
 from abusewatch.api.perspective import Scorer, analyze, parse_analyze_request
 from abusewatch.api.settings import ApiSettings
-from abusewatch.common.settings import ServiceSettings
+from abusewatch.common.settings import KafkaSettings, ServiceSettings
+from abusewatch.evidence.store import EvidenceStore
+from abusewatch.policy.settings import PolicySettings
 from abusewatch.common.shutdown import ShutdownDeadline
 
 log = logging.getLogger(__name__)
@@ -169,8 +176,16 @@ async def _evidence_locker(app: web.Application) -> AsyncIterator[None]:
     app[CASES] = EvidenceCaseReader(
         store, campaign_lookback=timedelta(hours=settings.campaign_lookback_h), history_limit=settings.history_limit
     )
+    app[CONSOLE_STORE] = store
     yield
     await asyncio.to_thread(store.close)
+
+
+async def _appeals_publisher(app: web.Application) -> AsyncIterator[None]:
+    publisher = KafkaAppealsPublisher(config.load(KafkaSettings))
+    app[CONSOLE_PUBLISHER] = publisher
+    yield
+    await publisher.close()
 
 
 async def create_api(
@@ -179,9 +194,15 @@ async def create_api(
     scorer: Scorer | None = None,
     cases: CaseReader | None = None,
     registry: CollectorRegistry | None = None,
+    console: ConsoleSettings | None = None,
+    store: EvidenceStore | None = None,
+    appeals: AppealsPublisher | None = None,
 ) -> web.Application:
     """The API application. Without `scorer` / `cases` it owns an inference engine and an evidence
     store (from EngineSettings / EvidenceSettings); injected ones are the caller's to start and stop.
+    The console reads that store (or `store`, next to injected `cases`) and publishes reviewers'
+    decisions with `appeals` (default: a Kafka producer from KafkaSettings); `console` defaults to
+    ConsoleSettings from the environment.
 
     Raises ApiConfigError when no token is set and ABUSEWATCH_API_ALLOW_NO_TOKEN is not true, or
     when a load-shedding limit is out of range.
@@ -209,6 +230,15 @@ async def create_api(
         app.cleanup_ctx.append(_evidence_locker)
     else:
         app[CASES] = cases
+        if store is not None:
+            app[CONSOLE_STORE] = store
+    if appeals is None:
+        app.cleanup_ctx.append(_appeals_publisher)
+    else:
+        app[CONSOLE_PUBLISHER] = appeals
+    add_console(app, console if console is not None else config.load(ConsoleSettings),
+                policy_file=config.load(PolicySettings).policy_file,
+                lookback=timedelta(hours=settings.campaign_lookback_h))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", prometheus_metrics)

@@ -12,6 +12,10 @@ from abusewatch.api.settings import ApiSettings
 
 # Probes and scrapers carry no token; these paths reveal nothing about cases or posts.
 UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# The console (abusewatch.api.console) signs its users in with a session cookie of its own.
+CONSOLE_PREFIX = "/console"
+# Held open for as long as a console page is (server-sent events): never timed out or shed.
+LONG_LIVED_PATHS = frozenset({"/console/events"})
 # Perspective clients pass their key as ?key=...; accepted on that endpoint only, because a token
 # in a URL ends up in proxy logs. The API's own access log never writes query strings.
 QUERY_KEY_PATHS = frozenset({"/v1alpha1/comments:analyze"})
@@ -43,7 +47,7 @@ def bearer_token_middleware(expected_token: str) -> Middleware:
 
     @web.middleware
     async def require_bearer_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in UNAUTHENTICATED_PATHS:
+        if request.path in UNAUTHENTICATED_PATHS or request.path.startswith(CONSOLE_PREFIX):
             return await handler(request)
         token = presented_token(request)
         if token is None:

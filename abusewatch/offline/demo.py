@@ -9,6 +9,7 @@ WARNING: the demo's abusive posts are abusive on purpose.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import random
 import time
@@ -103,6 +104,11 @@ def build_demo_stream(start: datetime, seed: int = 7, pile_on_size: int = 30, id
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, default=20.0, help="event-time speed-up of the replay (x real time)")
     parser.add_argument("--wait", type=float, default=60.0, help="seconds to keep printing after the last post")
+    parser.add_argument(
+        "--into-running", action="store_true",
+        help="send into the pipeline `abusewatch run` started (KAFKA_BOOTSTRAP, ABUSEWATCH_TOPIC_PREFIX) "
+             "instead of starting one, e.g. to watch the pile-on in the console",
+    )
 
 
 def _describe(topic: str, message: dict[str, Any]) -> str:
@@ -128,15 +134,26 @@ def run(args: argparse.Namespace) -> int:
     import orjson
     from kafka import KafkaConsumer, KafkaProducer
 
+    from abusewatch.common import config
+    from abusewatch.common.settings import KafkaSettings
     from abusewatch.devstack.stack import Stack
 
-    prefix = f"demo{uuid.uuid4().hex[:6]}-"
-    stack = Stack(roles=("classifier", "detector", "actions"), env={"ABUSEWATCH_TOPIC_PREFIX": prefix})
-    print("starting the pipeline (model load takes ~10-20 s) ...", flush=True)
-    with stack:
-        topics = {stack.kafka.topic(t): t for t in ("post-scores", "target-alerts", "platform-actions", "escalations", "posts-dlq")}
-        consumer = KafkaConsumer(*topics, bootstrap_servers=stack.kafka.bootstrap, group_id=None, auto_offset_reset="earliest")
-        producer = KafkaProducer(bootstrap_servers=stack.kafka.bootstrap, linger_ms=5)
+    pipeline: contextlib.AbstractContextManager[Any]
+    if args.into_running:
+        kafka = config.load(KafkaSettings)
+        pipeline = contextlib.nullcontext()
+        print(f"sending into the running pipeline at {kafka.bootstrap} ...", flush=True)
+    else:
+        prefix = f"demo{uuid.uuid4().hex[:6]}-"
+        pipeline = stack = Stack(roles=("classifier", "detector", "actions"), env={"ABUSEWATCH_TOPIC_PREFIX": prefix})
+        kafka = stack.kafka
+        print("starting the pipeline (model load takes ~10-20 s) ...", flush=True)
+    with pipeline:
+        topics = {kafka.topic(t): t for t in ("post-scores", "target-alerts", "platform-actions", "escalations", "posts-dlq")}
+        consumer = KafkaConsumer(*topics, bootstrap_servers=kafka.bootstrap, group_id=None,
+                                 # a running pipeline's topics hold earlier runs' output: print only this one's
+                                 auto_offset_reset="latest" if args.into_running else "earliest")
+        producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, linger_ms=5)
         stream = build_demo_stream(datetime.now(timezone.utc) - timedelta(minutes=5))
         first = datetime.fromisoformat(stream.posts[0]["created_at"].replace("Z", "+00:00"))
         replay_started = time.monotonic()
@@ -152,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
             due = (at - first).total_seconds() / args.speed
             while time.monotonic() - replay_started < due:
                 drain()
-            producer.send(stack.kafka.topic("posts"), key=message["post_id"].encode(), value=orjson.dumps(message))
+            producer.send(kafka.topic("posts"), key=message["post_id"].encode(), value=orjson.dumps(message))
             producer.flush()
         deadline = time.monotonic() + args.wait
         while time.monotonic() < deadline:

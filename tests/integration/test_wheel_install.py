@@ -108,6 +108,11 @@ def test_every_role_of_the_installed_wheel_reaches_readiness(installed, broker, 
                     pass
             assert time.monotonic() < deadline, f"not ready within {READY_TIMEOUT_S} s: {sorted(pending)}"
             time.sleep(0.5)
+        # The console's templates and script are package data: served from the wheel.
+        api = f"http://127.0.0.1:{env['ABUSEWATCH_API_PORT']}"
+        for path, expected in (("/console/login", b'id="sign-in"'), ("/console/static/console.js", b"EventSource")):
+            with urllib.request.urlopen(api + path, timeout=5) as response:
+                assert response.status == 200 and expected in response.read(), path
     finally:
         for process in processes.values():
             process.terminate()

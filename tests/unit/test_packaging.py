@@ -25,9 +25,10 @@ def test_the_wheel_carries_every_file_of_the_shipped_folders():
     setuptools = PYPROJECT["tool"]["setuptools"]
     covered = set()
     for package, patterns in setuptools["package-data"].items():
-        # A subpackage of a mapped package lies in the matching subfolder of the mapped folder.
-        top = ".".join(package.split(".")[:3])
-        folder = ROOT / setuptools["package-dir"][top] / Path(*package.split(".")[3:])
+        # A package lies in the folder of its longest mapped prefix, then the matching subfolders.
+        parts = package.split(".")
+        depth = next(n for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in setuptools["package-dir"])
+        folder = ROOT / setuptools["package-dir"][".".join(parts[:depth])] / Path(*parts[depth:])
         covered |= {path for pattern in patterns for path in folder.glob(pattern)}
     for folder in SHIPPED:
         assert setuptools["package-dir"][f"abusewatch._shipped.{folder}"] == folder
