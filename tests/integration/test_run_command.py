@@ -1,5 +1,6 @@
 """`abusewatch run` (what `make run` starts): every role comes up, a post produced with
-kafka-python comes out scored, the API answers with the token it printed, a role killed with
+kafka-python comes out scored, the API answers with the token it printed, the console signs in with
+the tokens it printed and the demo line it printed feeds the running pipeline, a role killed with
 SIGKILL is restarted and comes back ready while the others stay up, and Ctrl-C stops it all. A role
 that keeps failing is reported as crash-looping and still retried (Stack.supervise)."""
 
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -24,6 +26,11 @@ from abusewatch.devstack.stack import Stack
 from .conftest import TopicReader, send_posts, stack_env
 
 pytestmark = pytest.mark.integration
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
 
 
 class Output:
@@ -104,6 +111,23 @@ def test_run_starts_everything_restarts_a_killed_role_and_stops_on_ctrl_c(broker
         with urllib.request.urlopen(request, timeout=30) as response:
             body = json.loads(response.read())
         assert 0 <= body["attributeScores"]["INSULT"]["summaryScore"]["value"] <= 1
+
+        # The console tokens it printed sign in; the demo line it printed feeds this running pipeline.
+        admin_token = banner.split("sign in as admin     with token ", 1)[1].split()[0]
+        login = urllib.request.Request(f"http://127.0.0.1:{env['ABUSEWATCH_API_PORT']}/console/login",
+                                       data=f"token={admin_token}".encode(), method="POST")
+        try:
+            urllib.request.build_opener(NoRedirect).open(login, timeout=10)
+            raise AssertionError("sign-in did not redirect")
+        except urllib.error.HTTPError as redirect:
+            assert redirect.code == 303 and "abusewatch_console=" in redirect.headers["Set-Cookie"]
+        demo_line = banner.split("  demo        ", 1)[1].splitlines()[0]
+        assert demo_line.endswith("abusewatch demo --into-running")
+        demo = subprocess.run([sys.executable, "-m", "abusewatch.cli.main", "demo", "--into-running",
+                               "--speed", "100", "--wait", "45"], env={**os.environ, **env},
+                              capture_output=True, text=True, timeout=120)
+        assert demo.returncode == 0, demo.stderr
+        assert "ESCALATION [critical] threat" in demo.stdout and "ALERT  pile-on against u-maria-reporter" in demo.stdout
 
         # A role that dies is logged, restarted and comes back ready; the others are left alone.
         others = {role: child_pid(process.pid, role) for role in ("detector", "actions", "api")}
