@@ -1,6 +1,7 @@
 """The HTTP API role: a Perspective-compatible scoring endpoint and read-only case views.
 
     POST /v1alpha1/comments:analyze            Perspective AnalyzeComment (abusewatch.api.perspective)
+    POST /v1alpha1/comments:suggestscore       Perspective SuggestCommentScore: labels for retraining
     GET  /v1/campaigns/open                    open pile-on campaigns      (abusewatch.api.cases)
     GET  /v1/targets/{target_id}/history       evidence about one target
     GET  /v1/escalations/{escalation_id}       an escalation with its evidence
@@ -38,7 +39,15 @@ from abusewatch.api.console.review import AppealsPublisher, KafkaAppealsPublishe
 from abusewatch.api.console.settings import ConsoleSettings
 from abusewatch.api.errors import ApiConfigError, ApiError, RetryLater, invalid_argument
 from abusewatch.api.metrics import ApiMetrics, route_label
-from abusewatch.api.perspective import Scorer, analyze, parse_analyze_request
+from abusewatch.api.perspective import (
+    EvidenceSuggestions,
+    Scorer,
+    SuggestionSink,
+    analyze,
+    parse_analyze_request,
+    parse_suggest_request,
+    suggest_response,
+)
 from abusewatch.api.settings import ApiSettings
 from abusewatch.common.settings import KafkaSettings, ServiceSettings
 from abusewatch.evidence.store import EvidenceStore
@@ -51,6 +60,7 @@ access_log = logging.getLogger("abusewatch.api.access")
 SETTINGS = web.AppKey("settings", ApiSettings)
 SCORER = web.AppKey("scorer", Scorer)
 CASES = web.AppKey("cases", CaseReader)
+SUGGESTIONS = web.AppKey("suggestions", SuggestionSink)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 METRICS = web.AppKey("metrics", ApiMetrics)
 
@@ -135,6 +145,20 @@ async def analyze_comment(request: web.Request) -> web.Response:
     return _json(response)
 
 
+async def suggest_comment_score(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError as exc:
+        raise invalid_argument(f"Invalid JSON payload received. {exc}") from exc
+    suggestion = parse_suggest_request(body, max_comment_bytes=settings.max_comment_bytes)
+    sink = request.app.get(SUGGESTIONS)
+    if sink is None:  # an embedder injected a case reader but no suggestion sink
+        raise ApiError(501, "This server does not store suggestions.")
+    await sink.record(suggestion)
+    return _json(suggest_response(suggestion))
+
+
 async def open_campaigns(request: web.Request) -> web.Response:
     return _json({"campaigns": await request.app[CASES].open_campaigns()})
 
@@ -177,6 +201,7 @@ async def _evidence_locker(app: web.Application) -> AsyncIterator[None]:
         store, campaign_lookback=timedelta(hours=settings.campaign_lookback_h), history_limit=settings.history_limit
     )
     app[CONSOLE_STORE] = store
+    app.setdefault(SUGGESTIONS, EvidenceSuggestions(store))
     yield
     await asyncio.to_thread(store.close)
 
@@ -197,6 +222,7 @@ async def create_api(
     console: ConsoleSettings | None = None,
     store: EvidenceStore | None = None,
     appeals: AppealsPublisher | None = None,
+    suggestions: SuggestionSink | None = None,
 ) -> web.Application:
     """The API application. Without `scorer` / `cases` it owns an inference engine and an evidence
     store (from EngineSettings / EvidenceSettings); injected ones are the caller's to start and stop.
@@ -226,6 +252,8 @@ async def create_api(
         app.cleanup_ctx.append(_inference_engine)
     else:
         app[SCORER] = scorer
+    if suggestions is not None:
+        app[SUGGESTIONS] = suggestions
     if cases is None:
         app.cleanup_ctx.append(_evidence_locker)
     else:
@@ -243,6 +271,7 @@ async def create_api(
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", prometheus_metrics)
     app.router.add_post("/v1alpha1/comments:analyze", analyze_comment)
+    app.router.add_post("/v1alpha1/comments:suggestscore", suggest_comment_score)
     app.router.add_get("/v1/campaigns/open", open_campaigns)
     app.router.add_get("/v1/targets/{target_id}/history", target_history)
     app.router.add_get("/v1/escalations/{escalation_id}", escalation)

@@ -18,7 +18,7 @@ CONSOLE_PREFIX = "/console"
 LONG_LIVED_PATHS = frozenset({"/console/events"})
 # Perspective clients pass their key as ?key=...; accepted on that endpoint only, because a token
 # in a URL ends up in proxy logs. The API's own access log never writes query strings.
-QUERY_KEY_PATHS = frozenset({"/v1alpha1/comments:analyze"})
+QUERY_KEY_PATHS = frozenset({"/v1alpha1/comments:analyze", "/v1alpha1/comments:suggestscore"})
 
 
 def token_check_enabled(settings: ApiSettings) -> bool:

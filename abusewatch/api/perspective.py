@@ -8,6 +8,7 @@ requests). docs/api.md lists the attribute mapping and what is accepted but igno
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 import re
@@ -15,6 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from abusewatch.api.errors import RetryLater, invalid_argument
+from abusewatch.evidence import EvidenceStore
+from abusewatch.evidence.records import suggestion_record
+from abusewatch.evidence.store import EvidenceUnavailable
+from abusewatch.ingest.contract import format_time, utcnow
 from abusewatch.scoring.inference import NotStarted, Overloaded
 
 SCORE_TYPE = "PROBABILITY"
@@ -116,6 +121,20 @@ def parse_analyze_request(body: Any, *, max_comment_bytes: int) -> AnalyzeReques
     for name in body:
         if name not in _REQUEST_FIELDS:
             raise invalid_argument(f'Invalid JSON payload received. Unknown name "{name}": Cannot find field.')
+    text = _comment_text(body, max_comment_bytes)
+
+    requested = _expect(body.get("requestedAttributes"), dict, "requested_attributes", "a map of attribute names")
+    if not requested:
+        raise invalid_argument("Must request at least one attribute.")
+    attributes = tuple(_requested_attribute(name, options) for name, options in requested.items())
+
+    languages = _languages(body, attributes[0].name)
+    _expect(body.get("doNotStore", False), bool, "do_not_store", "a boolean")
+    span_annotations = _expect(body.get("spanAnnotations", False), bool, "span_annotations", "a boolean")
+    return AnalyzeRequest(text, attributes, languages, span_annotations, _optional_string(body, "clientToken", "client_token"))
+
+
+def _comment_text(body: dict[str, Any], max_comment_bytes: int) -> str:
     comment = _expect(body.get("comment"), dict, "comment", "an object with a 'text' field")
     text = _expect(comment.get("text"), str, "comment.text", "a string")
     if not text.strip():
@@ -126,12 +145,10 @@ def parse_analyze_request(body: Any, *, max_comment_bytes: int) -> AnalyzeReques
     comment_type = comment.get("type", "PLAIN_TEXT")
     if comment_type != "PLAIN_TEXT":
         raise invalid_argument(f"Invalid value at 'comment.type': only PLAIN_TEXT is supported, got {comment_type!r}")
+    return text
 
-    requested = _expect(body.get("requestedAttributes"), dict, "requested_attributes", "a map of attribute names")
-    if not requested:
-        raise invalid_argument("Must request at least one attribute.")
-    attributes = tuple(_requested_attribute(name, options) for name, options in requested.items())
 
+def _languages(body: dict[str, Any], attribute: str) -> tuple[str, ...]:
     languages = tuple(
         _expect(language, str, "languages", "a list of language codes").lower()
         for language in _expect(body.get("languages", []), list, "languages", "a list of language codes")
@@ -139,15 +156,100 @@ def parse_analyze_request(body: Any, *, max_comment_bytes: int) -> AnalyzeReques
     unsupported = [language for language in languages if language not in SUPPORTED_LANGUAGES]
     if unsupported:
         # The wording Perspective itself uses for this case, so clients' error handling matches.
-        raise invalid_argument(
-            f"Attribute {attributes[0].name} does not support request languages: {','.join(unsupported)}"
-        )
-    _expect(body.get("doNotStore", False), bool, "do_not_store", "a boolean")
-    span_annotations = _expect(body.get("spanAnnotations", False), bool, "span_annotations", "a boolean")
-    client_token = body.get("clientToken")
-    if client_token is not None:
-        _expect(client_token, str, "client_token", "a string")
-    return AnalyzeRequest(text, attributes, languages, span_annotations, client_token)
+        raise invalid_argument(f"Attribute {attribute} does not support request languages: {','.join(unsupported)}")
+    return languages
+
+
+def _optional_string(body: dict[str, Any], field: str, where: str) -> str | None:
+    value = body.get(field)
+    if value is not None:
+        _expect(value, str, where, "a string")
+    return value
+
+
+# -- SuggestCommentScore (comments:suggestscore) ---------------------------------------------------
+
+_SUGGEST_FIELDS = frozenset({"comment", "context", "attributeScores", "languages", "communityId", "clientToken"})
+_SCORE_FIELDS = frozenset({"summaryScore", "spanScores"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SuggestRequest:
+    """A validated SuggestCommentScore request: the client's own scores for a comment."""
+
+    text: str
+    attribute_scores: dict[str, float]  # attribute -> suggested summary score, 0..1
+    languages: tuple[str, ...]
+    community_id: str | None
+    client_token: str | None
+    context: Any  # Perspective's context entries, kept as sent (an annotator's view of the thread)
+
+    def label(self) -> dict[str, Any]:
+        """What the evidence locker keeps (abusewatch.evidence.records.suggestion_record)."""
+        return {
+            "text": self.text,
+            "attribute_scores": self.attribute_scores,
+            "languages": list(self.languages),
+            "community_id": self.community_id,
+            "client_token": self.client_token,
+            "context": self.context,
+        }
+
+
+def parse_suggest_request(body: Any, *, max_comment_bytes: int) -> SuggestRequest:
+    """Validate a SuggestCommentScore body; ApiError(400) names the first problem. Every suggested
+    attribute needs summaryScore.value in [0, 1]; summaryScore.type, when given, must be
+    PROBABILITY (the only score type Perspective has); spanScores are accepted and ignored."""
+    _expect(body, dict, "(root)", "a JSON object")
+    for name in body:
+        if name not in _SUGGEST_FIELDS:
+            raise invalid_argument(f'Invalid JSON payload received. Unknown name "{name}": Cannot find field.')
+    text = _comment_text(body, max_comment_bytes)
+    suggested = _expect(body.get("attributeScores"), dict, "attribute_scores", "a map of attribute names")
+    if not suggested:
+        raise invalid_argument("Must suggest a score for at least one attribute.")
+    scores = {name: _suggested_score(name, entry) for name, entry in suggested.items()}
+    context = body.get("context")
+    if context is not None:
+        _expect(context, dict, "context", "an object with 'entries'")
+    return SuggestRequest(
+        text=text,
+        attribute_scores=scores,
+        languages=_languages(body, next(iter(scores))),
+        community_id=_optional_string(body, "communityId", "community_id"),
+        client_token=_optional_string(body, "clientToken", "client_token"),
+        context=context,
+    )
+
+
+def _suggested_score(name: str, entry: Any) -> float:
+    if name not in ATTRIBUTES:
+        raise invalid_argument(f"Unknown attribute: {name}. Supported attributes: {', '.join(ATTRIBUTES)}.")
+    entry = _expect(entry, dict, f"attribute_scores[{name}]", "an object with a summaryScore")
+    for field in entry:
+        if field not in _SCORE_FIELDS:
+            raise invalid_argument(
+                f'Invalid JSON payload received. Unknown name "{field}" at \'attribute_scores[{name}]\': '
+                "Cannot find field."
+            )
+    summary = _expect(entry.get("summaryScore"), dict, f"attribute_scores[{name}].summary_score", "an object")
+    score_type = summary.get("type", SCORE_TYPE)
+    if score_type != SCORE_TYPE:
+        raise invalid_argument(f"Attribute {name} does not support score type {score_type}; use {SCORE_TYPE}.")
+    value = _expect(summary.get("value"), (int, float), f"attribute_scores[{name}].summary_score.value", "a number")
+    if not 0 <= value <= 1:
+        raise invalid_argument(f"Attribute {name}: summaryScore.value must be between 0 and 1, got {value}.")
+    return float(value)
+
+
+def suggest_response(request: SuggestRequest) -> dict[str, Any]:
+    """Perspective's SuggestCommentScoreResponse."""
+    response: dict[str, Any] = {"detectedLanguages": list(SUPPORTED_LANGUAGES)}
+    if request.languages:
+        response["requestedLanguages"] = list(request.languages)
+    if request.client_token is not None:
+        response["clientToken"] = request.client_token
+    return response
 
 
 def _requested_attribute(name: str, options: Any) -> RequestedAttribute:
@@ -239,3 +341,23 @@ async def analyze(request: AnalyzeRequest, scorer: Scorer, *, max_spans: int) ->
         raise RetryLater(503, f"The model is not ready, retry later ({exc}).", "engine_not_ready") from exc
     span_scores = scores[1:] if span_texts else scores[:1] * len(spans)
     return analyze_response(request, scores[0], list(zip(spans, span_scores, strict=True)))
+
+
+class SuggestionSink(Protocol):
+    """Where suggestions go (the evidence locker, as labels for retraining)."""
+
+    async def record(self, suggestion: SuggestRequest) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class EvidenceSuggestions:
+    """`SuggestionSink` over the evidence locker: one `suggestion` record each (in a thread: it blocks)."""
+
+    store: EvidenceStore
+
+    async def record(self, suggestion: SuggestRequest) -> None:
+        record = suggestion_record(suggestion.label(), format_time(utcnow()))
+        try:
+            await asyncio.to_thread(self.store.append, [record])
+        except EvidenceUnavailable as exc:
+            raise RetryLater(503, f"The evidence locker is unavailable, retry later ({exc}).", "locker_unavailable") from exc

@@ -7,7 +7,7 @@
   abusewatch evidence keygen --out FILE       a new Ed25519 signing key; prints its public key and id
   abusewatch evidence public-key [--out FILE] the configured signing key's public key
   abusewatch evidence purge                   delete records past retention (keeps a checkpoint)
-  abusewatch evidence labels [--out FILE]     decided appeals as JSONL labels for retraining
+  abusewatch evidence labels [--out FILE]     decided appeals, then suggestscore suggestions, as JSONL labels
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from abusewatch.common import config
 from abusewatch.actions.appeals import appeal_labels
+from abusewatch.evidence.records import suggestion_labels
 from abusewatch.ingest.contract import utcnow
 from abusewatch.evidence.bundle import (
     MANIFEST,
@@ -211,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"purged {store.purge(utcnow() - timedelta(days=days))} record(s) older than {days} days")
             return 0
         lines = [canonical_json(label) + "\n" for label in appeal_labels(store)]
+        lines += [canonical_json(label) + "\n" for label in suggestion_labels(store)]
         if args.out:
             with open(args.out, "w", encoding="utf-8") as out_file:
                 out_file.writelines(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -20,3 +21,8 @@ class Backoff:
     def delay(self, attempt: int) -> float:
         # Cap the exponent too: a long outage must not overflow the float.
         return min(self.max_s, self.initial_s * self.factor ** min(attempt, 64))
+
+    def jittered(self, attempt: int, rng: random.Random | None = None) -> float:
+        """delay(attempt) scaled by a random 50-100%: clients retrying one failure spread out
+        instead of arriving together, and no wait is shorter than half the schedule's."""
+        return self.delay(attempt) * (0.5 + 0.5 * (rng or random).random())

@@ -110,6 +110,7 @@ _SETTINGS_MODULES = [
     "abusewatch.detection.settings",
     "abusewatch.services.detector.settings",
     "abusewatch.api.settings",
+    "abusewatch.integrations.settings",
     "abusewatch.scoring.inference.settings",
     "abusewatch.scoring.model.settings",
     "abusewatch.common.tracing",

@@ -5,6 +5,7 @@ Record kinds and payloads (docs/evidence.md):
 - alert: {"alert": <target-alerts message>, "matched_rules": [...], "skipped": [...]}
 - decision: {"topic", "rule_id", "shadow", "trigger_time", "message": <platform-actions or escalations>}
 - appeal: <appeals message>
+- suggestion: a Perspective suggestscore from the API (suggestion_record), a label for retraining
 - checkpoint: written by EvidenceStore.purge
 
 Lookup keys are "post:ID", "author:ID", "target:ID", "campaign:ID", "decision:ID", "appeal:ID" and
@@ -15,10 +16,11 @@ recorded twice.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 from abusewatch.ingest.contract import format_time, parse_time
-from abusewatch.evidence.store import NewRecord
+from abusewatch.evidence.store import EvidenceStore, NewRecord
 from abusewatch.policy.engine import Skip
 from abusewatch.policy.kinds.base import Decision
 
@@ -88,3 +90,21 @@ def appeal_record(appeal: dict[str, Any]) -> NewRecord:
         keys=(f"appeal:{appeal['appeal_id']}", f"appealed:{appeal['decision_id']}"),
         unique_key=f"once:appeal:{appeal['appeal_id']}:{appeal['event']}",
     )
+
+
+def suggestion_record(suggestion: dict[str, Any], received_at: str) -> NewRecord:
+    """A Perspective SuggestCommentScore (comments:suggestscore): a client's own scores for a comment,
+    kept as a label for retraining. `suggestion` is {"text", "attribute_scores", "languages",
+    "community_id", "client_token", "context"}; no API credential is ever part of it."""
+    keys = ["suggestion"]
+    if suggestion.get("client_token"):
+        keys.append(f"client_token:{suggestion['client_token']}")
+    if suggestion.get("community_id"):
+        keys.append(f"community:{suggestion['community_id']}")
+    return NewRecord(kind="suggestion", occurred_at=_utc(received_at), payload=suggestion, keys=tuple(keys))
+
+
+def suggestion_labels(store: EvidenceStore) -> Iterator[dict[str, Any]]:
+    """One retraining label per stored suggestion, in the order received."""
+    for record in store.by_kind("suggestion"):
+        yield {"source": "suggestscore", "received_at": record.occurred_at, **record.payload}

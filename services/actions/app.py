@@ -36,6 +36,9 @@ from abusewatch.policy import Cooldowns, Decision, PolicyFile, Skip
 from abusewatch.policy.settings import PolicySettings
 from abusewatch.actions.processing import ActionsProcessor, Plan
 from abusewatch.services.actions.settings import ActionsStreamSettings
+from abusewatch.services.actions.webhooks import deliver_webhooks
+from abusewatch.integrations.settings import WebhookSettings
+from abusewatch.integrations.webhooks import load_endpoints
 from abusewatch.services.common import DeadLetterSink, ServiceContext, create_app, fail_fast, raw_topic
 from abusewatch.common.tracing import headers_of, traceparent
 
@@ -248,6 +251,14 @@ def build(ctx: ServiceContext) -> faust.App:
     async def sign_evidence_checkpoints() -> None:
         # The tail a quiet stream leaves unsigned; waits out an unreachable locker like every write.
         await guard.run(store.sign_pending, "signing evidence checkpoints")
+
+    webhook_settings = config.load(WebhookSettings)
+    if webhook_settings.file:
+        endpoints = load_endpoints(webhook_settings.file)  # raises at startup on a bad file
+
+        @app.task
+        async def deliver_platform_webhooks() -> None:
+            await deliver_webhooks(ctx, webhook_settings, endpoints, dead_letters)
 
     @app.timer(stream_settings.locker_probe_interval_s)
     async def probe_evidence_locker() -> None:

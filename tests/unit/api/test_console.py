@@ -225,10 +225,10 @@ def test_a_session_expires(locker, tmp_path):
     store, _, _ = locker
 
     async def scenario() -> None:
-        async with console(store, tmp_path, session_ttl_s=1.0) as (client, _):
+        async with console(store, tmp_path, session_ttl_s=3.0) as (client, _):
             await sign_in(client, "viewer")
             assert (await client.get("/console/")).status_code == 200
-            await asyncio.sleep(1.2)
+            await asyncio.sleep(3.5)
             assert (await client.get("/console/")).headers["location"] == "/console/login"
 
     run(scenario())
