@@ -113,4 +113,5 @@ _SETTINGS_MODULES = [
     "abusewatch.scoring.inference.settings",
     "abusewatch.scoring.model.settings",
     "abusewatch.common.tracing",
+    "abusewatch.scoring.media.settings",
 ]
