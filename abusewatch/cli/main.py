@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evidence": ("abusewatch.cli.evidence", "export or verify tamper-evident case bundles"),
     "report": ("abusewatch.cli.report", "transparency report over a time range"),
     "config": ("abusewatch.cli.config", "print every setting with its default"),
+    "hash": ("abusewatch.cli.hash", "print the posts/v1 media item (PDQ, MD5, SHA-256) of image files"),
 }
 
 

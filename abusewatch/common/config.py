@@ -114,4 +114,5 @@ _SETTINGS_MODULES = [
     "abusewatch.scoring.inference.settings",
     "abusewatch.scoring.model.settings",
     "abusewatch.common.tracing",
+    "abusewatch.scoring.media.settings",
 ]

@@ -51,6 +51,14 @@ def is_abusive(label_scores: dict[str, float], thresholds: Iterable[tuple[str, f
     return False
 
 
+def matched_known_media(message: dict[str, Any]) -> bool:
+    """Whether the post's media matched a hash bank (a flooding entry's match does not count: it
+    waits for review). A known abusive image aimed at someone is abusive whatever its text says, so
+    a crowd spreading a victim's image counts towards a pile-on like a crowd of insults."""
+    matches = (message.get("media_matches") or {}).get("matches", ())
+    return any(not match["flooding"] for match in matches)
+
+
 def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...]) -> ScoredPost:
     post = message["post"]
     label_scores = message["scores"]
@@ -59,7 +67,7 @@ def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...]) 
         message["author_id"],
         message["targets"],
         epoch_seconds(post["created_at"]),
-        is_abusive(label_scores, thresholds),
+        is_abusive(label_scores, thresholds) or matched_known_media(message),
         label_scores,
         post.get("author_created_at"),
         post.get("author_follows_target"),

@@ -33,6 +33,7 @@ TOPICS: dict[str, str] = {
     "platform-actions": "platform-actions.v1.json",
     "escalations": "escalations.v1.json",
     "appeals": "appeals.v1.json",
+    "hash-bank-updates": "hash-bank-updates.v1.json",
 }
 
 
@@ -237,6 +238,7 @@ _TIMESTAMPS: dict[str, Any] = {
     "post-scores": lambda m: [m["post"]["created_at"], m["scored_at"], *filter(None, [m["post"].get("author_created_at")])],
     "target-alerts": lambda m: [m["detected_at"], *([m["event_time"]] if m.get("event_time") else [])],
     "appeals": lambda m: [m["at"]],
+    "hash-bank-updates": lambda m: [m["at"]],
 }
 
 

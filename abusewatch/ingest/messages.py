@@ -68,6 +68,7 @@ class Post(Message):
     lang: str | None = None
     url: str | None = None
     platform: dict[str, Any] | None = None
+    media: list[dict[str, Any]] | None = None
 
 
 @_message
@@ -81,6 +82,7 @@ class PostScores(Message):
     scores: dict[str, float]
     doxxing: dict[str, Any]
     threats: dict[str, Any] | None = None
+    media_matches: dict[str, Any] | None = None
     model: dict[str, str]
     post: dict[str, Any]
     scored_at: str
@@ -165,6 +167,21 @@ class Appeal(Message):
 
 
 @_message
+class HashBankUpdate(Message):
+    """Live additions to or removals from a hash bank (docs/media.md)."""
+
+    TOPIC = "hash-bank-updates"
+    SCHEMA = "hash-bank-updates/v1"
+
+    update_id: str
+    bank: str
+    op: str
+    entries: list[dict[str, Any]]
+    at: str
+    source: str | None = None
+
+
+@_message
 class PostDeadLetter(Message):
     """A post the classifier could not take (posts-dlq/v1)."""
 
@@ -201,5 +218,6 @@ class DeadLetter(Message):
 
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
-    cls.TOPIC: cls for cls in (Post, PostScores, TargetAlert, PlatformAction, Escalation, Appeal, PostDeadLetter, DeadLetter)
+    cls.TOPIC: cls for cls in (Post, PostScores, TargetAlert, PlatformAction, Escalation, Appeal, HashBankUpdate,
+                 PostDeadLetter, DeadLetter)
 }

@@ -102,9 +102,27 @@ def _post_conditions(when: dict[str, Any], scored: dict[str, Any]) -> tuple[bool
         observed["threat_rule_detected"] = 1.0 if threats["detected"] else 0.0
         thresholds["threat_rule_detected"] = 1.0
         matched &= bool(threats["detected"])
+    if "media_match_bank" in when:
+        found = _media_matches(scored, when["media_match_bank"], flooding=False)
+        observed["media_match_bank"] = 1.0 if found else 0.0
+        thresholds["media_match_bank"] = 1.0
+        if found:
+            observed["media_match_distance"] = float(min(m["distance"] for m in found))
+        matched &= bool(found)
+    if when.get("media_match_flooding"):
+        found = _media_matches(scored, None, flooding=True)
+        observed["media_match_flooding"] = 1.0 if found else 0.0
+        thresholds["media_match_flooding"] = 1.0
+        matched &= bool(found)
     if "has_target" in when:
         matched &= bool(scored["targets"]) == when["has_target"]
     return matched, observed, thresholds
+
+
+def _media_matches(scored: dict[str, Any], banks: list[str] | None, *, flooding: bool) -> list[dict[str, Any]]:
+    """The post's media matches in `banks` (every bank: None) whose flooding flag is `flooding`."""
+    matches = (scored.get("media_matches") or {}).get("matches", ())  # optional: older messages have none
+    return [m for m in matches if m["flooding"] == flooding and (banks is None or m["bank"] in banks)]
 
 
 _ALERT_MINIMA = {
@@ -127,8 +145,14 @@ def _alert_conditions(when: dict[str, Any], alert: dict[str, Any]) -> tuple[bool
     return matched, observed, thresholds
 
 
-def _summary(rule: Rule, observed: dict[str, float], thresholds: dict[str, float]) -> str:
-    met = ", ".join(f"{name} {observed.get(name, 0.0):.3f} >= {limit:g}" for name, limit in thresholds.items())
+def _summary(rule: Rule, observed: dict[str, float], thresholds: dict[str, float],
+             media: list[dict[str, Any]] | None = None) -> str:
+    met = ", ".join(f"{name} {observed.get(name, 0.0):.3f} >= {limit:g}" for name, limit in thresholds.items()
+                    if not name.startswith("media_match"))
+    if media:  # which bank, how close, which hash: what a reviewer checks first
+        met = "; ".join(filter(None, [met, *(f"{m['signal_type']} match in bank {m['bank']} at distance "
+                                             f"{m['distance']} (hash {m['hash']}, bank entry {m['entry_id'] or m['bank_hash']})"
+                                             + (" [flooding]" if m["flooding"] else "") for m in media)]))
     return f"{rule.id}: {met}" if met else f"{rule.id}: {rule.description or 'matched'}"
 
 
@@ -199,10 +223,25 @@ def decide_post(scored: dict[str, Any], *, policy: Policy, cooldowns: Cooldowns,
             "doxxing_kinds": list(scored["doxxing"]["kinds"]),
             "threat_kinds": list((scored.get("threats") or {}).get("kinds", [])),
         }
+        media = _rule_media(rule.when, scored)
+        if media:
+            # Evidence of a media match is its hashes, bank and distance: the media itself is never sent.
+            reasons["media_matches"] = media
+            reasons["summary"] = _summary(rule, observed, thresholds, media)
         trigger = Trigger(rule, policy, "post-scores", reasons, event_time, now, [post_id],
                           post_id=post_id, author_id=author_id, targets=tuple(targets))
         decisions += _act(trigger, cooldowns, skipped)
     return Decisions(tuple(matched_rules), tuple(decisions), tuple(skipped))
+
+
+def _rule_media(when: dict[str, Any], scored: dict[str, Any]) -> list[dict[str, Any]]:
+    """The media matches a post rule's conditions looked at (for its reasons)."""
+    found = []
+    if "media_match_bank" in when:
+        found += _media_matches(scored, when["media_match_bank"], flooding=False)
+    if when.get("media_match_flooding"):
+        found += _media_matches(scored, None, flooding=True)
+    return found
 
 
 def _alert_model(alert: dict[str, Any]) -> dict[str, str]:

@@ -31,6 +31,7 @@ class ActionSpec:
     scope: dict[str, Any] = dataclasses.field(default_factory=dict)
     severity: str | None = None
     category: str | None = None
+    reviewer_note: str | None = None  # escalate: copied into the escalation's reasons
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from typing import Any
 from abusewatch.ingest.contract import Post, Rejection, format_time, utcnow, validate_post
 from abusewatch.ingest.messages import PostScores
 from abusewatch.scoring.doxxing import detect_personal_data
+from abusewatch.scoring.media.banks import HashBanks, MediaCheck
 from abusewatch.scoring.threats import NOTHING_FOUND as NO_THREAT
 from abusewatch.scoring.threats import detect_threat
 from abusewatch.common.settings import IngestSettings
@@ -84,8 +85,10 @@ class PostClassifier:
         score_texts: ScoreTexts,
         model_info: dict[str, str],
         ingest: IngestSettings,
+        banks: HashBanks | None = None,
     ) -> None:
         self._score_texts = score_texts
+        self._banks = banks
         self._model_info = dict(model_info)
         self._ingest = ingest
         self._recent = RecentPostIds(ingest.dedup_window)
@@ -115,14 +118,16 @@ class PostClassifier:
         if not valid:
             return batch
         probabilities = await self._score_isolating([post.text for _, post in valid])
+        media_checks = self._check_media_isolating([post for _, post in valid])
         scored_at = format_time(utcnow())
         now = time.perf_counter()
-        for (message, post), scores in zip(valid, probabilities, strict=True):
-            if isinstance(scores, BaseException):
-                batch.dead_letters.append((message, _processing_error(scores, post.post_id)))
+        for (message, post), scores, media in zip(valid, probabilities, media_checks, strict=True):
+            if isinstance(scores, BaseException) or isinstance(media, BaseException):
+                failure = scores if isinstance(scores, BaseException) else media
+                batch.dead_letters.append((message, _processing_error(failure, post.post_id)))
                 continue
             try:
-                scored = self._post_scores(post, scores, scored_at, (now - message.received_at) * 1e3)
+                scored = self._post_scores(post, scores, scored_at, (now - message.received_at) * 1e3, media)
             except Exception as exc:  # noqa: BLE001 - one post's fault must not stop the stream
                 log.exception("building post-scores failed for post %r", post.post_id)
                 batch.dead_letters.append((message, _processing_error(exc, post.post_id)))
@@ -149,8 +154,27 @@ class PostClassifier:
                 await self._score_texts([CANARY_TEXT])  # raises if the scorer is broken
             return outcomes
 
+    def _check_media_isolating(self, posts: list[Post]) -> list[MediaCheck | None | BaseException]:
+        """Match the batch's media against the hash banks in one search; if that fails, post by
+        post, so that one post's fault fails that post alone."""
+        if self._banks is None:
+            return [None] * len(posts)
+        media = [(post.raw.get("media") or [], post.created_at.timestamp()) for post in posts]
+        try:
+            return list(self._banks.check(media))
+        except Exception as batch_error:  # noqa: BLE001 - sorted out below
+            log.warning("matching the media of a batch of %d failed (%r); post by post", len(posts), batch_error)
+            outcomes: list[MediaCheck | None | BaseException] = []
+            for one in media:
+                try:
+                    outcomes.append(self._banks.check([one])[0])
+                except Exception as exc:  # noqa: BLE001
+                    outcomes.append(exc)
+            return outcomes
+
     def _post_scores(
-        self, post: Post, scores: dict[str, float], scored_at: str, latency_ms: float
+        self, post: Post, scores: dict[str, float], scored_at: str, latency_ms: float,
+        media: MediaCheck | None = None,
     ) -> dict[str, Any]:
         personal_data = detect_personal_data(post.text)
         # Personal data alone is not doxxing (people share their own contact details); it is when the
@@ -162,6 +186,7 @@ class PostClassifier:
             post.raw, post.targets, scores, self._model_info, scored_at=scored_at, latency_ms=latency_ms,
             doxxing_kinds=list(personal_data.kinds) if doxxing else None,
             threat_kinds=list(threat.kinds) if threat.detected else None,
+            media_matches=media.to_field() if media is not None else None,
         )
 
 
@@ -176,12 +201,14 @@ def post_scores_message(
     doxxing_kinds: Sequence[str] | None = None,
     threat_kinds: Sequence[str] | None = None,
     threats_checked: bool = True,
+    media_matches: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The post-scores/v1 message for a validated post (`post` as received, `targets` as the
     contract derives them): the one builder, for the classifier, the simulator and replay.
     `doxxing_kinds` / `threat_kinds`: what the rule layers found in a post aimed at someone, None
     when they found nothing. `threats_checked=False` (the simulator, which runs no rule layer)
-    leaves the optional threats field out rather than claiming nothing was found."""
+    leaves the optional threats field out rather than claiming nothing was found. `media_matches`:
+    what the hash banks found for a post with media (`MediaCheck.to_field`), None for one without."""
     return PostScores(
         post_id=post["post_id"],
         author_id=post["author_id"],
@@ -189,6 +216,7 @@ def post_scores_message(
         scores={label: round(float(value), 6) for label, value in scores.items()},
         doxxing={"detected": doxxing_kinds is not None, "kinds": list(doxxing_kinds or ())},
         threats={"detected": threat_kinds is not None, "kinds": list(threat_kinds or ())} if threats_checked else None,
+        media_matches=media_matches,
         model=model,
         post=post,
         scored_at=scored_at,

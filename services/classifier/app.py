@@ -1,4 +1,7 @@
-"""Classifier service: posts -> validate -> score (batched) -> post-scores, bad input -> posts-dlq."""
+"""Classifier service: posts -> validate -> score (batched) -> post-scores, bad input -> posts-dlq.
+
+Media hashes are matched against the hash banks (docs/media.md): loaded from files at startup,
+kept current from `hash-bank-updates` (bank_updates.py; bad updates -> dead-letters)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,10 @@ from prometheus_client import Counter, Histogram
 from abusewatch.common import config
 from abusewatch.scoring.classify import IncomingMessage, PostClassifier
 from abusewatch.ingest.contract import encode
+from abusewatch.ingest.topics import create_topics
+from abusewatch.scoring.media.banks import HashBanks
+from abusewatch.scoring.media.settings import MediaSettings
+from abusewatch.services.classifier.bank_updates import BankUpdatesFeed
 from abusewatch.scoring.inference import EngineSettings, InferenceEngine
 from abusewatch.services.common import DeadLetterSink, ServiceContext, create_app, fail_fast, raw_topic
 from abusewatch.common.settings import ClassifierStreamSettings, IngestSettings
@@ -28,7 +35,14 @@ def build(ctx: ServiceContext) -> faust.App:
     posts = raw_topic(app, ctx, "posts")
     post_scores = raw_topic(app, ctx, "post-scores")
     posts_dlq = raw_topic(app, ctx, "posts-dlq")
-    classifier = PostClassifier(engine.score, engine.model_info, config.load(IngestSettings))
+    banks = HashBanks.from_settings(config.load(MediaSettings))
+    create_topics(ctx.kafka, ["hash-bank-updates"])
+    bank_updates = BankUpdatesFeed(
+        ctx, ctx.kafka.topic("hash-bank-updates"), banks,
+        DeadLetterSink(ctx, raw_topic(app, ctx, "dead-letters").send, schema="dead-letters/v1"),
+    )
+    ctx.readiness_checks.append(lambda: bank_updates.consumer is not None)
+    classifier = PostClassifier(engine.score, engine.model_info, config.load(IngestSettings), banks)
     dead_letters = DeadLetterSink(ctx, posts_dlq.send, schema="posts-dlq/v1")
     posts_name = posts.get_topic_name()
     metrics = ctx.metrics
@@ -47,6 +61,7 @@ def build(ctx: ServiceContext) -> faust.App:
 
     @app.task
     async def start_engine() -> None:
+        await app.add_runtime_dependency(bank_updates)
         await engine.start()
         engine_started.set()
 

@@ -39,7 +39,7 @@ class Escalate(ActionKind):
             created_at=format_time(trigger.now),
             expires_at=format_time(trigger.now + timedelta(seconds=trigger.policy.escalation_ttl_s)),
             evidence_post_ids=list(trigger.evidence_post_ids),
-            reasons=dict(trigger.reasons),
+            reasons={**trigger.reasons, "reviewer_note": spec.reviewer_note} if spec.reviewer_note else dict(trigger.reasons),
         ).to_message()
         return Decision(trigger.rule.id, "escalations", escalation_id, message, trigger.rule.shadow,
                         trigger.event_time)

@@ -48,7 +48,7 @@ def assert_valid(decisions):
         validate(decision.topic, decision.message)
         reasons = decision.message["reasons"]
         assert reasons["rule_id"] == decision.rule_id
-        assert reasons["policy_version"].startswith("2026-12-02.1+sha256:")
+        assert reasons["policy_version"].startswith("2026-12-08.1+sha256:")
         assert reasons["model"]["version"]
         assert decision.message["evidence_post_ids"]
         assert decision.message["expires_at"] > format_time(NOW)

@@ -25,9 +25,9 @@ def test_default_policy_is_valid_and_versioned_by_content():
     policy = load_policy(DEFAULT)
     assert [rule.id for rule in policy.rules] == [
         "threat.credible", "threat.structure", "doxxing.targeted", "pile_on.shield_target",
-        "insult.severe_author_throttle",
+        "insult.severe_author_throttle", "media.csam", "media.ncii", "media.platform_removed", "media.hash_flood",
     ]
-    assert policy.version.startswith("2026-12-02.1+sha256:")
+    assert policy.version.startswith("2026-12-08.1+sha256:")
     assert policy.version != parse_policy(DEFAULT.read_text() + "\n# edited\n").version
 
 
@@ -122,7 +122,7 @@ def test_reload_waits_for_the_interval(tmp_path):
     source = PolicyFile(path, reload_interval_s=5, clock=lambda: clock[0])
     document["version"] = "changed"
     _write(path, document, 2_000_000_000)
-    assert source.current().version.startswith("2026-12-02.1")
+    assert source.current().version.startswith("2026-12-08.1")
     clock[0] = 5.0
     assert source.current().version.startswith("changed+")
 

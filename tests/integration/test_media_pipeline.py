@@ -1,0 +1,97 @@
+"""Known media end to end through the real broker: classifier and actions as processes.
+
+A bank file loads at startup (platform-removed, MD5); an ncii entry arrives live on
+hash-bank-updates and takes effect without a restart; a post carrying an altered copy of that
+image (hashed here with PDQ) is held and escalated as ncii with the bank, distance and hash in its
+reasons; an invalid update is dead-lettered and the classifier keeps running."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import orjson
+import pytest
+
+from abusewatch.ingest import contract
+from abusewatch.devstack.stack import Stack
+from abusewatch.scoring.media.hashes import pdq_of_image
+from tests.unit.scoring.test_media import ALTERATIONS, picture
+
+from .conftest import TopicReader, send_posts, service_metric, stack_env
+
+pytestmark = pytest.mark.integration
+
+REMOVED_MD5 = "5d41402abc4b2a76b9719d911017c592"
+
+
+@pytest.fixture(scope="module")
+def pipeline(broker, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("media")
+    banks = tmp / "banks"
+    banks.mkdir()
+    (banks / "platform-removed.jsonl").write_text(json.dumps({"signal_type": "md5", "hash": REMOVED_MD5}) + "\n")
+    env = stack_env(broker, tmp, ABUSEWATCH_HASH_BANK_DIR=str(banks))
+    stack = Stack(roles=("classifier", "actions"), env=env, embedded_broker=False)
+    stack.start(ready_timeout_s=240)
+    readers = {name: TopicReader(broker.bootstrap, stack.kafka.topic(name))
+               for name in ("post-scores", "platform-actions", "escalations", "dead-letters")}
+    yield stack, readers
+    for reader in readers.values():
+        reader.close()
+    stack.stop()
+
+
+def _wait(predicate, timeout_s, what):
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+def _post(post_id, media, **fields):
+    return {"post_id": post_id, "author_id": "u-ex", "text": "remember this? @maria", "reply_to_user_id": "u-maria",
+            "created_at": "2026-11-21T09:00:00Z", "media": media, **fields}
+
+
+def test_a_live_ncii_entry_escalates_an_altered_copy_and_bank_files_load(pipeline, producer):
+    stack, readers = pipeline
+    victim_image = picture(42)
+    original, _ = pdq_of_image(victim_image)
+    altered, quality = pdq_of_image(ALTERATIONS["all_together"](victim_image))
+    updates = stack.kafka.topic("hash-bank-updates")
+    update = {"schema": "hash-bank-updates/v1", "update_id": "u-1", "bank": "ncii", "op": "add",
+              "entries": [{"signal_type": "pdq", "hash": original, "entry_id": "stopncii-1"}],
+              "at": "2026-11-21T08:59:00Z"}
+    contract.validate("hash-bank-updates", update)
+    producer.send(updates, key=b"ncii", value=b"{not an update")
+    producer.send(updates, key=b"ncii", value=orjson.dumps(update))
+    producer.flush()
+    _wait(lambda: service_metric(stack, "classifier", "abusewatch_hash_bank_entries", bank="ncii") == 1, 60,
+          "the live ncii entry")
+    readers["dead-letters"].wait_for(
+        lambda ms: any(m["source"]["topic"] == updates and m["error"]["code"] == "invalid_json" for m in ms), 30,
+        "the invalid update dead-lettered")
+
+    send_posts(producer, stack.kafka.topic("posts"), [
+        _post("m-ncii", [{"type": "image", "media_id": "img-1", "pdq": {"hash": altered, "quality": quality}}]),
+        _post("m-removed", [{"type": "video", "md5": REMOVED_MD5}]),
+        _post("m-unrelated", [{"type": "image", "pdq": {"hash": pdq_of_image(picture(7))[0], "quality": 90}}]),
+    ])
+    scores = readers["post-scores"].wait_for(lambda ms: {"m-ncii", "m-removed", "m-unrelated"} <= {m["post_id"] for m in ms},
+                                             120, "three scored posts")
+    by_id = {m["post_id"]: m for m in scores}
+    (match,) = by_id["m-ncii"]["media_matches"]["matches"]
+    assert match["bank"] == "ncii" and match["entry_id"] == "stopncii-1" and 0 < match["distance"] <= 31
+    assert by_id["m-unrelated"]["media_matches"]["matches"] == []
+
+    escalations = readers["escalations"].wait_for(
+        lambda ms: any(m["evidence_post_ids"] == ["m-ncii"] for m in ms), 90, "the ncii escalation")
+    escalation = next(m for m in escalations if m["evidence_post_ids"] == ["m-ncii"])
+    assert escalation["category"] == "ncii" and escalation["severity"] == "high"
+    assert escalation["reasons"]["media_matches"][0]["bank_hash"] == original
+    assert f"distance {match['distance']}" in escalation["reasons"]["summary"]
+    actions = readers["platform-actions"].wait_for(
+        lambda ms: {"m-ncii", "m-removed"} <= {m["subject"]["id"] for m in ms if m["kind"] == "hold_for_review"},
+        60, "both posts held")
+    assert not any(m["subject"]["id"] == "m-unrelated" for m in actions)
