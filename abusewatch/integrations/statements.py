@@ -47,13 +47,18 @@ RESTRICTIONS: dict[str, tuple[dict[str, Any], str, str]] = {
     ),
 }
 
-# Policy rule family (the rule id's prefix) -> the harm it enforces against, in the database's terms.
+# Policy rule (by its id, else its family: the id's prefix) -> the harm it enforces against, in the
+# database's terms.
 HARASSMENT = ("STATEMENT_CATEGORY_CYBER_VIOLENCE", ["KEYWORD_CYBER_HARASSMENT"])
 CATEGORIES: dict[str, tuple[str, list[str]]] = {
     "pile_on": HARASSMENT,
     "threat": ("STATEMENT_CATEGORY_CYBER_VIOLENCE", ["KEYWORD_CYBER_HARASSMENT", "KEYWORD_CYBER_INCITEMENT"]),
     "doxxing": HARASSMENT,
     "insult": HARASSMENT,
+    # Hash-bank matches (docs/media.md): what the bank holds decides the category.
+    "media.csam": ("STATEMENT_CATEGORY_PROTECTION_OF_MINORS", ["KEYWORD_CHILD_SEXUAL_ABUSE_MATERIAL"]),
+    "media.ncii": ("STATEMENT_CATEGORY_CYBER_VIOLENCE", ["KEYWORD_NON_CONSENSUAL_IMAGE_SHARING"]),
+    "media.platform_removed": ("STATEMENT_CATEGORY_SCOPE_OF_PLATFORM_SERVICE", []),
 }
 
 
@@ -82,7 +87,7 @@ def statement(payload: dict[str, Any], options: StatementOptions, *, original: d
     reasons = message["reasons"]
     revoked = message["op"] == "revoke"
     rule_id = reasons.get("original_rule_id", payload["rule_id"]) if revoked else payload["rule_id"]
-    category, keywords = CATEGORIES.get(rule_id.split(".", 1)[0], HARASSMENT)
+    category, keywords = CATEGORIES.get(rule_id) or CATEGORIES.get(rule_id.split(".", 1)[0], HARASSMENT)
     coordinated = bool(reasons.get("campaign_id"))
     if coordinated:  # a pile-on: in v2, coordinated harm is a keyword of the violence category
         keywords = [*keywords, "KEYWORD_COORDINATED_HARM"]

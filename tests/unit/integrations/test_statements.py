@@ -152,3 +152,19 @@ def test_batches_hold_at_most_100_statements():
     assert sizes == [100, 100, 50]
     with pytest.raises(ValueError):
         list(batches([], size=101))
+
+
+@pytest.mark.parametrize(("rule_id", "category", "keywords"), [
+    ("media.csam", "STATEMENT_CATEGORY_PROTECTION_OF_MINORS", ["KEYWORD_CHILD_SEXUAL_ABUSE_MATERIAL"]),
+    ("media.ncii", "STATEMENT_CATEGORY_CYBER_VIOLENCE", ["KEYWORD_NON_CONSENSUAL_IMAGE_SHARING"]),
+    ("media.platform_removed", "STATEMENT_CATEGORY_SCOPE_OF_PLATFORM_SERVICE", []),
+    ("doxxing.targeted", "STATEMENT_CATEGORY_CYBER_VIOLENCE", ["KEYWORD_CYBER_HARASSMENT"]),
+])
+def test_a_hash_bank_hold_names_what_the_bank_holds(rule_id, category, keywords):
+    example = json.loads((SCHEMA_DIR / "examples" / "platform-actions.json").read_text())
+    message = example | {"kind": "hold_for_review", "reasons": {**example["reasons"], "rule_id": rule_id, "campaign_id": None}}
+    payload = {"topic": "platform-actions", "rule_id": rule_id, "shadow": False,
+               "trigger_time": "2026-11-21T09:10:00.000Z", "message": message}
+    body = statement(payload, StatementOptions(("IE",)))
+    validate_statement(body)
+    assert (body["category"], body.get("category_specification", [])) == (category, keywords)
