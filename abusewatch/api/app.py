@@ -6,6 +6,7 @@
     GET  /v1/targets/{target_id}/history       evidence about one target
     GET  /v1/escalations/{escalation_id}       an escalation with its evidence
     GET  /healthz /readyz /metrics             probes and Prometheus, without a token
+    GET  /openapi.json                         this API's OpenAPI 3.1 description (openapi.yaml), without a token
     /console/...                               the trust-and-safety console (abusewatch.api.console),
                                                signed in with a session cookie instead of the token
 
@@ -19,13 +20,16 @@ shedding and the request timeout in admission.py.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
+import yaml
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
@@ -132,6 +136,19 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def prometheus_metrics(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(request.app[REGISTRY]), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
+
+
+@functools.cache
+def openapi_document() -> bytes:
+    """openapi.yaml as JSON, read once."""
+    return orjson.dumps(yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8")))
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=openapi_document(), content_type="application/json")
 
 
 async def analyze_comment(request: web.Request) -> web.Response:
@@ -270,6 +287,7 @@ async def create_api(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", prometheus_metrics)
+    app.router.add_get("/openapi.json", openapi)
     app.router.add_post("/v1alpha1/comments:analyze", analyze_comment)
     app.router.add_post("/v1alpha1/comments:suggestscore", suggest_comment_score)
     app.router.add_get("/v1/campaigns/open", open_campaigns)

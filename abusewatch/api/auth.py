@@ -10,8 +10,8 @@ from aiohttp.typedefs import Handler, Middleware
 from abusewatch.api.errors import ApiConfigError, ApiError
 from abusewatch.api.settings import ApiSettings
 
-# Probes and scrapers carry no token; these paths reveal nothing about cases or posts.
-UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# Probes, scrapers and API tooling carry no token; these paths reveal nothing about cases or posts.
+UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 # The console (abusewatch.api.console) signs its users in with a session cookie of its own.
 CONSOLE_PREFIX = "/console"
 # Held open for as long as a console page is (server-sent events): never timed out or shed.
