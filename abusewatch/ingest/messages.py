@@ -82,6 +82,7 @@ class PostScores(Message):
     scores: dict[str, float]
     doxxing: dict[str, Any]
     threats: dict[str, Any] | None = None
+    extortion: dict[str, Any] | None = None
     media_matches: dict[str, Any] | None = None
     model: dict[str, str]
     post: dict[str, Any]

@@ -32,6 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--datasets-dir", type=Path, default=None, help="default: ABUSEWATCH_DATASETS_DIR")
     parser.add_argument("--csv", type=Path, default=None, help="evaluate on a CSV with text,label columns instead")
     parser.add_argument("--label", default="toxicity", choices=LABELS, help="model label the CSV's label column means")
+    parser.add_argument(
+        "--rule-layer", choices=sorted(RULE_LAYERS), default=None,
+        help="also report this rule layer alone, the model (--label at its threshold) alone, and both, on the CSV "
+             "(default: the threat layer for --label threat); e.g. --rule-layer extortion on extortion-dev.csv",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.add_argument("--no-baselines", action="store_true", help="skip alt-profanity-check and TF-IDF baselines")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: setting)")
@@ -332,7 +337,8 @@ def evaluate_dev(
 
 
 def evaluate_csv(
-    artifact, path: Path, label: str, baselines: bool, detector_thresholds: dict[str, float], engine_settings=None
+    artifact, path: Path, label: str, baselines: bool, detector_thresholds: dict[str, float], engine_settings=None,
+    rule_layer: str | None = None,
 ) -> dict:
     from abusewatch.scoring.inference.direct import network_logits
 
@@ -353,19 +359,35 @@ def evaluate_csv(
         row["baseline_macro_f1"] = macro_f1(baseline_scores >= DECISION_PROBABILITY, truth)
     detector = {"split": str(path), **detector_flag_shares(probabilities, truth, detector_thresholds)}
     results = {"headline": [], "detector_operating_point": detector, "per_label": [row]}
-    if label == "threat":
-        results["threat_rule_layer"] = threat_rule_layer(texts, truth > 0.5, scores >= artifact.thresholds[label],
-                                                         [r.get("family", "") for r in rows])
+    layer = rule_layer or ("threat" if label == "threat" else None)
+    if layer:
+        results["rule_layer"] = {"layer": layer, **rule_layer_report(
+            layer, texts, truth > 0.5, scores >= artifact.thresholds[label], [r.get("family", "") for r in rows])}
     return results
 
 
-def threat_rule_layer(texts: list[str], truth: np.ndarray, model_flags: np.ndarray, families: list[str]) -> dict:
-    """Precision and recall of the threat rule layer alone, the model alone (at its threshold) and
-    both (either flags), over posts taken as aimed at someone; per family where the file has one
-    (the threat corpus does: the false-positive rate on each kind of hard negative)."""
+def _threat_flags(texts: list[str]) -> np.ndarray:
     from abusewatch.scoring.threats import detect_threat
 
-    rule_flags = np.array([detect_threat(text).detected for text in texts])
+    return np.array([detect_threat(text).detected for text in texts])
+
+
+def _extortion_flags(texts: list[str]) -> np.ndarray:
+    from abusewatch.scoring.extortion import detect_extortion
+
+    return np.array([detect_extortion(text).detected for text in texts])
+
+
+RULE_LAYERS = {"threat": _threat_flags, "extortion": _extortion_flags}
+
+
+def rule_layer_report(
+    layer: str, texts: list[str], truth: np.ndarray, model_flags: np.ndarray, families: list[str]
+) -> dict:
+    """Precision and recall of a rule layer alone, the model alone (at its threshold) and both
+    (either flags), over posts taken as aimed at someone; per family where the file has one (the
+    written corpora do: the false-positive rate on each kind of hard negative)."""
+    rule_flags = RULE_LAYERS[layer](texts)
 
     def summary(flags: np.ndarray) -> dict:
         tp, fp = int((flags & truth).sum()), int((flags & ~truth).sum())
@@ -420,7 +442,8 @@ def run(args: argparse.Namespace) -> int:
     baselines = not args.no_baselines
     detector_thresholds = load(DetectorSettings).thresholds()
     if args.csv is not None:
-        results = evaluate_csv(artifact, args.csv, args.label, baselines, detector_thresholds, engine_settings)
+        results = evaluate_csv(artifact, args.csv, args.label, baselines, detector_thresholds, engine_settings,
+                               rule_layer=args.rule_layer)
     else:
         datasets_dir = args.datasets_dir or data.default_datasets_dir()
         results = evaluate_dev(artifact, datasets_dir, baselines, detector_thresholds, engine_settings)
@@ -449,9 +472,10 @@ def run(args: argparse.Namespace) -> int:
     if args.csv is not None:
         columns += ["macro_f1"] + (["baseline_macro_f1"] if baselines else [])
     print(format_table(results["per_label"], columns))
-    layer = results.get("threat_rule_layer")
+    layer = results.get("rule_layer")
     if layer:
         print()
+        print(f"the {layer['layer']} rule layer, the model's {args.label} at its threshold, and either:")
         print(format_table([{"detector": name, **{key: _format(value) for key, value in layer[name].items()}}
                             for name in ("rule", "model", "both")],
                            ["detector", "precision", "recall", "false_positive_rate"]))

@@ -28,8 +28,7 @@ import orjson
 from abusewatch.common import config
 from abusewatch.common.settings import IngestSettings
 from abusewatch.ingest.contract import Post, Rejection, validate, validate_post
-from abusewatch.scoring.classify import post_scores_message
-from abusewatch.scoring.threats import detect_threat
+from abusewatch.scoring.classify import post_scores_message, rule_findings
 from abusewatch.detection.detector import PileOnDetector
 from abusewatch.offline.evaluate_detection import PILE_ON_KINDS, Episode, TruthError, score_alerts
 from abusewatch.detection.features import epoch_seconds
@@ -78,9 +77,8 @@ def read_messages(path: Path, scorer: str | None) -> Iterator[dict[str, Any]]:
 
     scores, model = model_scores([post.text for post in posts])
     for post, post_scores in zip(posts, scores):
-        threat = detect_threat(post.text) if post.targets else None  # as the classifier does
         yield post_scores_message(post.raw, post.targets, post_scores, model, scored_at=post.raw["created_at"],
-                                  latency_ms=0.0, threat_kinds=list(threat.kinds) if threat and threat.detected else None)
+                                  latency_ms=0.0, rules=rule_findings(post))
 
 
 def _post(path: Path, number: int, line: bytes, ingest: IngestSettings) -> Post:

@@ -425,10 +425,9 @@ def post_message(index: int, raw: RawPost) -> dict[str, Any]:
 def score_message(post: dict[str, Any], scores: dict[str, float], model: dict[str, str]) -> dict[str, Any]:
     """post-scores/v1 for one simulated post, by the classifier's own builder (scored_at = event
     time: simulated streams have no processing time; no doxxing: the simulator writes none; no
-    threats field: no rule layer ran)."""
+    threats or extortion fields: no rule layer ran)."""
     targets, _ = targets_of(post)
-    return post_scores_message(post, targets, scores, model, scored_at=post["created_at"], latency_ms=0.0,
-                               threats_checked=False)
+    return post_scores_message(post, targets, scores, model, scored_at=post["created_at"], latency_ms=0.0)
 
 
 def open_text(path: Path, mode: str) -> IO[Any]:

@@ -1,5 +1,8 @@
 """`abusewatch threat-corpus --out DIR`: a written corpus of direct threats against a person and
-their hard negatives, as train.csv and dev.csv (text, label, family, template).
+their hard negatives, as train.csv and dev.csv (text, label, family, template); and one of extortion
+(a demand plus leverage: intimate images, private messages, personal data, secrets) with its hard
+negatives (paying back a friend, asking for the wedding photos, reporting or warning about
+blackmail), as extortion-train.csv and extortion-dev.csv.
 
 No public dataset labels one-to-one threats (the shared sets' threat labels are mostly incitement
 against groups), so the project writes its own: templates composed from an intent, a harm or means,
@@ -138,7 +141,66 @@ NEGATIVES: dict[str, list[str]] = {
     ],
 }
 
-SLOTS = {"harm": HARM, "victim": VICTIM, "time": TIME, "place": PLACE, "means": MEANS, "work": WORK}
+MONEY = ["$500", "500 dollars", "$2,000", "0.1 btc", "300 euros", "$50 in gift cards"]
+IMAGES = ["nudes", "pics", "videos", "photos", "pictures from that night"]
+AUDIENCE = ["your school", "your family", "your boss", "all your followers", "your parents", "your wife"]
+DEADLINE = ["within 24 hours", "by tonight", "by tomorrow", "in the next 2 hours", ""]
+
+EXTORTION: dict[str, list[str]] = {
+    "sextortion": [
+        "send {money} {deadline} or I post your {images} everywhere",
+        "pay {money} {deadline} or your {images} go to {audience}",
+        "if you don't pay {money} {deadline}, {audience} will see your {images}",
+        "I have your {images}. send me {money} {deadline} or everyone sees them",
+        "send more {images} or I'll share the ones I have with {audience}",
+        "you have to pay {money} {deadline}, otherwise I'm sending your {images} to {audience}",
+        "unless you send {money} {deadline} I will upload your {images}",
+        "I recorded the webcam call. pay {money} {deadline} or {audience} gets the video",
+    ],
+    "blackmail": [
+        "pay {money} {deadline} or I tell {audience} your secret",
+        "send {money} {deadline} or I leak your texts to {audience}",
+        "I have screenshots of your chats. pay {money} {deadline} or I post them",
+        "give me {money} {deadline} or I publish your home address",
+        "if you don't send {money} {deadline}, {audience} will find out about the affair",
+        "transfer {money} {deadline} or your messages get sent to {audience}",
+    ],
+}
+
+EXTORTION_NEGATIVES: dict[str, list[str]] = {
+    "paying_back": [
+        "I'll send you the {money} {deadline}, thanks for covering dinner",
+        "pay me back the {money} whenever you can, no rush",
+        "can you venmo me {money} for the tickets?",
+        "send me {money} for the concert tickets and I'll forward them to you",
+    ],
+    "asking_for_photos": [
+        "send me the {images} from the wedding!",
+        "can you send the {images} from the trip to {audience}?",
+        "I'll post the {images} from the party {deadline}",
+        "please share your {images} of the eclipse, they looked amazing",
+    ],
+    "reporting": [
+        "someone is threatening to leak my {images} unless I pay {money}. how do I report this?",
+        "PSA: scammers message you saying they will send your {images} to {audience} unless you pay. never pay, report them",
+        "police arrested a man who demanded {money} or he would post the {images}",
+        "my friend is being blackmailed, he says pay {money} or he shares her {images}. what do I do?",
+        "if anyone threatens to send your {images} to {audience}, report it and don't pay",
+    ],
+    "business": [
+        "pay the invoice {deadline} or we will send it to collections",
+        "send {money} to reserve your spot, we'll post the schedule {deadline}",
+        "if you don't pay {deadline} your subscription ends and we delete your {images}",
+    ],
+    "ordinary": [
+        "congrats! send me the {images} when you can",
+        "I'll tell {audience} the good news {deadline}",
+        "your {images} from the marathon are great, you should post them",
+    ],
+}
+
+SLOTS = {"harm": HARM, "victim": VICTIM, "time": TIME, "place": PLACE, "means": MEANS, "work": WORK,
+         "money": MONEY, "images": IMAGES, "audience": AUDIENCE, "deadline": DEADLINE}
 PER_TEMPLATE = 6  # fillings per template (fewer when a template has fewer combinations)
 
 
@@ -151,13 +213,13 @@ def _fillings(template: str, limit: int) -> list[str]:
     all_combos = list(combos)
     step = max(1, len(all_combos) // limit)
     picked = all_combos[::step][:limit]
-    return [template.format(**dict(zip(names, combo))) for combo in picked]
+    return [" ".join(template.format(**dict(zip(names, combo))).split()) for combo in picked]
 
 
-def rows() -> list[dict[str, object]]:
-    """Every example: text, label (1 threat, 0 not), family, template id, split."""
+def rows(positives: dict[str, list[str]] = THREATS, negatives: dict[str, list[str]] = NEGATIVES) -> list[dict[str, object]]:
+    """Every example: text, label (1 threat or extortion, 0 not), family, template id, split."""
     out: list[dict[str, object]] = []
-    for label, families in ((1, THREATS), (0, NEGATIVES)):
+    for label, families in ((1, positives), (0, negatives)):
         for family, templates in families.items():
             for index, template in enumerate(templates):
                 split = "dev" if index % 3 == 1 else "train"
@@ -168,14 +230,20 @@ def rows() -> list[dict[str, object]]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, required=True, help="folder for train.csv and dev.csv")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="folder for train.csv and dev.csv (threats), extortion-train.csv and extortion-dev.csv")
 
 
 def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
-    examples = rows()
+    write(args.out, "", rows(), "threats")
+    write(args.out, "extortion-", rows(EXTORTION, EXTORTION_NEGATIVES), "extortion")
+    return 0
+
+
+def write(out: Path, prefix: str, examples: list[dict[str, object]], what: str) -> None:
     for split in ("train", "dev"):
-        path = args.out / f"{split}.csv"
+        path = out / f"{prefix}{split}.csv"
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=["text", "label", "family", "template"])
             writer.writeheader()
@@ -184,5 +252,4 @@ def run(args: argparse.Namespace) -> int:
                     writer.writerow({key: row[key] for key in ("text", "label", "family", "template")})
         count = sum(1 for row in examples if row["split"] == split)
         positives = sum(1 for row in examples if row["split"] == split and row["label"] == 1)
-        print(f"wrote {count} examples ({positives} threats) to {path}")
-    return 0
+        print(f"wrote {count} examples ({positives} {what}) to {path}")

@@ -102,6 +102,11 @@ def _post_conditions(when: dict[str, Any], scored: dict[str, Any]) -> tuple[bool
         observed["threat_rule_detected"] = 1.0 if threats["detected"] else 0.0
         thresholds["threat_rule_detected"] = 1.0
         matched &= bool(threats["detected"])
+    if when.get("extortion_rule_detected"):
+        extortion = scored.get("extortion") or {"detected": False}  # optional: older messages have none
+        observed["extortion_rule_detected"] = 1.0 if extortion["detected"] else 0.0
+        thresholds["extortion_rule_detected"] = 1.0
+        matched &= bool(extortion["detected"])
     if "media_match_bank" in when:
         found = _media_matches(scored, when["media_match_bank"], flooding=False)
         observed["media_match_bank"] = 1.0 if found else 0.0
@@ -222,6 +227,7 @@ def decide_post(scored: dict[str, Any], *, policy: Policy, cooldowns: Cooldowns,
             "post_id": post_id,
             "doxxing_kinds": list(scored["doxxing"]["kinds"]),
             "threat_kinds": list((scored.get("threats") or {}).get("kinds", [])),
+            "extortion_kinds": list((scored.get("extortion") or {}).get("kinds", [])),
         }
         media = _rule_media(rule.when, scored)
         if media:

@@ -17,8 +17,8 @@ from typing import Any
 from abusewatch.ingest.contract import Post, Rejection, format_time, utcnow, validate_post
 from abusewatch.ingest.messages import PostScores
 from abusewatch.scoring.doxxing import detect_personal_data
+from abusewatch.scoring.extortion import detect_extortion
 from abusewatch.scoring.media.banks import HashBanks, MediaCheck
-from abusewatch.scoring.threats import NOTHING_FOUND as NO_THREAT
 from abusewatch.scoring.threats import detect_threat
 from abusewatch.common.settings import IngestSettings
 
@@ -176,18 +176,35 @@ class PostClassifier:
         self, post: Post, scores: dict[str, float], scored_at: str, latency_ms: float,
         media: MediaCheck | None = None,
     ) -> dict[str, Any]:
-        personal_data = detect_personal_data(post.text)
-        # Personal data alone is not doxxing (people share their own contact details); it is when the
-        # post is aimed at someone.
-        doxxing = personal_data.detected and bool(post.targets)
-        # A threat, too, is one when aimed at someone: posts without a target skip the layer.
-        threat = detect_threat(post.text) if post.targets else NO_THREAT
         return post_scores_message(
             post.raw, post.targets, scores, self._model_info, scored_at=scored_at, latency_ms=latency_ms,
-            doxxing_kinds=list(personal_data.kinds) if doxxing else None,
-            threat_kinds=list(threat.kinds) if threat.detected else None,
-            media_matches=media.to_field() if media is not None else None,
+            rules=rule_findings(post), media_matches=media.to_field() if media is not None else None,
         )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RuleFindings:
+    """What the text rule layers found in one post: the kinds each found, None when it found nothing."""
+
+    doxxing_kinds: tuple[str, ...] | None = None
+    threat_kinds: tuple[str, ...] | None = None
+    extortion_kinds: tuple[str, ...] | None = None
+
+
+def rule_findings(post: Post) -> RuleFindings:
+    """The rule layers beside the model, for the classifier and for replay alike. Each reports only
+    for a post aimed at someone (a reply-to or a mention): personal data in a post aimed at nobody is
+    people sharing their own contact details, and a threat or a demand needs someone to receive it."""
+    if not post.targets:
+        return RuleFindings()
+    personal_data = detect_personal_data(post.text)
+    threat = detect_threat(post.text)
+    extortion = detect_extortion(post.text)
+    return RuleFindings(
+        doxxing_kinds=personal_data.kinds if personal_data.detected else None,
+        threat_kinds=threat.kinds if threat.detected else None,
+        extortion_kinds=extortion.kinds if extortion.detected else None,
+    )
 
 
 def post_scores_message(
@@ -198,24 +215,28 @@ def post_scores_message(
     *,
     scored_at: str,
     latency_ms: float,
-    doxxing_kinds: Sequence[str] | None = None,
-    threat_kinds: Sequence[str] | None = None,
-    threats_checked: bool = True,
+    rules: RuleFindings | None = None,
     media_matches: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The post-scores/v1 message for a validated post (`post` as received, `targets` as the
     contract derives them): the one builder, for the classifier, the simulator and replay.
-    `doxxing_kinds` / `threat_kinds`: what the rule layers found in a post aimed at someone, None
-    when they found nothing. `threats_checked=False` (the simulator, which runs no rule layer)
-    leaves the optional threats field out rather than claiming nothing was found. `media_matches`:
-    what the hash banks found for a post with media (`MediaCheck.to_field`), None for one without."""
+    `rules`: what the rule layers found (`rule_findings`); None when no rule layer ran (the
+    simulator), which leaves the optional threats and extortion fields out rather than claiming
+    nothing was found. `media_matches`: what the hash banks found for a post with media
+    (`MediaCheck.to_field`), None for one without."""
+    found = rules or RuleFindings()
+
+    def layer(kinds: Sequence[str] | None) -> dict[str, Any] | None:
+        return {"detected": kinds is not None, "kinds": list(kinds or ())} if rules is not None else None
+
     return PostScores(
         post_id=post["post_id"],
         author_id=post["author_id"],
         targets=list(targets),
         scores={label: round(float(value), 6) for label, value in scores.items()},
-        doxxing={"detected": doxxing_kinds is not None, "kinds": list(doxxing_kinds or ())},
-        threats={"detected": threat_kinds is not None, "kinds": list(threat_kinds or ())} if threats_checked else None,
+        doxxing={"detected": found.doxxing_kinds is not None, "kinds": list(found.doxxing_kinds or ())},
+        threats=layer(found.threat_kinds),
+        extortion=layer(found.extortion_kinds),
         media_matches=media_matches,
         model=model,
         post=post,

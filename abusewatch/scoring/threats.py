@@ -124,7 +124,8 @@ _QUOTE_MARKS = re.compile(r"[\"“”«»]|(?:^|\s)'(?=\S)")  # an apostrophe on
 _ADJACENT_QUOTE = re.compile(r"[\"“”«»']")
 
 
-def _normalise(text: str) -> str:
+def normalise(text: str) -> str:
+    """Lower case, one space between words, typographic apostrophes made plain."""
     return " ".join(text.replace("’", "'").replace("‘", "'").lower().split())
 
 
@@ -152,7 +153,7 @@ def _quoted_or_reported(text: str, start: int, end: int, reports: bool) -> bool:
 
 def detect_threat(text: str) -> ThreatResult:
     """Find the structure of a direct threat against a person in `text`. Pure and thread-safe."""
-    normalised = _normalise(text)
+    normalised = normalise(text)
     if not normalised:
         return NOTHING_FOUND
     spans: list[tuple[str, int, int]] = []

@@ -48,7 +48,7 @@ def assert_valid(decisions):
         validate(decision.topic, decision.message)
         reasons = decision.message["reasons"]
         assert reasons["rule_id"] == decision.rule_id
-        assert reasons["policy_version"].startswith("2026-12-08.1+sha256:")
+        assert reasons["policy_version"].startswith("2026-12-02.2+sha256:")
         assert reasons["model"]["version"]
         assert decision.message["evidence_post_ids"]
         assert decision.message["expires_at"] > format_time(NOW)
@@ -190,4 +190,18 @@ def test_a_threat_the_rule_layer_found_is_escalated_even_when_the_model_scores_i
     assert escalation["reasons"]["threat_kinds"] == ["knows_victim"]
     assert escalation["reasons"]["scores"]["threat_rule_detected"] == 1.0
     # A post-scores message from before the rule layer (no "threats") matches nothing, raises nothing.
+    assert emitted(decide_post(scored(threat=0.02), policy=policy, cooldowns=Cooldowns(), now=NOW)) == ()
+
+
+def test_extortion_the_rule_layer_found_is_escalated_at_high_severity(policy):
+    message = scored(threat=0.02)  # "pay or your pictures go to your school": the model sees little
+    message["extortion"] = {"detected": True, "kinds": ["intimate_images", "deadline"]}
+    result = decide_post(message, policy=policy, cooldowns=Cooldowns(), now=NOW)
+    assert_valid(result)
+    [escalation] = [d.message for d in emitted(result)]
+    assert (escalation["severity"], escalation["category"]) == ("high", "extortion")
+    assert escalation["reasons"]["rule_id"] == "extortion.structure"
+    assert escalation["reasons"]["extortion_kinds"] == ["intimate_images", "deadline"]
+    assert escalation["reasons"]["scores"]["extortion_rule_detected"] == 1.0
+    # A post-scores message from before the layer (no "extortion") matches nothing, raises nothing.
     assert emitted(decide_post(scored(threat=0.02), policy=policy, cooldowns=Cooldowns(), now=NOW)) == ()

@@ -24,10 +24,10 @@ def default_document():
 def test_default_policy_is_valid_and_versioned_by_content():
     policy = load_policy(DEFAULT)
     assert [rule.id for rule in policy.rules] == [
-        "threat.credible", "threat.structure", "doxxing.targeted", "pile_on.shield_target",
+        "threat.credible", "threat.structure", "extortion.structure", "doxxing.targeted", "pile_on.shield_target",
         "insult.severe_author_throttle", "media.csam", "media.ncii", "media.platform_removed", "media.hash_flood",
     ]
-    assert policy.version.startswith("2026-12-08.1+sha256:")
+    assert policy.version.startswith("2026-12-02.2+sha256:")
     assert policy.version != parse_policy(DEFAULT.read_text() + "\n# edited\n").version
 
 
@@ -47,7 +47,7 @@ def _mutations():
         del doc["rules"][0]["actions"][0]["severity"]
 
     def alert_rule_throttling_authors(doc):
-        doc["rules"][3]["actions"][0]["kind"] = "throttle_author"
+        next(rule for rule in doc["rules"] if rule["input"] == "target-alerts")["actions"][0]["kind"] = "throttle_author"
 
     def duplicate_rule_id(doc):
         doc["rules"][1]["id"] = doc["rules"][0]["id"]
@@ -60,7 +60,7 @@ def _mutations():
         "threshold_above_one": (threshold_above_one, "rules/0/when/scores_at_least/threat: 1.5 is greater than"),
         "unknown_kind": (unknown_kind, 'rules/0/actions/1/kind: "ban_forever" is not one of'),
         "escalate_without_severity": (escalate_without_severity, 'rules/0/actions/0: "severity" is a required'),
-        "alert_rule_throttling_authors": (alert_rule_throttling_authors, 'rules/3/actions/0/kind: "throttle_author"'),
+        "alert_rule_throttling_authors": (alert_rule_throttling_authors, '/actions/0/kind: "throttle_author" is not one of'),
         "duplicate_rule_id": (duplicate_rule_id, "duplicate rule id(s): threat.credible"),
         "typo_in_condition": (typo_in_condition, "rules/0/when: Additional properties are not allowed"),
     }
@@ -122,7 +122,7 @@ def test_reload_waits_for_the_interval(tmp_path):
     source = PolicyFile(path, reload_interval_s=5, clock=lambda: clock[0])
     document["version"] = "changed"
     _write(path, document, 2_000_000_000)
-    assert source.current().version.startswith("2026-12-08.1")
+    assert source.current().version.startswith("2026-12-02.2")
     clock[0] = 5.0
     assert source.current().version.startswith("changed+")
 

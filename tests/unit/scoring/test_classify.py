@@ -77,3 +77,16 @@ def test_the_threat_rule_layer_is_reported_for_posts_aimed_at_someone_only():
     assert by_id["p2"]["threats"] == {"detected": False, "kinds": []}
     for message in by_id.values():
         contract.validate("post-scores", message)
+
+
+def test_the_extortion_rule_layer_is_reported_for_posts_aimed_at_someone_only():
+    classifier = PostClassifier(_scorer([]), {"name": "m", "version": "1"}, IngestSettings())
+    text = "pay $500 by tonight or your pictures go to your school"
+    messages = [_message(0, text=text, reply_to_user_id="t"), _message(1, text=text),
+                _message(2, text="send me the pics from the wedding!", reply_to_user_id="t")]
+    by_id = {m["post_id"]: m for _, m in asyncio.run(classifier.classify(messages)).scores}
+    assert by_id["p0"]["extortion"] == {"detected": True, "kinds": ["intimate_images", "deadline"]}
+    assert by_id["p1"]["extortion"] == {"detected": False, "kinds": []}
+    assert by_id["p2"]["extortion"] == {"detected": False, "kinds": []}
+    for message in by_id.values():
+        contract.validate("post-scores", message)
