@@ -140,6 +140,7 @@ def evidence_post(record: ChainRecord) -> dict[str, Any]:
         "rules": record.payload.get("matched_rules", []),
         "doxxing": (scored.get("doxxing") or {}).get("kinds", []),
         "threats": (scored.get("threats") or {}).get("kinds", []),
+        "extortion": (scored.get("extortion") or {}).get("kinds", []),
         "model": scored["model"],
         "seq": record.seq,
         "hash": record.hash,
