@@ -59,6 +59,14 @@ def matched_known_media(message: dict[str, Any]) -> bool:
     return any(not match["flooding"] for match in matches)
 
 
+def rule_layer_found(message: dict[str, Any]) -> bool:
+    """Whether a text rule layer found a direct threat, extortion or doxxing in the post (reported
+    only for posts aimed at someone). These are the menace the model scores low ("I know where you
+    live"): a crowd of them is a pile-on whatever the scores say. Older messages lack the optional
+    fields and count as nothing found."""
+    return any((message.get(layer) or {}).get("detected", False) for layer in ("threats", "extortion", "doxxing"))
+
+
 def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...]) -> ScoredPost:
     post = message["post"]
     label_scores = message["scores"]
@@ -67,7 +75,7 @@ def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...]) 
         message["author_id"],
         message["targets"],
         epoch_seconds(post["created_at"]),
-        is_abusive(label_scores, thresholds) or matched_known_media(message),
+        is_abusive(label_scores, thresholds) or matched_known_media(message) or rule_layer_found(message),
         label_scores,
         post.get("author_created_at"),
         post.get("author_follows_target"),

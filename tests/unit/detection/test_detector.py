@@ -344,3 +344,17 @@ def test_the_binomial_tail_is_exact_in_the_tails_and_does_not_underflow_far_belo
     # Far below the mean the first term of a sum started at `count` underflows to 0.
     assert binomial_upper_tail(1, 100_000, 0.05) == pytest.approx(1.0)
     assert binomial_upper_tail(10, 20_000, 0.05) == pytest.approx(1.0)
+
+
+def test_a_crowd_of_menace_the_rule_layers_found_is_a_pile_on_though_the_scores_are_benign():
+    # "we know where you live" from 30 young accounts: low model scores, the threat layer's finding.
+    menacing = []
+    stream = Stream()
+    for i in range(30):
+        message = stream.post("victim", f"crowd{i % 15}", i * 4.0, abusive=False)
+        message["threats"] = {"detected": True, "kinds": ["knows_victim"]}
+        menacing.append(message)
+    assert [a["status"] for a in run(detector(), menacing)][:1] == ["opened"]
+    # The same crowd without the finding (older messages have no such field) is not one.
+    plain = Stream()
+    assert run(detector(), [plain.post("victim", f"crowd{i % 15}", i * 4.0, abusive=False) for i in range(30)]) == []
