@@ -83,6 +83,7 @@ class PostScores(Message):
     doxxing: dict[str, Any]
     threats: dict[str, Any] | None = None
     media_matches: dict[str, Any] | None = None
+    language: dict[str, Any] | None = None
     model: dict[str, str]
     post: dict[str, Any]
     scored_at: str

@@ -17,6 +17,7 @@ from typing import Any
 from abusewatch.ingest.contract import Post, Rejection, format_time, utcnow, validate_post
 from abusewatch.ingest.messages import PostScores
 from abusewatch.scoring.doxxing import detect_personal_data
+from abusewatch.scoring.language import LanguageIdentifier
 from abusewatch.scoring.media.banks import HashBanks, MediaCheck
 from abusewatch.scoring.threats import NOTHING_FOUND as NO_THREAT
 from abusewatch.scoring.threats import detect_threat
@@ -86,8 +87,11 @@ class PostClassifier:
         model_info: dict[str, str],
         ingest: IngestSettings,
         banks: HashBanks | None = None,
+        *,
+        language: LanguageIdentifier,
     ) -> None:
         self._score_texts = score_texts
+        self._language = language
         self._banks = banks
         self._model_info = dict(model_info)
         self._ingest = ingest
@@ -182,11 +186,13 @@ class PostClassifier:
         doxxing = personal_data.detected and bool(post.targets)
         # A threat, too, is one when aimed at someone: posts without a target skip the layer.
         threat = detect_threat(post.text) if post.targets else NO_THREAT
+        language = self._language.identify(post.text, post.raw.get("lang"))
         return post_scores_message(
             post.raw, post.targets, scores, self._model_info, scored_at=scored_at, latency_ms=latency_ms,
             doxxing_kinds=list(personal_data.kinds) if doxxing else None,
             threat_kinds=list(threat.kinds) if threat.detected else None,
             media_matches=media.to_field() if media is not None else None,
+            language=language.to_field(),
         )
 
 
@@ -202,13 +208,17 @@ def post_scores_message(
     threat_kinds: Sequence[str] | None = None,
     threats_checked: bool = True,
     media_matches: dict[str, Any] | None = None,
+    language: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The post-scores/v1 message for a validated post (`post` as received, `targets` as the
     contract derives them): the one builder, for the classifier, the simulator and replay.
     `doxxing_kinds` / `threat_kinds`: what the rule layers found in a post aimed at someone, None
     when they found nothing. `threats_checked=False` (the simulator, which runs no rule layer)
     leaves the optional threats field out rather than claiming nothing was found. `media_matches`:
-    what the hash banks found for a post with media (`MediaCheck.to_field`), None for one without."""
+    what the hash banks found for a post with media (`MediaCheck.to_field`), None for one without.
+    `language`: the post's language (`PostLanguage.to_field`); None (the simulator, which writes
+    English, and `replay --scorer model`) leaves the optional field out, which readers take as
+    supported."""
     return PostScores(
         post_id=post["post_id"],
         author_id=post["author_id"],
@@ -217,6 +227,7 @@ def post_scores_message(
         doxxing={"detected": doxxing_kinds is not None, "kinds": list(doxxing_kinds or ())},
         threats={"detected": threat_kinds is not None, "kinds": list(threat_kinds or ())} if threats_checked else None,
         media_matches=media_matches,
+        language=language,
         model=model,
         post=post,
         scored_at=scored_at,
