@@ -101,6 +101,11 @@ def unsupported_reason(field: dict[str, Any]) -> str:
     return f"language {field.get('detected')} not supported by the model"
 
 
+def load_model() -> None:
+    """Read the language model now (services call it at startup, off their event loop)."""
+    _identifier()
+
+
 @functools.cache
 def _identifier():
     # The model is read once per process (decompressing it takes about a second) and never changed.
