@@ -54,6 +54,7 @@ bench: venv
 	$(BIN)/abusewatch simulate --out $(BENCH_DIR)/scenario --seed 9 --hours 1 --targets 5000 --gzip
 	$(BIN)/abusewatch replay $(BENCH_DIR)/scenario/post-scores.jsonl.gz --truth $(BENCH_DIR)/scenario/truth.jsonl --json
 	$(BIN)/python -m abusewatch.offline.bench.detection --targets 200000
+	$(BIN)/python -m abusewatch.offline.bench.language
 	$(BIN)/python -m abusewatch.offline.bench.detector_ceiling $(BENCH_DIR)/scenario/post-scores.jsonl.gz --posts 150000
 	$(BIN)/python -m abusewatch.offline.bench.detector_service $(BENCH_DIR)/scenario/post-scores.jsonl.gz --posts 150000
 	$(BIN)/python -m abusewatch.offline.bench.api --clients 1000 --seconds 30 --json $(BENCH_DIR)/api-overload.json

@@ -53,6 +53,7 @@ from abusewatch.api.perspective import (
     suggest_response,
 )
 from abusewatch.api.settings import ApiSettings
+from abusewatch.scoring.language import LanguageIdentifier, LanguageSettings, load_model
 from abusewatch.common.settings import KafkaSettings, ServiceSettings
 from abusewatch.evidence.store import EvidenceStore
 from abusewatch.policy.settings import PolicySettings
@@ -65,6 +66,7 @@ SETTINGS = web.AppKey("settings", ApiSettings)
 SCORER = web.AppKey("scorer", Scorer)
 CASES = web.AppKey("cases", CaseReader)
 SUGGESTIONS = web.AppKey("suggestions", SuggestionSink)
+LANGUAGE_SETTINGS = web.AppKey("language_settings", LanguageSettings)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 METRICS = web.AppKey("metrics", ApiMetrics)
 
@@ -158,7 +160,8 @@ async def analyze_comment(request: web.Request) -> web.Response:
     except orjson.JSONDecodeError as exc:
         raise invalid_argument(f"Invalid JSON payload received. {exc}") from exc
     analyze_request = parse_analyze_request(body, max_comment_bytes=settings.max_comment_bytes)
-    response = await analyze(analyze_request, request.app[SCORER], max_spans=settings.max_span_sentences)
+    response = await analyze(analyze_request, request.app[SCORER], max_spans=settings.max_span_sentences,
+                             language_settings=request.app[LANGUAGE_SETTINGS])
     return _json(response)
 
 
@@ -172,8 +175,16 @@ async def suggest_comment_score(request: web.Request) -> web.Response:
     sink = request.app.get(SUGGESTIONS)
     if sink is None:  # an embedder injected a case reader but no suggestion sink
         raise ApiError(501, "This server does not store suggestions.")
+    response = suggest_response(suggestion, _languages(request))  # refuses before anything is stored
     await sink.record(suggestion)
-    return _json(suggest_response(suggestion))
+    return _json(response)
+
+
+def _languages(request: web.Request) -> LanguageIdentifier:
+    scorer = request.app.get(SCORER)
+    if scorer is None:
+        raise RetryLater(503, "The model is not ready, retry later.", "engine_not_ready")
+    return LanguageIdentifier(scorer.languages, request.app[LANGUAGE_SETTINGS])
 
 
 async def open_campaigns(request: web.Request) -> web.Response:
@@ -206,6 +217,10 @@ async def _inference_engine(app: web.Application) -> AsyncIterator[None]:
     app[SCORER] = engine
     yield
     await engine.stop()
+
+
+async def _load_language_model(app: web.Application) -> None:
+    await asyncio.to_thread(load_model)  # about a second: not on the first request's path
 
 
 async def _evidence_locker(app: web.Application) -> AsyncIterator[None]:
@@ -263,6 +278,8 @@ async def create_api(
     # The body limit leaves room for JSON escaping (up to 6 bytes per character of text).
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_comment_bytes * 6 + 65_536)
     app[SETTINGS] = settings
+    app[LANGUAGE_SETTINGS] = config.load(LanguageSettings)
+    app.on_startup.append(_load_language_model)
     app[REGISTRY] = registry
     app[METRICS] = metrics
     if scorer is None:

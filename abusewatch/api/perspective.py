@@ -15,15 +15,15 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from abusewatch.api.errors import RetryLater, invalid_argument
+from abusewatch.api.errors import ApiError, RetryLater, invalid_argument
 from abusewatch.evidence import EvidenceStore
 from abusewatch.evidence.records import suggestion_record
 from abusewatch.evidence.store import EvidenceUnavailable
 from abusewatch.ingest.contract import format_time, utcnow
 from abusewatch.scoring.inference import NotStarted, Overloaded
+from abusewatch.scoring.language import LanguageIdentifier, LanguageSettings
 
 SCORE_TYPE = "PROBABILITY"
-SUPPORTED_LANGUAGES = ("en",)  # the classifier is trained on English only
 
 LabelScores = Mapping[str, float]
 
@@ -79,6 +79,9 @@ class Scorer(Protocol):
     @property
     def model_info(self) -> dict[str, str]: ...
 
+    @property
+    def languages(self) -> tuple[str, ...]: ...  # what the model reads (its artifact's `languages`)
+
     async def score(self, texts: Sequence[str], *, wait: bool = True) -> list[dict[str, float]]: ...
 
 
@@ -128,7 +131,7 @@ def parse_analyze_request(body: Any, *, max_comment_bytes: int) -> AnalyzeReques
         raise invalid_argument("Must request at least one attribute.")
     attributes = tuple(_requested_attribute(name, options) for name, options in requested.items())
 
-    languages = _languages(body, attributes[0].name)
+    languages = _languages(body)
     _expect(body.get("doNotStore", False), bool, "do_not_store", "a boolean")
     span_annotations = _expect(body.get("spanAnnotations", False), bool, "span_annotations", "a boolean")
     return AnalyzeRequest(text, attributes, languages, span_annotations, _optional_string(body, "clientToken", "client_token"))
@@ -148,16 +151,50 @@ def _comment_text(body: dict[str, Any], max_comment_bytes: int) -> str:
     return text
 
 
-def _languages(body: dict[str, Any], attribute: str) -> tuple[str, ...]:
-    languages = tuple(
+def _languages(body: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(
         _expect(language, str, "languages", "a list of language codes").lower()
         for language in _expect(body.get("languages", []), list, "languages", "a list of language codes")
     )
-    unsupported = [language for language in languages if language not in SUPPORTED_LANGUAGES]
+
+
+class LanguageNotSupported(ApiError):
+    """Perspective's LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE: a 400 whose details name the attribute, the
+    requested and the detected languages, so clients that handle Perspective's error handle ours."""
+
+    def __init__(self, attribute: str, unsupported: Sequence[str], requested: Sequence[str], detected: Sequence[str]):
+        # The wording Perspective itself uses for this case.
+        super().__init__(400, f"Attribute {attribute} does not support request languages: {','.join(unsupported)}")
+        self.details = {
+            "@type": "type.googleapis.com/google.commentanalyzer.v1alpha1.Error",
+            "errorType": "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE",
+            "languageNotSupportedByAttributeError": {
+                "detectedLanguages": list(detected),
+                "requestedLanguages": list(requested),
+                "attribute": attribute,
+            },
+        }
+
+    def body(self) -> dict[str, Any]:
+        body = super().body()
+        body["error"]["details"] = [self.details]
+        return body
+
+
+def comment_languages(
+    text: str, requested: Sequence[str], attribute: str, languages: LanguageIdentifier
+) -> tuple[list[str], list[str]]:
+    """(languages the comment is scored as, detected languages), or LanguageNotSupported. Requested
+    languages are the client's word (as at Perspective) and must all be ones the model reads; without
+    them the detected language must be (abusewatch.scoring.language decides it as for posts)."""
+    detected = [languages.identify(text).code]
+    if requested:
+        unsupported = [code for code in requested if code not in languages.supported]
+    else:
+        unsupported = [code for code in detected if code not in languages.supported]
     if unsupported:
-        # The wording Perspective itself uses for this case, so clients' error handling matches.
-        raise invalid_argument(f"Attribute {attribute} does not support request languages: {','.join(unsupported)}")
-    return languages
+        raise LanguageNotSupported(attribute, unsupported, requested, detected)
+    return list(requested or detected), detected
 
 
 def _optional_string(body: dict[str, Any], field: str, where: str) -> str | None:
@@ -215,7 +252,7 @@ def parse_suggest_request(body: Any, *, max_comment_bytes: int) -> SuggestReques
     return SuggestRequest(
         text=text,
         attribute_scores=scores,
-        languages=_languages(body, next(iter(scores))),
+        languages=_languages(body),
         community_id=_optional_string(body, "communityId", "community_id"),
         client_token=_optional_string(body, "clientToken", "client_token"),
         context=context,
@@ -242,9 +279,11 @@ def _suggested_score(name: str, entry: Any) -> float:
     return float(value)
 
 
-def suggest_response(request: SuggestRequest) -> dict[str, Any]:
-    """Perspective's SuggestCommentScoreResponse."""
-    response: dict[str, Any] = {"detectedLanguages": list(SUPPORTED_LANGUAGES)}
+def suggest_response(request: SuggestRequest, languages: LanguageIdentifier) -> dict[str, Any]:
+    """Perspective's SuggestCommentScoreResponse; LanguageNotSupported as for AnalyzeComment (a
+    suggestion is a label for the model, in a language it must read)."""
+    _, detected = comment_languages(request.text, request.languages, next(iter(request.attribute_scores)), languages)
+    response: dict[str, Any] = {"detectedLanguages": detected}
     if request.languages:
         response["requestedLanguages"] = list(request.languages)
     if request.client_token is not None:
@@ -296,7 +335,11 @@ def _score(value: float) -> dict[str, Any]:
 
 
 def analyze_response(
-    request: AnalyzeRequest, summary: LabelScores, spans: Sequence[tuple[TextSpan, LabelScores]]
+    request: AnalyzeRequest,
+    summary: LabelScores,
+    spans: Sequence[tuple[TextSpan, LabelScores]],
+    languages: Sequence[str],
+    detected: Sequence[str],
 ) -> dict[str, Any]:
     """The AnalyzeComment response for model scores of the whole comment and of its spans."""
     attribute_scores: dict[str, Any] = {}
@@ -317,17 +360,23 @@ def analyze_response(
         attribute_scores[attribute.name] = entry
     response: dict[str, Any] = {
         "attributeScores": attribute_scores,
-        "languages": list(request.languages or SUPPORTED_LANGUAGES),
-        # We do not detect languages: the model reads English, and this says so.
-        "detectedLanguages": list(SUPPORTED_LANGUAGES),
+        "languages": list(languages),
+        "detectedLanguages": list(detected),
     }
     if request.client_token is not None:
         response["clientToken"] = request.client_token
     return response
 
 
-async def analyze(request: AnalyzeRequest, scorer: Scorer, *, max_spans: int) -> dict[str, Any]:
-    """Score the comment (and its sentences, for span annotations) in one engine call."""
+async def analyze(
+    request: AnalyzeRequest, scorer: Scorer, *, max_spans: int, language_settings: LanguageSettings | None = None
+) -> dict[str, Any]:
+    """Score the comment (and its sentences, for span annotations) in one engine call, after
+    checking that the model reads its language (LanguageNotSupported otherwise)."""
+    languages, detected = comment_languages(
+        request.text, request.languages, request.attributes[0].name,
+        LanguageIdentifier(scorer.languages, language_settings),
+    )
     spans = sentence_spans(request.text, max_spans) if request.span_annotations else []
     # A one-sentence comment's only span is the comment: score it once.
     span_texts = [request.text[span.start : span.end] for span in spans] if len(spans) > 1 else []
@@ -340,7 +389,7 @@ async def analyze(request: AnalyzeRequest, scorer: Scorer, *, max_spans: int) ->
     except NotStarted as exc:
         raise RetryLater(503, f"The model is not ready, retry later ({exc}).", "engine_not_ready") from exc
     span_scores = scores[1:] if span_texts else scores[:1] * len(spans)
-    return analyze_response(request, scores[0], list(zip(spans, span_scores, strict=True)))
+    return analyze_response(request, scores[0], list(zip(spans, span_scores, strict=True)), languages, detected)
 
 
 class SuggestionSink(Protocol):

@@ -115,4 +115,5 @@ _SETTINGS_MODULES = [
     "abusewatch.scoring.model.settings",
     "abusewatch.common.tracing",
     "abusewatch.scoring.media.settings",
+    "abusewatch.scoring.language",
 ]

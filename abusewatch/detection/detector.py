@@ -42,6 +42,7 @@ class DetectorStats:
     posts: int = 0
     target_posts: int = 0
     abusive_target_posts: int = 0
+    unscored_target_posts: int = 0  # language not supported by the model: neither abusive nor benign
     late_dropped: int = 0
     duplicates_dropped: int = 0
     expired_targets: int = 0
@@ -217,6 +218,12 @@ class PileOnDetector:
         elif post.abusive and state.evidence and self._already_counted(target, state.evidence, post.post_id):
             stats.duplicates_dropped += 1  # redelivered (at-least-once): counted already
             return []
+        if not post.scored and not post.abusive:
+            # Scores in a language the model does not read are unknown: counting the post as benign
+            # would dilute the abusive share of a pile-on in that language. It is counted apart, and
+            # alerts on the target say how many such posts their window had.
+            self._count_unscored(target, state, bucket)
+            return []
         if ts > state.newest_ts:
             if bucket > state.newest_ts // self._bucket_s:
                 self._roll(target, state, bucket)
@@ -235,6 +242,23 @@ class PileOnDetector:
             alerts = self._on_abusive(target, state, post, follows)
         self.store.put(target, state)
         return alerts
+
+    def _count_unscored(self, target: str, state: TargetState, bucket: int) -> None:
+        self.stats.unscored_target_posts += 1
+        unscored = state.unscored if state.unscored is not None else {}
+        unscored[bucket] = unscored.get(bucket, 0) + 1
+        oldest = max(bucket, int(state.newest_ts // self._bucket_s)) - self._keep_buckets
+        for key in [key for key in unscored if key <= oldest]:
+            del unscored[key]
+        state.unscored = unscored
+        self.store.put(target, state)
+
+    def _unscored_posts(self, state: TargetState, start: float) -> int:
+        """Posts in the buckets after start whose language the model does not read."""
+        if not state.unscored:
+            return 0
+        first = int(start // self._bucket_s) + 1
+        return sum(count for key, count in state.unscored.items() if key >= first)
 
     def _already_counted(self, target: str, evidence: list[Evidence], post_id: str) -> bool:
         if len(evidence) < self.settings.hot_min_abusive_posts:
@@ -579,6 +603,19 @@ class PileOnDetector:
         self.authors.record_campaign(campaign.campaign_id, target, campaign.authors)
         self.stats.alerts[campaign.status] += 1
         ranked = sorted(stats.evidence, key=lambda e: (-max(e.scores), e.post_id))
+        counts = {
+            "abusive_posts": stats.abusive_posts,
+            "total_posts": stats.total_posts,
+            "counted_abusive_posts": stats.counted_abusive_posts,
+            "peak_minute_abusive_posts": stats.peak_minute_abusive_posts,
+            "campaign_abusive_posts": campaign.abusive_posts,
+            "campaign_authors": len(campaign.authors),
+        }
+        unscored = self._unscored_posts(state, stats.start_ts)
+        if unscored:
+            counts["unscored_posts"] = unscored
+            reasons = [*reasons, f"unscored_posts={unscored} in {stats.size_s}s: in a language the model does not "
+                       "read, counted neither abusive nor benign (not in total_posts)"]
         score_summary = {}
         if stats.evidence:
             for index, label in enumerate(LABELS):
@@ -592,14 +629,7 @@ class PileOnDetector:
             detected_at=format_time(self._clock()),
             event_time=_iso(event_ts),
             window={"start": _iso(stats.start_ts), "end": _iso(stats.end_ts), "size_s": stats.size_s},
-            counts={
-                "abusive_posts": stats.abusive_posts,
-                "total_posts": stats.total_posts,
-                "counted_abusive_posts": stats.counted_abusive_posts,
-                "peak_minute_abusive_posts": stats.peak_minute_abusive_posts,
-                "campaign_abusive_posts": campaign.abusive_posts,
-                "campaign_authors": len(campaign.authors),
-            },
+            counts=counts,
             distinct_authors=len(stats.authors),
             new_account_share=round(stats.new_account_share, 4),
             non_follower_share=round(stats.non_follower_share, 4),

@@ -30,6 +30,9 @@ class ScoredPost(NamedTuple):
     follows_first_target: bool | None  # posts/v1 author_follows_target refers to the replied-to user
     text: str
     model: dict[str, str] | None
+    # False when the model does not read the post's language (post-scores `language.supported`):
+    # its scores are unknown, so it counts as neither abusive nor benign.
+    scored: bool = True
 
     def new_account(self, new_account_s: float) -> bool:
         """Whether the author was younger than new_account_s at posting time (parsed only for
@@ -70,17 +73,20 @@ def rule_layer_found(message: dict[str, Any]) -> bool:
 def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...]) -> ScoredPost:
     post = message["post"]
     label_scores = message["scores"]
+    language = message.get("language")  # optional: messages written before it are supported
+    scored = language is None or language["supported"]
     return ScoredPost(
         message["post_id"],
         message["author_id"],
         message["targets"],
         epoch_seconds(post["created_at"]),
-        is_abusive(label_scores, thresholds) or matched_known_media(message) or rule_layer_found(message),
+        (scored and is_abusive(label_scores, thresholds)) or matched_known_media(message) or rule_layer_found(message),
         label_scores,
         post.get("author_created_at"),
         post.get("author_follows_target"),
         post["text"],
         message.get("model"),
+        scored,
     )
 
 

@@ -104,6 +104,7 @@ class TargetState:
         "base_total",
         "evidence",
         "campaign",
+        "unscored",
     )
 
     def __init__(self, newest_ts: float, folded_bucket: int, base_weight: float) -> None:
@@ -120,6 +121,9 @@ class TargetState:
         self.base_total = 0.0  # EWMA of all posts per bucket (reported as the target's usual rate)
         self.evidence: list[Evidence] | None = None
         self.campaign: Campaign | None = None
+        # bucket index -> posts whose language the model does not read (kept out of `buckets`: their
+        # scores are unknown); None until the target gets one, as most never do.
+        self.unscored: dict[int, int] | None = None
 
     def to_bytes(self) -> bytes:
         evidence = None
@@ -140,12 +144,13 @@ class TargetState:
                 self.base_total,
                 evidence,
                 self.campaign.to_list() if self.campaign else None,
+                [[k, v] for k, v in self.unscored.items()] if self.unscored else None,
             ]
         )
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> TargetState:
-        newest, buckets, folded, weight, mean, mad, total, evidence, campaign = orjson.loads(raw)
+        newest, buckets, folded, weight, mean, mad, total, evidence, campaign, *rest = orjson.loads(raw)
         state = cls(newest, folded, weight)
         state.buckets = {k: v for k, v in buckets}
         state.base_mean, state.base_mad, state.base_total = mean, mad, total
@@ -156,4 +161,6 @@ class TargetState:
             ]
         if campaign:
             state.campaign = Campaign.from_list(campaign)
+        if rest and rest[0]:  # absent from state written before unscored posts were counted
+            state.unscored = {k: v for k, v in rest[0]}
         return state

@@ -84,6 +84,7 @@ class PostScores(Message):
     threats: dict[str, Any] | None = None
     extortion: dict[str, Any] | None = None
     media_matches: dict[str, Any] | None = None
+    language: dict[str, Any] | None = None
     model: dict[str, str]
     post: dict[str, Any]
     scored_at: str

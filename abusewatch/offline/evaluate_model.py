@@ -447,6 +447,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         datasets_dir = args.datasets_dir or data.default_datasets_dir()
         results = evaluate_dev(artifact, datasets_dir, baselines, detector_thresholds, engine_settings)
+        from abusewatch.offline.bench.language import measure as measure_language_id
+        from abusewatch.scoring.language import LanguageIdentifier, LanguageSettings
+
+        # The classifier's rule for the model's languages: which posts it would score as unknown.
+        results["language_id"] = measure_language_id(
+            datasets_dir, LanguageIdentifier(artifact.languages, load(LanguageSettings)))
     results["model"] = {"name": artifact.name, "version": artifact.version, "path": str(args.model)}
     results["seconds"] = round(time.time() - started, 1)
     if args.json:
@@ -472,6 +478,11 @@ def run(args: argparse.Namespace) -> int:
     if args.csv is not None:
         columns += ["macro_f1"] + (["baseline_macro_f1"] if baselines else [])
     print(format_table(results["per_label"], columns))
+    if "language_id" in results:
+        from abusewatch.offline.bench.language import format_report as language_report
+
+        print()
+        print(language_report(results["language_id"]))
     layer = results.get("rule_layer")
     if layer:
         print()

@@ -377,6 +377,7 @@ def run(args: argparse.Namespace) -> int:
         calibration=calibration,
         thresholds=thresholds,
         metadata={"recipe": recipe, "thresholds": threshold_details, "dev_metrics": dev_summary},
+        languages=("en",),  # every training dataset (../shared/datasets) is English
     )
     save_artifact(artifact, args.output)
     checkpoint.unlink()

@@ -18,11 +18,14 @@ from abusewatch.policy.kinds import ACTION_KINDS, Trigger
 from abusewatch.policy.kinds.base import Decision
 from abusewatch.policy.model import ActionSpec, Policy, Rule
 from abusewatch.scoring.labels import LABELS
+from abusewatch.scoring.language import supported_by_field, unsupported_reason
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Skip:
-    """A rule that matched but did not act, and why ("cooldown" or "allowlist: <reason>")."""
+    """A rule that matched but did not act, and why ("cooldown" or "allowlist: <reason>"), or a
+    post rule that could not be judged ("scores unknown: <why>": the post's language is one the
+    model does not read, so "below threshold" would mean nothing)."""
 
     rule_id: str
     kind: str
@@ -124,6 +127,25 @@ def _post_conditions(when: dict[str, Any], scored: dict[str, Any]) -> tuple[bool
     return matched, observed, thresholds
 
 
+# Conditions that read the model's scores or the threat rule layer, both English-only: on a post in
+# a language the model does not read their "no" is unknown, not a no.
+_LANGUAGE_DEPENDENT = ("scores_at_least", "threat_rule_detected")
+
+
+def _unknown_on_language(when: dict[str, Any], scored: dict[str, Any]) -> str | None:
+    """Why a post rule that did not match could not be judged, or None when it was: the post's
+    language is unsupported, the rule reads scores or the threat layer, and its other conditions
+    (has_target, doxxing, media) hold."""
+    language = scored.get("language")
+    if supported_by_field(language) or not any(when.get(name) for name in _LANGUAGE_DEPENDENT):
+        return None
+    others, _, _ = _post_conditions({k: v for k, v in when.items() if k not in _LANGUAGE_DEPENDENT}, scored)
+    if not others:
+        return None
+    why = f"scores unknown: {unsupported_reason(language)}"
+    return why + (" (the threat rule layer's patterns are English)" if when.get("threat_rule_detected") else "")
+
+
 def _media_matches(scored: dict[str, Any], banks: list[str] | None, *, flooding: bool) -> list[dict[str, Any]]:
     """The post's media matches in `banks` (every bank: None) whose flooding flag is `flooding`."""
     matches = (scored.get("media_matches") or {}).get("matches", ())  # optional: older messages have none
@@ -209,6 +231,9 @@ def decide_post(scored: dict[str, Any], *, policy: Policy, cooldowns: Cooldowns,
     for rule in policy.rules_for("post-scores"):
         matched, observed, thresholds = _post_conditions(rule.when, scored)
         if not matched:
+            unknown = _unknown_on_language(rule.when, scored)
+            if unknown is not None:
+                skipped += [Skip(rule.id, spec.kind, post_id, unknown) for spec in rule.actions]
             continue
         matched_rules.append(rule.id)
         if author_id in policy.allowlisted_authors:

@@ -18,6 +18,7 @@ from abusewatch.ingest.contract import Post, Rejection, format_time, utcnow, val
 from abusewatch.ingest.messages import PostScores
 from abusewatch.scoring.doxxing import detect_personal_data
 from abusewatch.scoring.extortion import detect_extortion
+from abusewatch.scoring.language import LanguageIdentifier
 from abusewatch.scoring.media.banks import HashBanks, MediaCheck
 from abusewatch.scoring.threats import detect_threat
 from abusewatch.common.settings import IngestSettings
@@ -86,8 +87,11 @@ class PostClassifier:
         model_info: dict[str, str],
         ingest: IngestSettings,
         banks: HashBanks | None = None,
+        *,
+        language: LanguageIdentifier,
     ) -> None:
         self._score_texts = score_texts
+        self._language = language
         self._banks = banks
         self._model_info = dict(model_info)
         self._ingest = ingest
@@ -179,6 +183,7 @@ class PostClassifier:
         return post_scores_message(
             post.raw, post.targets, scores, self._model_info, scored_at=scored_at, latency_ms=latency_ms,
             rules=rule_findings(post), media_matches=media.to_field() if media is not None else None,
+            language=self._language.identify(post.text, post.raw.get("lang")).to_field(),
         )
 
 
@@ -217,13 +222,16 @@ def post_scores_message(
     latency_ms: float,
     rules: RuleFindings | None = None,
     media_matches: dict[str, Any] | None = None,
+    language: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The post-scores/v1 message for a validated post (`post` as received, `targets` as the
     contract derives them): the one builder, for the classifier, the simulator and replay.
     `rules`: what the rule layers found (`rule_findings`); None when no rule layer ran (the
     simulator), which leaves the optional threats and extortion fields out rather than claiming
     nothing was found. `media_matches`: what the hash banks found for a post with media
-    (`MediaCheck.to_field`), None for one without."""
+    (`MediaCheck.to_field`), None for one without. `language`: the post's language
+    (`PostLanguage.to_field`); None (the simulator, which writes English, and `replay --scorer
+    model`) leaves the optional field out, which readers take as supported."""
     found = rules or RuleFindings()
 
     def layer(kinds: Sequence[str] | None) -> dict[str, Any] | None:
@@ -238,6 +246,7 @@ def post_scores_message(
         threats=layer(found.threat_kinds),
         extortion=layer(found.extortion_kinds),
         media_matches=media_matches,
+        language=language,
         model=model,
         post=post,
         scored_at=scored_at,

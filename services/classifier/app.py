@@ -19,6 +19,7 @@ from abusewatch.scoring.media.banks import HashBanks
 from abusewatch.scoring.media.settings import MediaSettings
 from abusewatch.services.classifier.bank_updates import BankUpdatesFeed
 from abusewatch.scoring.inference import EngineSettings, InferenceEngine
+from abusewatch.scoring.language import LanguageIdentifier, LanguageSettings
 from abusewatch.services.common import DeadLetterSink, ServiceContext, create_app, fail_fast, raw_topic
 from abusewatch.common.settings import ClassifierStreamSettings, IngestSettings
 from abusewatch.common.tracing import headers_of, traceparent
@@ -42,7 +43,10 @@ def build(ctx: ServiceContext) -> faust.App:
         DeadLetterSink(ctx, raw_topic(app, ctx, "dead-letters").send, schema="dead-letters/v1"),
     )
     ctx.readiness_checks.append(lambda: bank_updates.consumer is not None)
-    classifier = PostClassifier(engine.score, engine.model_info, config.load(IngestSettings), banks)
+    classifier = PostClassifier(
+        engine.score, engine.model_info, config.load(IngestSettings), banks,
+        language=LanguageIdentifier(engine.languages, config.load(LanguageSettings)),
+    )
     dead_letters = DeadLetterSink(ctx, posts_dlq.send, schema="posts-dlq/v1")
     posts_name = posts.get_topic_name()
     metrics = ctx.metrics

@@ -34,6 +34,7 @@ from abusewatch.scoring.inference.metrics import EngineMetrics
 from abusewatch.scoring.inference.queue import NotStarted, QueuedPost, RequestQueue
 from abusewatch.scoring.inference.settings import EngineSettings
 from abusewatch.scoring.inference.tokenization import PostTokenizer
+from abusewatch.scoring.model.artifact import LANGUAGES_BEFORE_THE_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class InferenceEngine:
         model_info: dict[str, str],
         first_pass: LexicalFirstPass | None = None,
         registry: CollectorRegistry | None = None,
+        languages: Sequence[str] = LANGUAGES_BEFORE_THE_FIELD,
     ) -> None:
         self._settings = settings
         self._backend = backend
@@ -69,6 +71,7 @@ class InferenceEngine:
         self._labels = tuple(labels)
         self._calibrate = calibrate
         self._model_info = dict(model_info)
+        self._languages = tuple(languages)
         self._first_pass = first_pass
         self._metrics = EngineMetrics(registry)
         self._started = False
@@ -108,11 +111,17 @@ class InferenceEngine:
             model_info={"name": artifact.name, "version": artifact.version},
             first_pass=first_pass,
             registry=registry,
+            languages=artifact.languages,
         )
 
     @property
     def model_info(self) -> dict[str, str]:
         return dict(self._model_info)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages the model reads (its artifact's `languages`), its main one first."""
+        return self._languages
 
     @property
     def device(self) -> str:

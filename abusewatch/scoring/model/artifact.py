@@ -4,8 +4,8 @@ Layout:
   model.safetensors   every weight of AbuseClassifier (encoder.* and head.*), stored as bf16
   config.json         the encoder's transformers config (architecture only)
   tokenizer.json ...  the fast tokenizer's files
-  abusewatch.json     name, version, labels, max_length, text_normalisation, calibration, thresholds,
-                      metadata
+  abusewatch.json     name, version, labels, languages, max_length, text_normalisation, calibration,
+                      thresholds, metadata
 Loading upcasts the weights to fp32 on CPU, puts the network in eval mode and wraps the tokenizer
 in the artifact's text normalisation (`abusewatch.scoring.model.text`).
 """
@@ -24,6 +24,9 @@ DEFAULT_MODEL_DIR = resources.shipped_root() / resources.SHIPPED_MODEL
 WEIGHTS_FILE = "model.safetensors"
 MANIFEST_FILE = resources.MODEL_MANIFEST
 FORMAT_VERSION = 1
+# What artifacts written before the `languages` field read: every one of them was trained on the
+# English datasets only (docs/model-card.md, "Languages").
+LANGUAGES_BEFORE_THE_FIELD = ("en",)
 
 
 @dataclass
@@ -37,6 +40,9 @@ class ModelArtifact:
     calibration: PlattCalibration
     thresholds: dict[str, float]
     metadata: dict[str, Any] = field(default_factory=dict)
+    # ISO 639-1 codes of the languages the model was trained to read, its training data's first;
+    # scores of posts in any other language are unknown (abusewatch.scoring.language).
+    languages: tuple[str, ...] = LANGUAGES_BEFORE_THE_FIELD
 
     @property
     def text_normalisation(self) -> str:
@@ -62,6 +68,7 @@ def save_artifact(artifact: ModelArtifact, path: str | Path = DEFAULT_MODEL_DIR)
         "name": artifact.name,
         "version": artifact.version,
         "labels": list(artifact.labels),
+        "languages": list(artifact.languages),
         "max_length": artifact.max_length,
         "text_normalisation": artifact.text_normalisation,
         "calibration": artifact.calibration.to_json(),
@@ -105,4 +112,13 @@ def load_artifact(path: str | Path = DEFAULT_MODEL_DIR) -> ModelArtifact:
         calibration=PlattCalibration.from_json(manifest["calibration"]),
         thresholds={label: float(value) for label, value in manifest["thresholds"].items()},
         metadata=manifest.get("metadata", {}),
+        languages=manifest_languages(manifest),
     )
+
+
+def manifest_languages(manifest: dict[str, Any]) -> tuple[str, ...]:
+    """The languages an artifact's manifest says its model reads (lower-cased ISO 639-1 codes)."""
+    languages = manifest.get("languages", LANGUAGES_BEFORE_THE_FIELD)
+    if not isinstance(languages, list | tuple) or not languages or not all(isinstance(c, str) and c for c in languages):
+        raise ValueError(f"abusewatch.json: 'languages' must be a non-empty list of language codes, got {languages!r}")
+    return tuple(code.lower() for code in languages)

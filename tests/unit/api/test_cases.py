@@ -118,6 +118,7 @@ def test_escalation_comes_with_its_evidence(locker: EvidenceStore) -> None:
 class UnusedScorer:
     ready = True
     model_info = {"name": "unused", "version": "0"}
+    languages = ("en",)
 
     async def score(self, texts, *, wait=True):
         raise AssertionError("read endpoints never score")

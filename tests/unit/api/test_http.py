@@ -28,6 +28,7 @@ class KeywordScorer:
 
     ready = True
     model_info = {"name": "keyword-stand-in", "version": "0"}
+    languages = ("en",)
 
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
@@ -80,8 +81,11 @@ def assert_google_error(response: httpx.Response, code: int, status: str) -> str
     assert response.status_code == code
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "status"}
+    # Google's `details` only where Perspective has them (LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE).
+    assert set(body) == {"error"} and set(body["error"]) - {"details"} == {"code", "message", "status"}
     assert (body["error"]["code"], body["error"]["status"]) == (code, status)
+    if "details" in body["error"]:
+        assert body["error"]["details"][0]["errorType"] == "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE"
     return body["error"]["message"]
 
 
@@ -229,6 +233,8 @@ def test_score_threshold_leaves_out_low_attributes() -> None:
         ),
         (b'{"requestedAttributes": {"TOXICITY": {}}}', "comment"),
         (b'{"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {}}, "languages": ["de"]}', "languages: de"),
+        ('{"comment": {"text": "ich bringe dich um, du wirst es bereuen"}, "requestedAttributes": {"THREAT": {}}}'
+         .encode(), "Attribute THREAT does not support request languages: de"),
     ],
 )
 def test_bad_requests_are_google_shaped_400s(content: bytes, fragment: str) -> None:

@@ -78,7 +78,6 @@ def test_a_minimal_request_parses_with_perspective_defaults() -> None:
         ({"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {"scoreThreshold": 2}}}, "between 0 and 1"),
         ({"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {"bogus": 1}}}, 'Unknown name "bogus"'),
         (request_body(requestedAttribute={}), 'Unknown name "requestedAttribute"'),
-        (request_body(languages=["fr"]), "Attribute TOXICITY does not support request languages: fr"),
         (request_body(languages="en"), "languages"),
         (request_body(doNotStore="yes"), "do_not_store"),
         (request_body(spanAnnotations=1), "span_annotations"),
@@ -136,7 +135,7 @@ def test_response_shape_threshold_and_client_token() -> None:
     )
     low = dict.fromkeys(LABELS, 0.1)
     spans = sentence_spans(request.text, 10)
-    response = analyze_response(request, SCORES, [(spans[0], SCORES), (spans[1], low)])
+    response = analyze_response(request, SCORES, [(spans[0], SCORES), (spans[1], low)], ["en"], ["en"])
     assert response == {
         "attributeScores": {
             "TOXICITY": {
@@ -156,6 +155,7 @@ def test_response_shape_threshold_and_client_token() -> None:
 class OverloadedScorer:
     ready = True
     model_info = {"name": "fake", "version": "0"}
+    languages = ("en",)
 
     async def score(self, texts, *, wait=True):
         raise Overloaded("0 of 1 queue slots free")
@@ -165,3 +165,55 @@ def test_a_saturated_engine_is_503_unavailable() -> None:
     with pytest.raises(ApiError) as raised:
         asyncio.run(analyze(parse(request_body()), OverloadedScorer(), max_spans=4))
     assert (raised.value.code, raised.value.status) == (503, "UNAVAILABLE")
+
+
+class EnglishScorer:
+    ready = True
+    model_info = {"name": "fake", "version": "0"}
+    languages = ("en",)
+
+    def __init__(self) -> None:
+        self.calls = []
+
+    async def score(self, texts, *, wait=True):
+        self.calls.append(list(texts))
+        return [dict(SCORES) for _ in texts]
+
+
+@pytest.mark.parametrize(
+    ("text", "languages", "detected", "unsupported"),
+    [
+        ("ich bringe dich um, du wirst es bereuen", [], ["de"], "de"),  # detected, not requested
+        ("you idiot, I will find you", ["fr"], ["en"], "fr"),  # requested: the client's word
+        ("je vais te tuer, je sais où tu habites", ["en", "es"], ["fr"], "es"),
+    ],
+)
+def test_unsupported_languages_are_perspectives_language_not_supported_by_attribute(text, languages, detected,
+                                                                                   unsupported) -> None:
+    scorer = EnglishScorer()
+    body = {"comment": {"text": text}, "requestedAttributes": {"THREAT": {}}, "languages": languages}
+    with pytest.raises(ApiError) as raised:
+        asyncio.run(analyze(parse(body), scorer, max_spans=4))
+    assert raised.value.body() == {"error": {
+        "code": 400,
+        "message": f"Attribute THREAT does not support request languages: {unsupported}",
+        "status": "INVALID_ARGUMENT",
+        "details": [{
+            "@type": "type.googleapis.com/google.commentanalyzer.v1alpha1.Error",
+            "errorType": "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE",
+            "languageNotSupportedByAttributeError": {
+                "detectedLanguages": detected, "requestedLanguages": languages, "attribute": "THREAT"},
+        }],
+    }}
+    assert scorer.calls == []  # refused before the model is asked
+
+
+def test_detected_languages_are_the_detected_language() -> None:
+    english = {"comment": {"text": "you are an idiot and everyone knows it"}, "requestedAttributes": {"TOXICITY": {}}}
+    response = asyncio.run(analyze(parse(english), EnglishScorer(), max_spans=4))
+    assert (response["languages"], response["detectedLanguages"]) == (["en"], ["en"])
+    # The client says English: scored as English (as Perspective does), and the detection is reported.
+    german = {"comment": {"text": "Ich weiß, wo du wohnst, pass lieber auf dich auf."}, "languages": ["en"],
+              "requestedAttributes": {"TOXICITY": {}}}
+    response = asyncio.run(analyze(parse(german), EnglishScorer(), max_spans=4))
+    assert (response["languages"], response["detectedLanguages"]) == (["en"], ["de"])

@@ -358,3 +358,47 @@ def test_a_crowd_of_menace_the_rule_layers_found_is_a_pile_on_though_the_scores_
     # The same crowd without the finding (older messages have no such field) is not one.
     plain = Stream()
     assert run(detector(), [plain.post("victim", f"crowd{i % 15}", i * 4.0, abusive=False) for i in range(30)]) == []
+
+
+GERMAN = {"detected": "de", "confidence": 0.97, "supported": False, "source": "detected"}
+
+
+def _in_german(message: dict) -> dict:
+    return {**message, "language": GERMAN}
+
+
+def test_posts_in_a_language_the_model_does_not_read_count_as_neither_abusive_nor_benign():
+    # A crowd of 15 new accounts piles on while 600 others write to the target in German. Counted as
+    # benign, the German posts would drown the pile-on's share; their scores are unknown, so they
+    # are kept out of it, and the alert says how many there were.
+    def stream_of(german: bool) -> list[dict]:
+        stream = Stream()
+        others = [stream.post("victim", f"de{i}", i * 0.5, abusive=False, new_account=False, follows=True)
+                  for i in range(600)]
+        others = [_in_german(m) for m in others] if german else others
+        return sorted(others + pile_on(stream, spacing_s=10.0), key=lambda m: m["post"]["created_at"])
+
+    assert [a for a in run(detector(), stream_of(german=False)) if a["status"] == "opened"] == []
+    det = detector()
+    opened = [a for a in run(det, stream_of(german=True)) if a["status"] == "opened"]
+    assert len(opened) == 1
+    alert = opened[0]
+    contract.validate("target-alerts", alert)
+    assert alert["counts"]["unscored_posts"] > 0
+    assert alert["counts"]["total_posts"] < 100  # the German posts are not in the share's denominator
+    assert any(reason.startswith("unscored_posts=") and "neither abusive nor benign" in reason
+               for reason in alert["reasons"])
+    assert det.stats.unscored_target_posts == 600
+
+
+def test_high_scores_on_an_unsupported_language_are_not_abuse_either():
+    stream = Stream()
+    det = detector()
+    assert run(det, [_in_german(m) for m in pile_on(stream)]) == []
+    assert det.stats.abusive_target_posts == 0 and det.stats.unscored_target_posts == 30
+
+
+def test_alerts_without_unsupported_posts_are_unchanged():
+    alert = next(a for a in run(detector(), pile_on(Stream())) if a["status"] == "opened")
+    assert "unscored_posts" not in alert["counts"]
+    assert not any(reason.startswith("unscored_posts=") for reason in alert["reasons"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+
 from abusewatch.common import config
 from abusewatch.detection import DetectorSettings, PileOnDetector, TargetState
 from abusewatch.offline.bench.detection import measure, synthetic_messages
@@ -61,3 +63,11 @@ def test_memory_per_quiet_target_is_bounded():
     result = measure(5000)
     assert result["targets"] == 5000
     assert result["bytes_per_target_tracemalloc"] < 1500
+
+
+def test_unscored_counts_round_trip_and_old_state_reads_without_them():
+    state = TargetState(1_793_000_000.0, 10, 0.5)
+    state.unscored = {12: 3, 13: 1}
+    assert TargetState.from_bytes(state.to_bytes()).unscored == {12: 3, 13: 1}
+    old = orjson.loads(TargetState(1_793_000_000.0, 10, 0.5).to_bytes())[:9]  # written before the field
+    assert TargetState.from_bytes(orjson.dumps(old)).unscored is None

@@ -205,3 +205,41 @@ def test_extortion_the_rule_layer_found_is_escalated_at_high_severity(policy):
     assert escalation["reasons"]["scores"]["extortion_rule_detected"] == 1.0
     # A post-scores message from before the layer (no "extortion") matches nothing, raises nothing.
     assert emitted(decide_post(scored(threat=0.02), policy=policy, cooldowns=Cooldowns(), now=NOW)) == ()
+
+
+def _in_german(message):
+    message["language"] = {"detected": "de", "confidence": 0.97, "supported": False, "source": "detected"}
+    message["post"]["text"] = "ich bringe dich um"
+    validate("post-scores", message)
+    return message
+
+
+def test_score_rules_on_an_unsupported_language_are_skipped_as_unknown_not_passed_as_below_threshold(policy):
+    # "ich bringe dich um" (I will kill you), scored as if it were English: THREAT 0.02.
+    result = decide_post(_in_german(scored(threat=0.02)), policy=policy, cooldowns=Cooldowns(), now=NOW)
+    assert result.decisions == () and result.matched_rules == ()
+    skips = {(skip.rule_id, skip.kind): skip for skip in result.skipped}
+    # Every rule that reads scores or the (English) threat rule layer, with its other conditions met.
+    assert {rule for rule, _ in skips} == {"threat.credible", "threat.structure", "insult.severe_author_throttle"}
+    credible = skips[("threat.credible", "escalate")]
+    assert credible.subject_id == "p-1"
+    assert credible.reason == "scores unknown: language de not supported by the model"
+    assert skips[("threat.structure", "escalate")].reason.endswith("(the threat rule layer's patterns are English)")
+
+
+def test_rules_that_need_no_scores_still_act_on_an_unsupported_language(policy):
+    message = _in_german(scored())
+    message["doxxing"] = {"detected": True, "kinds": ["phone"]}
+    result = decide_post(message, policy=policy, cooldowns=Cooldowns(), now=NOW)
+    assert "doxxing.targeted" in result.matched_rules
+    # A post aimed at nobody: rules that need a target are not "unknown", they do not apply.
+    untargeted = decide_post(_in_german(scored(targets=())), policy=policy, cooldowns=Cooldowns(), now=NOW)
+    assert {skip.rule_id for skip in untargeted.skipped} == {"threat.credible"}
+
+
+def test_supported_and_unlabelled_posts_below_threshold_record_nothing(policy):
+    english = scored(threat=0.02)  # the example says: en, supported
+    before_the_field = scored(threat=0.02)
+    del before_the_field["language"]
+    for message in (english, before_the_field):
+        assert decide_post(message, policy=policy, cooldowns=Cooldowns(), now=NOW).skipped == ()

@@ -11,7 +11,10 @@ import orjson
 from abusewatch.ingest import contract
 from abusewatch.scoring.classify import IncomingMessage, PostClassifier, RecentPostIds
 from abusewatch.scoring.labels import LABELS
+from abusewatch.scoring.language import LanguageIdentifier
 from abusewatch.common.settings import IngestSettings
+
+ENGLISH = LanguageIdentifier(["en"])
 
 
 def _scorer(calls):
@@ -30,7 +33,7 @@ def _message(offset, **fields):
 
 def test_every_input_yields_exactly_one_output_and_valid_messages():
     calls = []
-    classifier = PostClassifier(_scorer(calls), {"name": "m", "version": "1"}, IngestSettings())
+    classifier = PostClassifier(_scorer(calls), {"name": "m", "version": "1"}, IngestSettings(), language=ENGLISH)
     messages = [
         _message(0, reply_to_user_id="t"),
         _message(1, text=""),
@@ -67,7 +70,7 @@ def test_recent_post_ids_is_bounded():
 
 
 def test_the_threat_rule_layer_is_reported_for_posts_aimed_at_someone_only():
-    classifier = PostClassifier(_scorer([]), {"name": "m", "version": "1"}, IngestSettings())
+    classifier = PostClassifier(_scorer([]), {"name": "m", "version": "1"}, IngestSettings(), language=ENGLISH)
     messages = [_message(0, text="one more article and you get acid in your face", reply_to_user_id="t"),
                 _message(1, text="one more article and you get acid in your face"),  # aimed at nobody
                 _message(2, text="I'm going to kill it at the gym", reply_to_user_id="t")]
@@ -80,7 +83,7 @@ def test_the_threat_rule_layer_is_reported_for_posts_aimed_at_someone_only():
 
 
 def test_the_extortion_rule_layer_is_reported_for_posts_aimed_at_someone_only():
-    classifier = PostClassifier(_scorer([]), {"name": "m", "version": "1"}, IngestSettings())
+    classifier = PostClassifier(_scorer([]), {"name": "m", "version": "1"}, IngestSettings(), language=ENGLISH)
     text = "pay $500 by tonight or your pictures go to your school"
     messages = [_message(0, text=text, reply_to_user_id="t"), _message(1, text=text),
                 _message(2, text="send me the pics from the wedding!", reply_to_user_id="t")]
@@ -90,3 +93,22 @@ def test_the_extortion_rule_layer_is_reported_for_posts_aimed_at_someone_only():
     assert by_id["p2"]["extortion"] == {"detected": False, "kinds": []}
     for message in by_id.values():
         contract.validate("post-scores", message)
+
+
+def test_every_post_score_says_its_language_and_whether_the_model_reads_it():
+    classifier = PostClassifier(_scorer([]), {"name": "m", "version": "1"}, IngestSettings(), language=ENGLISH)
+    messages = [_message(0, text="ich bringe dich um, du wirst es bereuen", reply_to_user_id="t"),
+                _message(1, text="@t nobody wants you here, log off", reply_to_user_id="t"),
+                _message(2, text="kys loser", reply_to_user_id="t"),
+                _message(3, text="ok 👍", lang="pt-BR", reply_to_user_id="t")]
+    by_id = {m["post_id"]: m for _, m in asyncio.run(classifier.classify(messages)).scores}
+    for message in by_id.values():
+        contract.validate("post-scores", message)
+    german = by_id["p0"]["language"]
+    assert (german["detected"], german["supported"], german["source"]) == ("de", False, "detected")
+    assert german["confidence"] >= ENGLISH.settings.min_confidence
+    assert by_id["p1"]["language"]["detected"] == "en" and by_id["p1"]["language"]["supported"] is True
+    # Too short to identify: the model's own language, not "unsupported".
+    assert by_id["p2"]["language"] == {"detected": "en", "confidence": None, "supported": True, "source": "assumed"}
+    # Too short, but the platform tagged it: the tag decides.
+    assert by_id["p3"]["language"] == {"detected": "pt", "confidence": None, "supported": False, "source": "platform"}

@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageStat
 
 from abusewatch.common.settings import IngestSettings
 from abusewatch.ingest import contract
+from abusewatch.scoring.language import LanguageIdentifier
 from abusewatch.scoring.classify import IncomingMessage, PostClassifier
 from abusewatch.scoring.labels import LABELS
 from abusewatch.scoring.media.banks import BankEntry, BankFileError, HashBanks, apply_update, read_bank_dir
@@ -158,7 +159,8 @@ def _scorer():
 
 
 def test_the_classifier_writes_media_matches_into_valid_post_scores(originals, banks):
-    classifier = PostClassifier(_scorer(), {"name": "m", "version": "1"}, IngestSettings(), banks)
+    classifier = PostClassifier(_scorer(), {"name": "m", "version": "1"}, IngestSettings(), banks,
+                                language=LanguageIdentifier(["en"]))
     with_media = {"post_id": "p1", "author_id": "a", "text": "look @t", "created_at": "2026-11-21T09:00:00Z",
                   "reply_to_user_id": "t", "media": [_item(ALTERATIONS["jpeg_q30"](originals[3]), media_id="m1")]}
     without = {"post_id": "p2", "author_id": "a", "text": "hi", "created_at": "2026-11-21T09:00:00Z"}
