@@ -69,28 +69,30 @@ def revocation(original: dict[str, Any], appeal: dict[str, Any], *, now: datetim
     return Decision(OVERTURN_RULE_ID, "platform-actions", subject_id, message, False, parse_time(appeal["at"]))
 
 
-def actions_of_escalation(escalation_record: ChainRecord, store: EvidenceStore) -> list[dict[str, Any]]:
-    """The applied (not shadowed) actions taken on the same evidence as an escalation: for a
-    campaign's escalation every action of that campaign, for a post's the same rule's actions on the
-    same evidence posts."""
+def actions_of_escalation(escalation_record: ChainRecord, store: EvidenceStore, *, now: datetime) -> list[dict[str, Any]]:
+    """The applied (not shadowed), unexpired actions taken on the same evidence as an escalation:
+    for a campaign's escalation every action of that campaign; for a post's, the same rule's actions
+    on the same evidence posts, whether on the author (a throttle) or on the post (a hold)."""
     escalation = escalation_record.payload["message"]
     campaign_id = escalation.get("campaign_id") or escalation["reasons"].get("campaign_id")
     if campaign_id:
-        key = f"campaign:{campaign_id}"
-    elif escalation.get("author_id"):
-        key = f"author:{escalation['author_id']}"
+        keys = [f"campaign:{campaign_id}"]
     else:
-        return []
-    found = []
-    for record in store.by_key(key, kinds=("decision",)):
-        payload, message = record.payload, record.payload["message"]
-        if payload["topic"] != "platform-actions" or payload["shadow"] or message["op"] != "apply":
-            continue
-        if not campaign_id and (payload["rule_id"] != escalation_record.payload["rule_id"]
-                                or message["evidence_post_ids"] != escalation["evidence_post_ids"]):
-            continue
-        found.append(message)
-    return found
+        keys = [f"post:{post_id}" for post_id in escalation["evidence_post_ids"]]
+        keys += [f"author:{escalation['author_id']}"] if escalation.get("author_id") else []
+    found: dict[str, dict[str, Any]] = {}
+    for key in keys:
+        for record in store.by_key(key, kinds=("decision",)):
+            payload, message = record.payload, record.payload["message"]
+            if payload["topic"] != "platform-actions" or payload["shadow"] or message["op"] != "apply":
+                continue
+            if parse_time(message["expires_at"]) <= now:
+                continue  # over already: nothing to lift
+            if not campaign_id and (payload["rule_id"] != escalation_record.payload["rule_id"]
+                                    or message["evidence_post_ids"] != escalation["evidence_post_ids"]):
+                continue
+            found.setdefault(message["action_id"], message)
+    return list(found.values())
 
 
 def handle_appeal(appeal: dict[str, Any], store: EvidenceStore, *, now: datetime) -> AppealOutcome:
@@ -110,7 +112,7 @@ def handle_appeal(appeal: dict[str, Any], store: EvidenceStore, *, now: datetime
         applied = [r.payload["message"] for r in originals if r.payload["message"].get("op") == "apply"]
         escalations = [r for r in originals if r.payload["topic"] == "escalations"]
         if escalations:
-            applied = actions_of_escalation(escalations[0], store)
+            applied = actions_of_escalation(escalations[0], store, now=now)
         revokes = [revocation(original, appeal, now=now) for original in applied]
         if revokes:
             note = f"{note}: overturned, revoking {', '.join(revoke.id for revoke in revokes)}"

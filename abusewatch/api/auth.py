@@ -21,6 +21,11 @@ LONG_LIVED_PATHS = frozenset({"/console/events"})
 QUERY_KEY_PATHS = frozenset({"/v1alpha1/comments:analyze", "/v1alpha1/comments:suggestscore"})
 
 
+def is_console_path(path: str) -> bool:
+    """/console and what lies under it (not /consolefoo): the console's own session check applies."""
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
+
+
 def token_check_enabled(settings: ApiSettings) -> bool:
     """Whether requests must carry a token; no token at all needs an explicit opt-out."""
     if settings.token:
@@ -47,7 +52,7 @@ def bearer_token_middleware(expected_token: str) -> Middleware:
 
     @web.middleware
     async def require_bearer_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in UNAUTHENTICATED_PATHS or request.path.startswith(CONSOLE_PREFIX):
+        if request.path in UNAUTHENTICATED_PATHS or is_console_path(request.path):
             return await handler(request)
         token = presented_token(request)
         if token is None:

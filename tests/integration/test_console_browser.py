@@ -55,7 +55,7 @@ def console_stack(broker, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("console")
     tokens = write_users_file(tmp / "users.yaml", {"viewer-1": "viewer", "reviewer-1": "reviewer", "admin-1": "admin"})
     env = stack_env(broker, tmp, ABUSEWATCH_CONSOLE_USERS_FILE=str(tmp / "users.yaml"),
-                    ABUSEWATCH_CONSOLE_SESSION_SECRET="browser-test-secret", ABUSEWATCH_CONSOLE_REFRESH_S="1")
+                    ABUSEWATCH_CONSOLE_SESSION_SECRET="browser-test-session-secret-32-bytes+", ABUSEWATCH_CONSOLE_REFRESH_S="1")
     stack = Stack(roles=("classifier", "detector", "actions", "api"), env=env, embedded_broker=False)
     stack.start(ready_timeout_s=300)
     yield stack, tokens, tmp

@@ -19,8 +19,18 @@ from aiohttp.typedefs import Handler
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from abusewatch.api.console import views
-from abusewatch.api.console.review import DECISIONS, AppealsPublisher, ReviewError, claim, decision_appeal
-from abusewatch.api.console.sessions import Session, SessionCodec, User, Users
+from abusewatch.api.console.review import (
+    DECISIONS,
+    AppealsPublisher,
+    ReviewError,
+    claim,
+    decision_appeal,
+    require_applied_action,
+    require_escalation,
+)
+from abusewatch.api.console.sessions import Session, SessionCodec, Users
+from abusewatch.api.auth import is_console_path
+from abusewatch.api.errors import ApiConfigError
 from abusewatch.api.console.settings import ConsoleSettings
 from abusewatch.evidence.bundle import export_bundle
 from abusewatch.evidence.report import build_report, csv_text
@@ -49,7 +59,13 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 PUBLIC_PATHS = frozenset({"/console/login"})
+MIN_SECRET_BYTES = 32
+EXAMPLE_SECRETS = frozenset({b"change-me-to-32-random-bytes"})  # deploy/k8s/secret.example.yaml
 EVIDENCE_PER_CASE = 5  # evidence posts shown on a review card; the campaign page shows them all
+
+
+class ConsoleConfigError(ApiConfigError):
+    """Console settings the API refuses to start with."""
 
 
 class ConsoleState:
@@ -62,10 +78,16 @@ class ConsoleState:
         if not self.users.by_token_hash:
             log.warning("console: no users (ABUSEWATCH_CONSOLE_USERS_FILE is empty or lists none): nobody can sign in")
         secret = settings.session_secret.encode()
+        if secret and (len(secret) < MIN_SECRET_BYTES or secret in EXAMPLE_SECRETS):
+            raise ConsoleConfigError(
+                f"ABUSEWATCH_CONSOLE_SESSION_SECRET must be at least {MIN_SECRET_BYTES} bytes and not the example "
+                "value: anyone who knows it can sign in as any user (e.g. python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))')"
+            )
         if not secret:
             log.warning("console: ABUSEWATCH_CONSOLE_SESSION_SECRET is not set; sessions last until the API restarts")
             secret = secrets.token_bytes(32)
-        self.codec = SessionCodec(secret, settings.session_ttl_s)
+        self.codec = SessionCodec(secret, settings.session_ttl_s, self.users)
         self.templates = Environment(loader=PackageLoader("abusewatch.api.console", "templates"),
                                      autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
         self.templates.filters["duration"] = duration
@@ -150,7 +172,7 @@ def forbidden(request: web.Request, needed: str) -> web.Response:
 async def console_security(request: web.Request, handler: Handler) -> web.StreamResponse:
     """For /console/ paths: the security headers on every answer; a valid session on every page
     but the login page (else a redirect to it); a valid CSRF token on every state-changing request."""
-    if not request.path.startswith("/console"):
+    if not is_console_path(request.path):
         return await handler(request)
     response = await _console_request(request, handler)
     response.headers.update(SECURITY_HEADERS)
@@ -220,7 +242,8 @@ async def campaign_events(request: web.Request) -> web.StreamResponse:
                                            "X-Accel-Buffering": "no", **SECURITY_HEADERS})
     await response.prepare(request)
     sent: bytes | None = None
-    while not state.stopping.is_set():
+    session = _session(request)
+    while not state.stopping.is_set() and time.time() < session.expires_at:  # ends with the session
         payload = orjson.dumps(await state.campaigns(store))
         if payload != sent:
             await response.write(b"event: campaigns\ndata: " + payload + b"\n\n")
@@ -297,6 +320,9 @@ async def campaign_bundle(request: web.Request) -> web.Response:
                     archive.write(path, f"case-{campaign_id}/{path.name}")
             return buffer.getvalue()
 
+    if not await asyncio.to_thread(store.by_key, f"campaign:{campaign_id}", kinds=("alert",)):
+        return render(request, "error.html", status=404, title="Not found",
+                      message="No alerts of that campaign are in the evidence locker.")
     data = await asyncio.to_thread(build)
     log.info("console: %s exported the case bundle of campaign %s", _session(request).user.id, campaign_id)
     return web.Response(body=data, content_type="application/zip",
@@ -351,8 +377,13 @@ async def decide_escalation(request: web.Request) -> web.Response:
         return forbidden(request, "reviewer")
     form = await request.post()
     outcome, note = str(form.get("outcome", "")), str(form.get("note", "")).strip()
+    escalation_id = request.match_info["escalation_id"]
     try:
-        await _publish_decision(request, request.match_info["escalation_id"], outcome, note, "review")
+        await asyncio.to_thread(require_escalation, _store(request), escalation_id)
+    except ReviewError as exc:
+        return render(request, "error.html", status=404, title="Not found", message=str(exc))
+    try:
+        await _publish_decision(request, escalation_id, outcome, note, "review")
     except (ReviewError, ValueError) as exc:
         return render(request, "error.html", status=400, title="Not decided", message=str(exc))
     except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
@@ -361,14 +392,17 @@ async def decide_escalation(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/console/reviews?notice={outcome}")
 
 
-def _actions(store: EvidenceStore, lookback: timedelta, now: datetime) -> list[dict[str, Any]]:
-    since, until = format_time(now - lookback), format_time(now + timedelta(days=1))
+def _actions(store: EvidenceStore, reach: timedelta, now: datetime) -> list[dict[str, Any]]:
+    since, until = format_time(now - reach), format_time(now + timedelta(days=1))
     return views.actions_in_force(store.by_kind("decision", occurred_from=since, occurred_to=until), now=now)
 
 
 async def actions_page(request: web.Request) -> web.Response:
     state = _state(request)
-    rows = await asyncio.to_thread(_actions, _store(request), state.lookback, utcnow())
+    # Back as far as the longest action the policy can take: a year-long hold issued months ago is in force.
+    longest = max((spec.duration_s for rule in state.policy.current().rules for spec in rule.actions), default=0)
+    reach = max(state.lookback, timedelta(seconds=longest))
+    rows = await asyncio.to_thread(_actions, _store(request), reach, utcnow())
     return render(request, "actions.html", title="Actions in force", actions=rows)
 
 
@@ -379,8 +413,13 @@ async def revoke_action(request: web.Request) -> web.Response:
     reason = str(form.get("reason", "")).strip()
     if not reason:
         return render(request, "error.html", status=400, title="Not revoked", message="A revoke needs a reason.")
+    action_id = request.match_info["action_id"]
     try:
-        await _publish_decision(request, request.match_info["action_id"], "overturned", reason, "revoke")
+        await asyncio.to_thread(require_applied_action, _store(request), action_id)
+    except ReviewError as exc:
+        return render(request, "error.html", status=404, title="Not found", message=str(exc))
+    try:
+        await _publish_decision(request, action_id, "overturned", reason, "revoke")
     except (ReviewError, ValueError) as exc:
         return render(request, "error.html", status=400, title="Not revoked", message=str(exc))
     except (OSError, TimeoutError, asyncio.TimeoutError) as exc:

@@ -49,7 +49,11 @@ class KafkaAppealsPublisher:
             if self._producer is None:
                 producer = AIOKafkaProducer(bootstrap_servers=self._kafka.bootstrap, acks="all",
                                             max_request_size=self._kafka.max_message_bytes)
-                await asyncio.wait_for(producer.start(), self._timeout_s)
+                try:
+                    await asyncio.wait_for(producer.start(), self._timeout_s)
+                except BaseException:
+                    await producer.stop()  # a half-started client must not leak on every retry
+                    raise
                 self._producer = producer
         await asyncio.wait_for(
             self._producer.send_and_wait(self._kafka.topic("appeals"), encode(appeal), key=appeal["appeal_id"].encode()),
@@ -91,10 +95,22 @@ def claim_record(escalation_id: str, reviewer_id: str, now: datetime) -> NewReco
     )
 
 
+def require_escalation(store: EvidenceStore, escalation_id: str) -> None:
+    """Raise ReviewError unless the id names an escalation that was sent (not a shadow one): the
+    review queue's routes act on escalations only, never on an action id put in their URL."""
+    if not any(r.payload["topic"] == "escalations" and not r.payload["shadow"]
+               for r in store.by_key(f"decision:{escalation_id}", kinds=("decision",))):
+        raise ReviewError(f"escalation {escalation_id} is not in the evidence locker")
+
+
+def require_applied_action(store: EvidenceStore, action_id: str) -> None:
+    """Raise ReviewError unless the id names a platform action that was applied (sent, op=apply)."""
+    if not any(r.payload["topic"] == "platform-actions" and not r.payload["shadow"] and r.payload["message"]["op"] == "apply"
+               for r in store.by_key(f"decision:{action_id}", kinds=("decision",))):
+        raise ReviewError(f"action {action_id} is not an applied action in the evidence locker")
+
+
 def claim(store: EvidenceStore, escalation_id: str, reviewer_id: str, now: datetime) -> None:
     """Record that `reviewer_id` took the escalation. Raises ReviewError if it is not in the locker."""
-    found = [r for r in store.by_key(f"decision:{escalation_id}", kinds=("decision",))
-             if r.payload["topic"] == "escalations"]
-    if not found:
-        raise ReviewError(f"escalation {escalation_id} is not in the evidence locker")
+    require_escalation(store, escalation_id)
     store.append([claim_record(escalation_id, reviewer_id, now)])

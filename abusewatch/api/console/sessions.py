@@ -43,6 +43,11 @@ def token_sha256(token: str) -> str:
 class Users:
     by_token_hash: dict[str, User]
 
+    def current(self, user: User) -> bool:
+        """Whether the user is still in the file with the same role (a session of someone removed
+        or given another role ends when the API has re-read the file, i.e. restarted)."""
+        return user in self.by_token_hash.values()
+
     @classmethod
     def load(cls, path: str | Path | None) -> Users:
         if not path:
@@ -94,9 +99,10 @@ def _unb64(text: str) -> bytes:
 class SessionCodec:
     """Issues and reads session cookies and the CSRF tokens bound to them."""
 
-    def __init__(self, secret: bytes, ttl_s: float) -> None:
+    def __init__(self, secret: bytes, ttl_s: float, users: Users | None = None) -> None:
         self._secret = secret
         self.ttl_s = ttl_s
+        self._users = users  # when given, a session's user must still be one of them
 
     def _mac(self, purpose: str, data: bytes) -> str:
         return _b64(hmac.new(self._secret, purpose.encode() + b"\0" + data, hashlib.sha256).digest())
@@ -111,7 +117,8 @@ class SessionCodec:
         if not cookie or cookie.count(".") != 1:
             return None
         body, mac = cookie.split(".")
-        if not hmac.compare_digest(mac, self._mac("session", body.encode())):
+        # Bytes, not str: compare_digest refuses non-ASCII text, and a cookie is the client's to choose.
+        if not hmac.compare_digest(mac.encode(), self._mac("session", body.encode()).encode()):
             return None
         try:
             fields: Any = orjson.loads(_unb64(body))
@@ -120,13 +127,15 @@ class SessionCodec:
             return None
         if session.user.role not in ROLES or session.expires_at <= now:
             return None
+        if self._users is not None and not self._users.current(session.user):
+            return None
         return session
 
     def csrf_token(self, session: Session) -> str:
         return self._mac("csrf", session.nonce.encode())
 
     def csrf_ok(self, session: Session, presented: str | None) -> bool:
-        return bool(presented) and hmac.compare_digest(presented, self.csrf_token(session))
+        return bool(presented) and hmac.compare_digest(presented.encode(), self.csrf_token(session).encode())
 
 
 def write_users_file(path: str | Path, user_roles: dict[str, str]) -> dict[str, str]:

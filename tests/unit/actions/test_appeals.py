@@ -107,6 +107,27 @@ def test_an_overturned_post_escalation_revokes_only_its_rules_actions_on_the_sam
     store.close()
 
 
+def test_an_overturned_doxxing_escalation_lifts_the_hold_on_the_post(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'evidence.sqlite3'}")
+    processor = ActionsProcessor(
+        policy=PolicyFile(ROOT / "policy" / "default.yaml"), store=store, flag_min_score=0.5, cooldowns=Cooldowns()
+    )
+    doxxing = json.loads((SCHEMA_DIR / "examples" / "post-scores.json").read_text())
+    doxxing["doxxing"] = {"detected": True, "kinds": ["phone"]}  # doxxing.targeted: a hold on the post and a case
+    plan = processor.plan_post_scores([doxxing], now=NOW)
+    processor.record(plan)
+    escalation = next(d for d in plan.decisions if d.topic == "escalations")
+    hold = next(d for d in plan.decisions if d.topic == "platform-actions")
+    assert hold.message["subject"] == {"type": "post", "id": doxxing["post_id"]}
+    outcome = handle_appeal(appeal(escalation.id, "decided", "overturned"), store, now=NOW)
+    assert [r.message["revokes"] for r in outcome.revocations] == [hold.id]
+    # Once the hold has expired there is nothing left to lift.
+    expired = handle_appeal(appeal(escalation.id, "decided", "overturned", appeal_id="ap-late"), store,
+                            now=NOW + timedelta(days=2))
+    assert expired.revocations == ()
+    store.close()
+
+
 def test_decided_without_outcome_is_invalid(decided_case):
     store, action, _ = decided_case
     with pytest.raises(InvalidAppeal):

@@ -73,7 +73,7 @@ def locker(tmp_path):
 @contextlib.asynccontextmanager
 async def console(store, tmp_path, **settings: Any) -> AsyncIterator[tuple[httpx.AsyncClient, RecordingPublisher]]:
     publisher = RecordingPublisher()
-    console_settings = ConsoleSettings(users_file=str(users_file(tmp_path)), session_secret="s3cret", **settings)
+    console_settings = ConsoleSettings(users_file=str(users_file(tmp_path)), session_secret="unit-test-session-secret-of-32-bytes!", **settings)
     app = await create_api(ApiSettings(token="api-token"), scorer=object(), cases=NoCases(), store=store,
                            appeals=publisher, console=console_settings)
     async with api_client(app, "api-token", follow_redirects=False) as client:
@@ -277,3 +277,81 @@ def test_users_file_errors_name_the_problem(tmp_path):
     with pytest.raises(UsersFileError, match="SHA-256"):
         Users.load(bad)
     assert Users.load(users_file(tmp_path)).authenticate("tok-admin") == User("admin-1", "admin")
+
+
+def test_decide_and_revoke_act_only_on_what_their_page_lists(locker, tmp_path):
+    store, plan, _ = locker
+    escalation = next(d for d in plan.decisions if d.topic == "escalations")
+    action = next(d for d in plan.decisions if d.topic == "platform-actions")
+
+    async def scenario() -> None:
+        async with console(store, tmp_path) as (client, publisher):
+            await sign_in(client, "reviewer")
+            token = await csrf(client)
+            # An action id in the review route would revoke it without a reason or the admin role.
+            through_review = await client.post(f"/console/reviews/{action.id}/decide",
+                                               data={"csrf_token": token, "outcome": "overturned"})
+            assert through_review.status_code == 404
+            unknown = await client.post("/console/reviews/no-such-id/decide", data={"csrf_token": token, "outcome": "upheld"})
+            assert unknown.status_code == 404
+            client.cookies.clear()
+            await sign_in(client, "admin")
+            token = await csrf(client, "/console/actions")
+            not_an_action = await client.post(f"/console/actions/{escalation.id}/revoke",
+                                              data={"csrf_token": token, "reason": "x"})
+            assert not_an_action.status_code == 404
+            assert publisher.published == []
+
+    run(scenario())
+
+
+def test_hostile_cookies_and_tokens_are_refused_not_errors(locker, tmp_path):
+    store, _, _ = locker
+
+    async def scenario() -> None:
+        async with console(store, tmp_path) as (client, _):
+            hostile = {b"Cookie": "abusewatch_console=abc.\u00e9\u00e9".encode()}
+            assert (await client.get("/console/", headers=hostile)).status_code == 303
+            client.cookies.clear()
+            await sign_in(client, "reviewer")
+            refused = await client.post("/console/reviews/x/claim", data={"csrf_token": "\u00e9"})
+            assert refused.status_code == 403
+
+    run(scenario())
+
+
+def test_a_removed_users_session_ends_and_a_weak_secret_is_refused(locker, tmp_path):
+    store, _, _ = locker
+    from abusewatch.api.console.pages import ConsoleConfigError
+
+    async def scenario() -> None:
+        async with console(store, tmp_path) as (client, _):
+            await sign_in(client, "viewer")
+            cookie = client.cookies.get("abusewatch_console")
+        # The same secret, a users file without the viewer: the cookie no longer signs anyone in.
+        users_file(tmp_path).write_text("users:\n  - {id: admin-1, role: admin, token_sha256: "
+                                        + token_sha256(TOKENS["admin"]) + "}\n")
+        settings = ConsoleSettings(users_file=str(tmp_path / "users.yaml"), session_secret="unit-test-session-secret-of-32-bytes!")
+        app = await create_api(ApiSettings(token="api-token"), scorer=object(), cases=NoCases(), store=store,
+                               appeals=RecordingPublisher(), console=settings)
+        async with api_client(app, "api-token", follow_redirects=False) as again:
+            again.cookies.set("abusewatch_console", cookie, path="/console")
+            assert (await again.get("/console/")).status_code == 303
+        for weak in ("short", "change-me-to-32-random-bytes"):
+            with pytest.raises(ConsoleConfigError):
+                await create_api(ApiSettings(token="api-token"), scorer=object(), cases=NoCases(), store=store,
+                                 appeals=RecordingPublisher(), console=ConsoleSettings(session_secret=weak))
+
+    run(scenario())
+
+
+def test_only_console_paths_skip_the_api_token(locker, tmp_path):
+    store, _, _ = locker
+
+    async def scenario() -> None:
+        async with console(store, tmp_path) as (client, _):
+            for path in ("/consolefoo", "/console-v1/campaigns/open", "/v1/campaigns/open"):
+                assert (await client.get(path)).status_code == 401, path
+            assert (await client.get("/console/campaigns/nope/bundle.zip")).status_code == 303  # not signed in
+
+    run(scenario())
