@@ -111,7 +111,7 @@ def _post_conditions(when: dict[str, Any], scored: dict[str, Any]) -> tuple[bool
         thresholds["extortion_rule_detected"] = 1.0
         matched &= bool(extortion["detected"])
     if "media_match_bank" in when:
-        found = _media_matches(scored, when["media_match_bank"], flooding=False)
+        found = _media_matches(scored, when["media_match_bank"], flooding=_bank_flooding(when))
         observed["media_match_bank"] = 1.0 if found else 0.0
         thresholds["media_match_bank"] = 1.0
         if found:
@@ -146,10 +146,20 @@ def _unknown_on_language(when: dict[str, Any], scored: dict[str, Any]) -> str | 
     return why + (" (the threat rule layer's patterns are English)" if when.get("threat_rule_detected") else "")
 
 
-def _media_matches(scored: dict[str, Any], banks: list[str] | None, *, flooding: bool) -> list[dict[str, Any]]:
-    """The post's media matches in `banks` (every bank: None) whose flooding flag is `flooding`."""
+def _media_matches(
+    scored: dict[str, Any], banks: list[str] | None, *, flooding: bool | None
+) -> list[dict[str, Any]]:
+    """The post's media matches in `banks` (every bank: None) whose flooding flag is `flooding`
+    (either: None)."""
     matches = (scored.get("media_matches") or {}).get("matches", ())  # optional: older messages have none
-    return [m for m in matches if m["flooding"] == flooding and (banks is None or m["bank"] in banks)]
+    return [m for m in matches
+            if (flooding is None or m["flooding"] == flooding) and (banks is None or m["bank"] in banks)]
+
+
+def _bank_flooding(when: dict[str, Any]) -> bool | None:
+    """Which matches a media_match_bank condition takes: unflagged only, or also flooding ones
+    where the rule says media_match_even_flooding (a victim's image going viral is still theirs)."""
+    return None if when.get("media_match_even_flooding") else False
 
 
 _ALERT_MINIMA = {
@@ -269,7 +279,7 @@ def _rule_media(when: dict[str, Any], scored: dict[str, Any]) -> list[dict[str, 
     """The media matches a post rule's conditions looked at (for its reasons)."""
     found = []
     if "media_match_bank" in when:
-        found += _media_matches(scored, when["media_match_bank"], flooding=False)
+        found += _media_matches(scored, when["media_match_bank"], flooding=_bank_flooding(when))
     if when.get("media_match_flooding"):
         found += _media_matches(scored, None, flooding=True)
     return found

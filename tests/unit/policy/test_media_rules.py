@@ -46,11 +46,20 @@ def test_a_csam_match_is_critical_and_notes_the_reporting_obligation(policy):
     assert "NCMEC" in escalation["reasons"]["reviewer_note"]
 
 
-def test_a_flooding_entry_is_sent_for_review_instead_of_acted_on(policy):
-    result = _decide(with_match("ncii", flooding=True), policy)
+def test_a_flooding_platform_removed_entry_is_sent_for_review_instead_of_acted_on(policy):
+    result = _decide(with_match("platform-removed", flooding=True), policy)
     assert result.matched_rules == ("media.hash_flood",)
     (decision,) = emitted(result)
     assert decision.message["category"] == "known_media" and "[flooding]" in decision.message["reasons"]["summary"]
+
+
+@pytest.mark.parametrize("bank", ["ncii", "csam"])
+def test_a_victims_image_spreading_is_still_held_and_its_entry_also_reviewed(policy, bank):
+    # A jump in matches is a spread as often as a bad entry: it must never lift the hold.
+    result = _decide(with_match(bank, flooding=True), policy)
+    assert result.matched_rules == (f"media.{bank}", "media.hash_flood")
+    kinds = sorted((d.message.get("kind") or d.message["category"]) for d in emitted(result))
+    assert kinds == sorted(["hold_for_review", bank, "known_media"])
 
 
 def test_no_media_and_other_banks_match_nothing(policy):
