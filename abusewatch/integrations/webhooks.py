@@ -258,6 +258,9 @@ class WebhookDeliverer:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             self.metrics.attempts.labels(endpoint.name, "error").inc()
             return False, True, f"{type(exc).__name__}: {exc}"
+        except ValueError as exc:  # a request that cannot be sent at all (an id with a line break in a header)
+            self.metrics.attempts.labels(endpoint.name, "error").inc()
+            return False, False, f"{type(exc).__name__}: {exc}"
         finally:
             self.metrics.attempt_seconds.labels(endpoint.name).observe(time.perf_counter() - started)
         self.metrics.attempts.labels(endpoint.name, f"{status // 100}xx").inc()
@@ -265,13 +268,18 @@ class WebhookDeliverer:
             return True, False, ""
         return False, status >= 500 or status in RETRYABLE_STATUSES, f"HTTP {status}"
 
-    async def deliver(self, endpoint: Endpoint, event: WebhookEvent) -> DeliveryOutcome:
-        """Attempt until delivered, refused for good, or out of attempts."""
+    async def deliver(self, endpoint: Endpoint, event: WebhookEvent, deadline: float | None = None) -> DeliveryOutcome:
+        """Attempt until delivered, refused for good, out of attempts, or (monotonic) `deadline`
+        would pass before the next attempt."""
         budget = endpoint.max_attempts or self.max_attempts
         attempts, error = 0, ""
         while attempts < budget:
             if attempts:
-                await asyncio.sleep(self.backoff.jittered(attempts - 1, self.rng))
+                pause = self.backoff.jittered(attempts - 1, self.rng)
+                if deadline is not None and time.monotonic() + pause > deadline:
+                    error = f"{error}; gave up: the batch's time limit came first"
+                    break
+                await asyncio.sleep(pause)
             attempts += 1
             delivered, retryable, error = await self.attempt(endpoint, event)
             if delivered:
@@ -285,25 +293,29 @@ class WebhookDeliverer:
         return DeliveryOutcome(endpoint, event, False, attempts, error)
 
     async def deliver_in_order(
-        self, endpoint: Endpoint, events: Iterable[WebhookEvent], undelivered: OnUndelivered | None = None
+        self, endpoint: Endpoint, events: Iterable[WebhookEvent], undelivered: OnUndelivered | None = None,
+        deadline: float | None = None,
     ) -> list[DeliveryOutcome]:
         """The events this endpoint wants, one after another (a receiver sees them in topic order).
         `undelivered` is awaited as soon as one is given up on, not after the rest."""
         outcomes = []
         for event in events:
             if endpoint.wants(event):
-                outcome = await self.deliver(endpoint, event)
+                outcome = await self.deliver(endpoint, event, deadline)
                 if not outcome.delivered and undelivered is not None:
                     await undelivered(outcome)
                 outcomes.append(outcome)
         return outcomes
 
     async def deliver_all(
-        self, endpoints: Iterable[Endpoint], events: list[WebhookEvent], undelivered: OnUndelivered | None = None
+        self, endpoints: Iterable[Endpoint], events: list[WebhookEvent], undelivered: OnUndelivered | None = None,
+        deadline: float | None = None,
     ) -> list[DeliveryOutcome]:
         """Every event to every endpoint that wants it: endpoints in parallel, so one that is down
-        delays only its own deliveries (and the commit of this batch), never another endpoint's."""
+        delays only its own deliveries within this batch (and the batch's commit, so the next batch
+        for every endpoint waits for it). Past the monotonic `deadline` no attempt is started and
+        what is left is dead-lettered, so a batch always ends within the consumer's poll interval."""
         per_endpoint = await asyncio.gather(
-            *(self.deliver_in_order(endpoint, events, undelivered) for endpoint in endpoints)
+            *(self.deliver_in_order(endpoint, events, undelivered, deadline) for endpoint in endpoints)
         )
         return [outcome for outcomes in per_endpoint for outcome in outcomes]

@@ -11,10 +11,12 @@ queue: a worker stopped mid-outage commits nothing, and its successor delivers t
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from abusewatch.common.backoff import Backoff
 from abusewatch.ingest.contract import ContractError, Rejection, decode_object, validate
@@ -25,6 +27,7 @@ from abusewatch.services.common import DeadLetterSink, ServiceContext, fail_fast
 log = logging.getLogger(__name__)
 
 TOPICS = ("platform-actions", "escalations")
+MAX_POLL_INTERVAL_S = 3600.0  # a batch's deliveries get half of it (deliver_batch's deadline)
 
 
 async def deliver_webhooks(
@@ -41,7 +44,7 @@ async def deliver_webhooks(
         session_timeout_ms=int(ctx.kafka.session_timeout_s * 1000),
         heartbeat_interval_ms=int(ctx.kafka.heartbeat_interval_s * 1000),
         # A batch may be retried for as long as its endpoints' attempt budgets last.
-        max_poll_interval_ms=24 * 3600 * 1000,
+        max_poll_interval_ms=int(MAX_POLL_INTERVAL_S * 1000),
         max_partition_fetch_bytes=ctx.kafka.max_message_bytes,
     )
     metrics = WebhookMetrics.create(ctx.metrics.registry)
@@ -63,8 +66,16 @@ async def deliver_webhooks(
                 if not records:
                     continue
                 with fail_fast(ctx):  # an unexpected error: exit uncommitted, the batch is delivered again
-                    await deliver_batch(ctx, names, records, deliverer, endpoints, dead_letters)
-                    await consumer.commit()
+                    # Half the poll interval for the batch: the commit must come before the group
+                    # gives its partitions to another worker.
+                    deadline = time.monotonic() + MAX_POLL_INTERVAL_S / 2
+                    await deliver_batch(ctx, names, records, deliverer, endpoints, dead_letters, deadline)
+                    try:
+                        await consumer.commit()
+                    except (CommitFailedError, IllegalStateError) as exc:
+                        # A rebalance took the partitions meanwhile: their new owner delivers the
+                        # batch again (receivers deduplicate by Idempotency-Key). Not a reason to exit.
+                        log.warning("webhooks: batch delivered but not committed (%s); it will be delivered again", exc)
     finally:
         await consumer.stop()  # without committing: what was not committed is delivered again
 
@@ -76,6 +87,7 @@ async def deliver_batch(
     deliverer: WebhookDeliverer,
     endpoints: list[Endpoint],
     dead_letters: DeadLetterSink,
+    deadline: float | None = None,
 ) -> None:
     events: list[WebhookEvent] = []
     origin: dict[str, Any] = {}
@@ -94,7 +106,7 @@ async def deliver_batch(
                   f"{outcome.attempts} attempts: {outcome.last_error}")
         await _dead_letter(dead_letters, origin[outcome.event.id], Rejection("webhook_undelivered", reason))
 
-    await deliverer.deliver_all(endpoints, events, undelivered)
+    await deliverer.deliver_all(endpoints, events, undelivered, deadline)
 
 
 def _decode(topic: str, raw: bytes | None) -> dict[str, Any] | Rejection:

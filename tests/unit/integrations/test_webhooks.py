@@ -173,3 +173,32 @@ def test_a_slow_receiver_is_an_attempt_that_timed_out_and_is_retried():
         (outcome,) = asyncio.run(run())
     assert outcome.delivered and outcome.attempts >= 2
     assert registry.get_sample_value("abusewatch_webhook_attempts_total", {"endpoint": "slow", "result": "error"}) >= 1
+
+
+def test_an_id_that_cannot_be_a_header_is_refused_for_good_not_a_crash():
+    # The schema's ids allow a line break; aiohttp refuses it in a header with a ValueError.
+    event = WebhookEvent.from_message("platform-actions", example("platform-actions") | {"action_id": "a-1\r\nX-Evil: 1"})
+    with WebhookReceiver() as receiver:
+        (outcome,) = asyncio.run(_deliver(receiver, [Endpoint("ok", receiver.url("/ok"), SECRET)], [event],
+                                          CollectorRegistry()))
+        assert receiver.attempts_at("/ok") == 0
+    assert not outcome.delivered and outcome.attempts == 1 and "ValueError" in outcome.last_error
+
+
+def test_a_batch_gives_up_at_its_deadline_instead_of_outliving_the_poll_interval():
+    events = [WebhookEvent.from_message("platform-actions", example("platform-actions") | {"action_id": f"a-{i}"})
+              for i in range(5)]
+
+    async def deliver() -> tuple[list, float]:
+        async with aiohttp.ClientSession() as session:
+            deliverer = WebhookDeliverer(session, backoff=Backoff(0.5, 0.5), max_attempts=50, timeout_s=1.0,
+                                         metrics=WebhookMetrics.create(CollectorRegistry()), rng=random.Random(1))
+            started = time.monotonic()
+            outcomes = await deliverer.deliver_all([Endpoint("down", f"http://127.0.0.1:{free_port()}/x", SECRET)],
+                                                   events, deadline=started + 1.0)
+            return outcomes, time.monotonic() - started
+
+    outcomes, _ = asyncio.run(deliver())
+    assert [o.delivered for o in outcomes] == [False] * 5  # every event accounted for: dead-lettered
+    assert all("time limit" in o.last_error for o in outcomes)
+    assert sum(o.attempts for o in outcomes) < 50 * 5
