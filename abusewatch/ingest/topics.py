@@ -23,6 +23,7 @@ def create_topics(kafka: KafkaSettings, names: Iterable[str] = TOPICS, partition
     from kafka.errors import TopicAlreadyExistsError
 
     wanted = {kafka.topic(name): 1 if name in BROADCAST_TOPICS else partitions or kafka.partitions for name in names}
+    broadcast = {kafka.topic(name) for name in BROADCAST_TOPICS}
     admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap, client_id=f"{kafka.topic_prefix}abusewatch-admin")
     try:
         existing = set(admin.list_topics())
@@ -34,7 +35,9 @@ def create_topics(kafka: KafkaSettings, names: Iterable[str] = TOPICS, partition
                         NewTopic(name=t, num_partitions=wanted[t],
                                  replication_factor=kafka.replication_factor,
                                  # The one record limit every client uses (KafkaSettings.max_message_bytes).
-                                 topic_configs={"max.message.bytes": str(kafka.max_message_bytes)})
+                                 topic_configs={"max.message.bytes": str(kafka.max_message_bytes),
+                                                # live bank additions must outlive every restart
+                                                **({"retention.ms": "-1"} if t in broadcast else {})})
                         for t in missing
                     ]
                 )

@@ -42,7 +42,7 @@ def build(ctx: ServiceContext) -> faust.App:
         ctx, ctx.kafka.topic("hash-bank-updates"), banks,
         DeadLetterSink(ctx, raw_topic(app, ctx, "dead-letters").send, schema="dead-letters/v1"),
     )
-    ctx.readiness_checks.append(lambda: bank_updates.consumer is not None)
+    ctx.readiness_checks.append(bank_updates.caught_up.is_set)
     classifier = PostClassifier(
         engine.score, engine.model_info, config.load(IngestSettings), banks,
         language=LanguageIdentifier(engine.languages, config.load(LanguageSettings)),
@@ -67,6 +67,7 @@ def build(ctx: ServiceContext) -> faust.App:
     async def start_engine() -> None:
         await app.add_runtime_dependency(bank_updates)
         await engine.start()
+        await bank_updates.caught_up.wait()  # no post is checked against banks missing live additions
         engine_started.set()
 
     @app.agent(posts, concurrency=stream_settings.concurrency)

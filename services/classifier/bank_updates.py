@@ -2,14 +2,18 @@
 to the worker's HashBanks as it arrives (no restart).
 
 Every worker must hold every bank entry, so each reads the whole topic itself (no consumer group,
-one partition, from the earliest offset the broker keeps), as the detector's campaign-authors feed
+every partition, from the earliest offset the broker keeps), as the detector's campaign-authors feed
 does; reading from the start also restores a restarted worker's live additions on top of the bank
-files. The topic's retention must therefore outlast any live addition not yet written to a bank
-file (docs/media.md). A message that is not a valid update is dead-lettered and skipped.
+files. `caught_up` is set once the worker has read up to where the topic ended when it started: the
+worker scores no post and is not ready before, so no post is checked against a bank missing its live
+additions. The topic is created without retention limit (abusewatch/ingest/topics.py); on a topic
+made otherwise, retention must outlast any live addition not yet written to a bank file
+(docs/media.md). A message that is not a valid update is dead-lettered and skipped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -33,6 +37,8 @@ class BankUpdatesFeed(Service):
         self.banks = banks
         self.dead_letters = dead_letters
         self.consumer: AIOKafkaConsumer | None = None
+        self.caught_up = asyncio.Event()
+        self._ends: dict[TopicPartition, int] = {}
         registry = ctx.metrics.registry
         self.applied = Counter("abusewatch_hash_bank_updates", "Hash bank updates applied, by bank and op",
                                ["bank", "op"], registry=registry)
@@ -67,7 +73,20 @@ class BankUpdatesFeed(Service):
             max_partition_fetch_bytes=kafka.max_message_bytes,
         )
         await self.consumer.start()
-        self.consumer.assign([TopicPartition(self.topic, 0)])
+        await self.consumer.topics()  # metadata, for the topic's partitions
+        partitions = [TopicPartition(self.topic, p) for p in sorted(self.consumer.partitions_for_topic(self.topic) or {0})]
+        self.consumer.assign(partitions)
+        self._ends = await self.consumer.end_offsets(partitions)
+        await self._check_caught_up()
+
+    async def _check_caught_up(self) -> None:
+        if self.caught_up.is_set() or self.consumer is None:
+            return
+        for partition, end in self._ends.items():
+            if await self.consumer.position(partition) < end:
+                return
+        log.info("hash bank updates: caught up (%s)", ", ".join(f"{bank} {n}" for bank, n in self.banks.sizes().items()))
+        self.caught_up.set()
 
     async def on_stop(self) -> None:
         if self.consumer is not None:
@@ -85,5 +104,7 @@ class BankUpdatesFeed(Service):
                         rejection = self.apply(record.value)
                         if rejection is not None:
                             await self.dead_letters.send(rejection, key=record.key, value=record.value,
-                                                         topic=self.topic, partition=0, offset=record.offset)
+                                                         topic=self.topic, partition=record.partition,
+                                                         offset=record.offset)
                     metrics.messages_in.labels(self.topic).inc(len(records))
+                await self._check_caught_up()

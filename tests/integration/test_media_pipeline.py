@@ -95,3 +95,19 @@ def test_a_live_ncii_entry_escalates_an_altered_copy_and_bank_files_load(pipelin
         lambda ms: {"m-ncii", "m-removed"} <= {m["subject"]["id"] for m in ms if m["kind"] == "hold_for_review"},
         60, "both posts held")
     assert not any(m["subject"]["id"] == "m-unrelated" for m in actions)
+
+
+def test_a_restarted_classifier_replays_live_entries_before_it_scores_a_post(pipeline, producer):
+    # Follows the test above: the ncii entry exists only on hash-bank-updates, not in a bank file.
+    stack, readers = pipeline
+    altered, quality = pdq_of_image(ALTERATIONS["jpeg_q30"](picture(42)))
+    stack.kill_role("classifier")
+    # Waiting in the posts topic when the worker comes back: scored only after the replay.
+    send_posts(producer, stack.kafka.topic("posts"), [
+        _post("m-after-restart", [{"type": "image", "pdq": {"hash": altered, "quality": quality}}])])
+    stack.start_role("classifier")
+    stack.wait_ready(["classifier"], 240)
+    scores = readers["post-scores"].wait_for(lambda ms: any(m["post_id"] == "m-after-restart" for m in ms), 120,
+                                             "the post sent while the classifier was down")
+    scored = next(m for m in scores if m["post_id"] == "m-after-restart")
+    assert [m["entry_id"] for m in scored["media_matches"]["matches"]] == ["stopncii-1"]
