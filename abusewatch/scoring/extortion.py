@@ -78,16 +78,21 @@ _DEADLINE = re.compile(
     r"before\s+(?:tonight|tomorrow|midnight|noon)|\d+\s*(?:hours?|hrs?|minutes?|mins?)\s+(?:left|to\s+pay|to\s+send)|"
     r"clock\s+is\s+ticking|tick\s+tock)\b"
 )
-# Someone reporting, quoting, warning about or condemning extortion, not doing it.
+# Someone reporting, quoting, warning about or condemning extortion, not doing it. Looked for only
+# around the demand and the exposure, and only the words that say whose words they are: an
+# extortionist's "last warning" or "don't bother going to the police" does not make his post a report.
 _REPORTING = re.compile(
     r"\b(?:threaten(?:s|ed|ing)?\s+(?:me|her|him|them|us|to)|blackmail(?:s|ed|ing)?\s+(?:me|her|him|them|us)|"
     r"extort(?:s|ed|ing)?\s+(?:me|her|him|them|us)|is\s+(?:blackmailing|extorting|threatening)|someone\s+is|"
-    r"scam(?:mers?|s)?\b|report(?:ed|ing)?\b|how\s+do\s+i|what\s+do\s+i\s+do|police|cops|fbi|arrested|charged|"
-    r"sentenced|convicted|court|psa\b|warning|beware|never\s+pay|(?:don't|do\s+not)\s+pay\s+(?:them|scammers|anyone)|said|says|told\s+(?:me|her|him)|"
-    r"according\s+to|in\s+the\s+(?:movie|film|book|show|episode))"
+    r"scam(?:mers?|s)?\b|how\s+do\s+i|what\s+do\s+i\s+do|arrested|charged|sentenced|convicted|"
+    r"psa\b|beware|never\s+pay|(?:don't|do\s+not)\s+pay\s+(?:them|scammers|anyone)|(?:he|she|they)\s+(?:said|says|wrote|writes)|"
+    r"told\s+(?:me|her|him)|according\s+to|in\s+the\s+(?:movie|film|book|show|episode)|"
+    r"(?:i|we)\s+(?:reported|called\s+the\s+police|went\s+to\s+the\s+police))"
 )
-_QUOTED = re.compile(r"[\"“”«»]")
+# A demand or an exposure inside quotation marks is someone else's words.
+_QUOTED_SPAN = re.compile(r"[\"“”«»][^\"“”«»]{0,300}[\"“”«»]")
 _WINDOW = 220  # characters a demand and an exposure may be apart and still be one threat
+_CONTEXT = 80  # characters around them searched for reporting words
 
 
 def _near(sorted_positions: list[int], position: int) -> bool:
@@ -96,13 +101,29 @@ def _near(sorted_positions: list[int], position: int) -> bool:
     return index < len(sorted_positions) and sorted_positions[index] <= position + _WINDOW
 
 
+def _quoted(spans: list[tuple[int, int]], position: int) -> bool:
+    return any(start < position < end for start, end in spans)
+
+
 def detect_extortion(text: str) -> ExtortionResult:
     """Find the structure of extortion in `text`. Pure and thread-safe."""
     normalised = normalise(text)
-    if not normalised or _REPORTING.search(normalised) or _QUOTED.search(normalised):
+    if not normalised:
         return NOTHING_FOUND
-    demands = [m.start() for m in _DEMAND.finditer(normalised)]  # ascending
-    if not demands or not any(_near(demands, m.start()) for m in _EXPOSE.finditer(normalised)):
+    quotes = [m.span() for m in _QUOTED_SPAN.finditer(normalised)]
+    demands = [m.start() for m in _DEMAND.finditer(normalised) if not _quoted(quotes, m.start())]  # ascending
+    if not demands:
+        return NOTHING_FOUND
+    for exposure in _EXPOSE.finditer(normalised):
+        if _quoted(quotes, exposure.start()) or not _near(demands, exposure.start()):
+            continue
+        index = bisect.bisect_left(demands, exposure.start() - _WINDOW)
+        first = min(demands[index], exposure.start())
+        around = normalised[max(0, first - _CONTEXT) : max(demands[index], exposure.end()) + _CONTEXT]
+        if _REPORTING.search(around):
+            continue
+        break
+    else:
         return NOTHING_FOUND
     leverage = [kind for kind, pattern in _LEVERAGE if pattern.search(normalised)]
     if not leverage:

@@ -21,6 +21,11 @@ EXTORTION = {
     "transfer $2k or your boss finds out about the affair": ("secrets",),
     "i have your photos. send $200 or everyone gets them": ("intimate_images",),
     "unless you send 500 dollars I'm sending the screenshots to your parents": ("private_messages",),
+    # Words that mark a report elsewhere, in the extortionist's own mouth:
+    "this is your last warning: pay $500 or I post your nudes": ("intimate_images",),
+    "pay $500 or I post your nudes to all your followers. if you go to the police they go out anyway": ("intimate_images",),
+    "pay $500 or I post your nudes. dont bother reporting me": ("intimate_images",),
+    'pay $500 or I post your "private" pics': ("intimate_images",),
 }
 HARMLESS = [
     "I'll send you the $20 tomorrow, thanks for dinner",
