@@ -63,11 +63,12 @@ def matched_known_media(message: dict[str, Any]) -> bool:
 
 
 def rule_layer_found(message: dict[str, Any]) -> bool:
-    """Whether a text rule layer found a direct threat, extortion or doxxing in the post (reported
-    only for posts aimed at someone). These are the menace the model scores low ("I know where you
-    live"): a crowd of them is a pile-on whatever the scores say. Older messages lack the optional
-    fields and count as nothing found."""
-    return any((message.get(layer) or {}).get("detected", False) for layer in ("threats", "extortion", "doxxing"))
+    """Whether the threat or extortion rule layer found something in the post (reported only for
+    posts aimed at someone). These are the menace the model scores low ("I know where you live"): a
+    crowd of them is a pile-on whatever the scores say. Doxxing is not counted: personal data in a
+    reply is as often people giving their own contact details to a support account. Older messages
+    lack the optional fields and count as nothing found."""
+    return any((message.get(layer) or {}).get("detected", False) for layer in ("threats", "extortion"))
 
 
 def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...]) -> ScoredPost:

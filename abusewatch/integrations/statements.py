@@ -62,6 +62,27 @@ CATEGORIES: dict[str, tuple[str, list[str]]] = {
 }
 
 
+# Rules whose content is illegal as such, not only against the terms: the legal ground they name.
+ILLEGAL_GROUNDS: dict[str, tuple[str, str]] = {
+    "media.csam": (
+        "Directive 2011/93/EU on combating the sexual abuse and sexual exploitation of children, as transposed "
+        "into national law",
+        "The media matched a hash list of known child sexual abuse material.",
+    ),
+}
+# Rules whose content is against the terms and, in many Member States, illegal too.
+ALSO_ILLEGAL = frozenset({"media.ncii"})
+# A hash signal -> the kind of content it identifies (PDQ hashes images; MD5, as in HMA, videos).
+MEDIA_CONTENT_TYPES = {"pdq": "CONTENT_TYPE_IMAGE", "md5": "CONTENT_TYPE_VIDEO"}
+
+
+def content_types(reasons: dict[str, Any]) -> list[str]:
+    """What was restricted: the matched media's kinds for a hash-bank rule, else the post's text."""
+    kinds = {MEDIA_CONTENT_TYPES.get(match.get("signal_type"), "CONTENT_TYPE_IMAGE")
+             for match in reasons.get("media_matches") or ()}
+    return sorted(kinds) or ["CONTENT_TYPE_TEXT"]
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class StatementOptions:
     territorial_scope: tuple[str, ...]
@@ -102,10 +123,10 @@ def statement(payload: dict[str, Any], options: StatementOptions, *, original: d
             + (" as part of a coordinated campaign against one account" if coordinated else "")
             + f"; {effect} for {message['duration_s']} seconds."
         ),
-        "incompatible_content_illegal": "No",
+        "incompatible_content_illegal": "Yes" if rule_id in ALSO_ILLEGAL else "No",
         "category": category,
         "category_specification": keywords,
-        "content_type": ["CONTENT_TYPE_TEXT"],
+        "content_type": content_types(applied["reasons"]),
         "content_date": _day(original["trigger_time"] if original else payload["trigger_time"]),
         "application_date": _day(applied["issued_at"]),
         end_field: _day(message["issued_at"] if revoked else message["expires_at"]),
@@ -122,6 +143,11 @@ def statement(payload: dict[str, Any], options: StatementOptions, *, original: d
         "territorial_scope": list(options.territorial_scope),
         "puid": message["action_id"],
     }
+    if rule_id in ILLEGAL_GROUNDS:
+        body["illegal_content_legal_ground"], body["illegal_content_explanation"] = ILLEGAL_GROUNDS[rule_id]
+        body["decision_ground"] = "DECISION_GROUND_ILLEGAL_CONTENT"
+        for field in ("incompatible_content_ground", "incompatible_content_explanation", "incompatible_content_illegal"):
+            body.pop(field)
     if coordinated:
         body["category_addition"] = ["STATEMENT_CATEGORY_VIOLENCE"]
     if options.terms_url:

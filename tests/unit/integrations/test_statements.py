@@ -162,9 +162,19 @@ def test_batches_hold_at_most_100_statements():
 ])
 def test_a_hash_bank_hold_names_what_the_bank_holds(rule_id, category, keywords):
     example = json.loads((SCHEMA_DIR / "examples" / "platform-actions.json").read_text())
-    message = example | {"kind": "hold_for_review", "reasons": {**example["reasons"], "rule_id": rule_id, "campaign_id": None}}
+    reasons = {**example["reasons"], "rule_id": rule_id, "campaign_id": None}
+    if rule_id.startswith("media."):
+        reasons["media_matches"] = [{"signal_type": "pdq", "bank": rule_id.split(".")[1], "distance": 4}]
+    message = example | {"kind": "hold_for_review", "reasons": reasons}
     payload = {"topic": "platform-actions", "rule_id": rule_id, "shadow": False,
                "trigger_time": "2026-11-21T09:10:00.000Z", "message": message}
     body = statement(payload, StatementOptions(("IE",)))
     validate_statement(body)
     assert (body["category"], body.get("category_specification", [])) == (category, keywords)
+    assert body["content_type"] == (["CONTENT_TYPE_IMAGE"] if rule_id.startswith("media.") else ["CONTENT_TYPE_TEXT"])
+    if rule_id == "media.csam":  # illegal as such: the legal ground, not the terms
+        assert body["decision_ground"] == "DECISION_GROUND_ILLEGAL_CONTENT" and "2011/93/EU" in body["illegal_content_legal_ground"]
+        assert "incompatible_content_ground" not in body
+    else:
+        assert body["decision_ground"] == "DECISION_GROUND_INCOMPATIBLE_CONTENT"
+        assert body["incompatible_content_illegal"] == ("Yes" if rule_id == "media.ncii" else "No")
