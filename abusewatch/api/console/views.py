@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from abusewatch.api.cases import open_campaigns_from_alerts
 from abusewatch.evidence import ChainRecord
 from abusewatch.ingest.contract import parse_time
 
@@ -29,41 +30,35 @@ def _age_s(since: str, now: datetime) -> float:
 def campaign_rows(
     alerts: Iterable[ChainRecord], escalations: Iterable[ChainRecord], now: datetime
 ) -> list[dict[str, Any]]:
-    """One row per campaign whose latest alert is not `closed`, most recent activity first.
-
-    `alerts` are alert records in chain order; the latest alert of a campaign carries its status and
-    counts. Severity is the highest of the campaign's escalations (none yet: its alert status).
-    """
+    """The open campaigns (abusewatch.api.cases.open_campaigns_from_alerts, the API's own reading)
+    as the live table's rows, most recent activity first. Severity is the highest of the campaign's
+    escalations (none yet: empty)."""
     worst: dict[str, str] = {}
     for record in escalations:
         message = record.payload["message"]
         campaign_id = message.get("campaign_id") or message["reasons"].get("campaign_id")
         if campaign_id and severity_rank(message["severity"]) < severity_rank(worst.get(campaign_id)):
             worst[campaign_id] = message["severity"]
-    campaigns: dict[str, dict[str, Any]] = {}
-    for record in alerts:
-        alert = record.payload["alert"]
-        row = campaigns.setdefault(alert["campaign_id"], {"first_detected_at": alert["detected_at"], "alerts": 0})
-        row["alerts"] += 1
-        row.update(
-            campaign_id=alert["campaign_id"],
-            target_id=alert["target_id"],
-            status=alert["status"],
-            abusive_posts=alert["counts"]["abusive_posts"],
-            total_posts=alert["counts"]["total_posts"],
-            distinct_authors=alert["distinct_authors"],
-            new_account_share=alert["new_account_share"],
-            non_follower_share=alert["non_follower_share"],
-            last_activity_at=alert.get("event_time") or alert["detected_at"],
-        )
     rows = []
-    for campaign_id, row in campaigns.items():
-        if row["status"] == "closed":
-            continue
-        row["severity"] = worst.get(campaign_id)
-        row["age_s"] = _age_s(row["first_detected_at"], now)
-        row["idle_s"] = _age_s(row["last_activity_at"], now)
-        rows.append(row)
+    for campaign in open_campaigns_from_alerts(alerts):
+        alert = campaign["latest_alert"]
+        last_activity = alert.get("event_time") or alert["detected_at"]
+        rows.append({
+            "campaign_id": campaign["campaign_id"],
+            "target_id": campaign["target_id"],
+            "status": campaign["status"],
+            "alerts": campaign["alerts"],
+            "first_detected_at": campaign["first_detected_at"],
+            "abusive_posts": alert["counts"]["abusive_posts"],
+            "total_posts": alert["counts"]["total_posts"],
+            "distinct_authors": alert["distinct_authors"],
+            "new_account_share": alert["new_account_share"],
+            "non_follower_share": alert["non_follower_share"],
+            "last_activity_at": last_activity,
+            "severity": worst.get(campaign["campaign_id"]),
+            "age_s": _age_s(campaign["first_detected_at"], now),
+            "idle_s": _age_s(last_activity, now),
+        })
     return sorted(rows, key=lambda row: row["last_activity_at"], reverse=True)
 
 
