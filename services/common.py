@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import faust
+import mode
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector, generate_latest
 
 from abusewatch.common import config
@@ -285,3 +286,69 @@ def fail_fast(ctx: ServiceContext) -> Iterator[None]:
         log.critical("%s: unexpected error while processing a batch; exiting to be restarted", ctx.role, exc_info=True)
         logging.shutdown()
         os._exit(EXIT_UNEXPECTED_ERROR)
+
+
+class TopicFeed(mode.Service):
+    """A whole topic read by every worker of a role, from the earliest offset the broker keeps (no
+    consumer group): state each worker must hold in full, such as the live hash-bank updates or
+    the detector's campaign authors. Subclasses say what one record does (`apply`, returning why it
+    is invalid, nothing applied, or None); invalid records are dead-lettered and skipped.
+    `caught_up` is set once the worker has read up to where the topic ended when it started."""
+
+    client_name: str = "feed"
+
+    def __init__(self, ctx: ServiceContext, topic: str, dead_letters: DeadLetterSink, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ctx = ctx
+        self.topic = topic
+        self.dead_letters = dead_letters
+        self.consumer: Any = None
+        self.caught_up = asyncio.Event()
+        self._ends: dict[Any, int] = {}
+
+    def apply(self, value: bytes | None) -> Rejection | None:
+        raise NotImplementedError
+
+    async def on_start(self) -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        kafka = self.ctx.kafka
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=kafka.bootstrap, group_id=None, client_id=f"{self.ctx.app_id}-{self.client_name}",
+            enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+            max_partition_fetch_bytes=kafka.max_message_bytes,
+        )
+        await self.consumer.start()
+        await self.consumer.topics()  # metadata, for the topic's partitions
+        partitions = [TopicPartition(self.topic, p) for p in sorted(self.consumer.partitions_for_topic(self.topic) or {0})]
+        self.consumer.assign(partitions)
+        self._ends = await self.consumer.end_offsets(partitions)
+        await self._check_caught_up()
+
+    async def on_stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+
+    async def _check_caught_up(self) -> None:
+        if self.caught_up.is_set() or self.consumer is None:
+            return
+        for partition, end in self._ends.items():
+            if await self.consumer.position(partition) < end:
+                return
+        log.info("%s: caught up with %s", self.client_name, self.topic)
+        self.caught_up.set()
+
+    @mode.Service.task
+    async def _read(self) -> None:
+        metrics = self.ctx.metrics
+        while not self.should_stop:
+            batches = await self.consumer.getmany(timeout_ms=500)
+            with fail_fast(self.ctx):
+                for records in batches.values():
+                    for record in records:
+                        rejection = self.apply(record.value)
+                        if rejection is not None:
+                            await self.dead_letters.send(rejection, key=record.key, value=record.value, topic=self.topic,
+                                                         partition=record.partition, offset=record.offset)
+                    metrics.messages_in.labels(self.topic).inc(len(records))
+                await self._check_caught_up()

@@ -21,29 +21,25 @@ import uuid
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from mode import Service
 
 from abusewatch.ingest.contract import Rejection, decode_object
 from abusewatch.detection.stores import AuthorIndex
-from abusewatch.services.common import DeadLetterSink, ServiceContext, fail_fast
+from abusewatch.services.common import DeadLetterSink, ServiceContext, TopicFeed
 
 log = logging.getLogger(__name__)
 
 
-class CampaignAuthorsFeed(Service):
+class CampaignAuthorsFeed(TopicFeed):
     """Owns the worker's AuthorIndex: collects what its campaigns newly claim (`publish`, sent by
     the detect agent after `drain`) and applies every other worker's records to it."""
 
+    client_name = "campaign-authors"
+
     def __init__(self, ctx: ServiceContext, topic: str, capacity: int, dead_letters: DeadLetterSink,
                  **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.ctx = ctx
-        self.topic = topic
-        self.dead_letters = dead_letters
+        super().__init__(ctx, topic, dead_letters, **kwargs)
         self.authors = AuthorIndex(capacity, on_update=self.publish)
         self.origin = uuid.uuid4().hex  # per process: a restarted worker re-reads its former self's records
-        self.consumer: AIOKafkaConsumer | None = None
         self.applied = 0  # records from other workers applied to the index
         self._outbox: list[bytes] = []
 
@@ -73,32 +69,3 @@ class CampaignAuthorsFeed(Service):
             self.authors.record_campaign(record["campaign_id"], record["target_id"], record["authors"], publish=False)
             self.applied += 1
         return None
-
-    async def on_start(self) -> None:
-        kafka = self.ctx.kafka
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=kafka.bootstrap, group_id=None, client_id=f"{self.ctx.app_id}-campaign-authors",
-            enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=kafka.fetch_max_wait_ms,
-            max_partition_fetch_bytes=kafka.max_message_bytes,
-        )
-        await self.consumer.start()
-        self.consumer.assign([TopicPartition(self.topic, 0)])
-
-    async def on_stop(self) -> None:
-        if self.consumer is not None:
-            await self.consumer.stop()
-
-    @Service.task
-    async def _read(self) -> None:
-        assert self.consumer is not None
-        metrics = self.ctx.metrics
-        while not self.should_stop:
-            batches = await self.consumer.getmany(timeout_ms=500)
-            with fail_fast(self.ctx):
-                for records in batches.values():
-                    for record in records:
-                        rejection = self.apply(record.value)
-                        if rejection is not None:
-                            await self.dead_letters.send(rejection, key=record.key, value=record.value,
-                                                         topic=self.topic, partition=0, offset=record.offset)
-                    metrics.messages_in.labels(self.topic).inc(len(records))

@@ -371,6 +371,21 @@ async def _publish_decision(request: web.Request, decision: str, outcome: str, n
     log.info("console: %s decided %s on %s (appeal %s)", session.user.id, outcome, decision, appeal["appeal_id"])
 
 
+async def _publish_and_return(request: web.Request, decision: str, outcome: str, note: str, kind: str,
+                              failed_title: str, done: str) -> web.Response:
+    """Publish the decision, then back to the page it came from; or say why not."""
+    try:
+        await _publish_decision(request, decision, outcome, note, kind)
+    except (ReviewError, ValueError) as exc:
+        return render(request, "error.html", status=400, title=failed_title, message=str(exc))
+    except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
+        # The appeal id is a function of the decision, so sending it again cannot decide twice.
+        return render(request, "error.html", status=503, title=failed_title,
+                      message=f"It could not be confirmed on Kafka ({type(exc).__name__}). Try again: a repeat "
+                              "records it once.")
+    raise web.HTTPSeeOther(done)
+
+
 async def decide_escalation(request: web.Request) -> web.Response:
     session = _session(request)
     if not session.user.can("reviewer"):
@@ -382,14 +397,8 @@ async def decide_escalation(request: web.Request) -> web.Response:
         await asyncio.to_thread(require_escalation, _store(request), escalation_id)
     except ReviewError as exc:
         return render(request, "error.html", status=404, title="Not found", message=str(exc))
-    try:
-        await _publish_decision(request, escalation_id, outcome, note, "review")
-    except (ReviewError, ValueError) as exc:
-        return render(request, "error.html", status=400, title="Not decided", message=str(exc))
-    except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
-        return render(request, "error.html", status=503, title="Not decided",
-                      message=f"The decision could not be sent to Kafka ({type(exc).__name__}); nothing changed. Try again.")
-    raise web.HTTPSeeOther(f"/console/reviews?notice={outcome}")
+    return await _publish_and_return(request, escalation_id, outcome, note, "review", "Not decided",
+                                     f"/console/reviews?notice={outcome}")
 
 
 def _actions(store: EvidenceStore, reach: timedelta, now: datetime) -> list[dict[str, Any]]:
@@ -418,14 +427,8 @@ async def revoke_action(request: web.Request) -> web.Response:
         await asyncio.to_thread(require_applied_action, _store(request), action_id)
     except ReviewError as exc:
         return render(request, "error.html", status=404, title="Not found", message=str(exc))
-    try:
-        await _publish_decision(request, action_id, "overturned", reason, "revoke")
-    except (ReviewError, ValueError) as exc:
-        return render(request, "error.html", status=400, title="Not revoked", message=str(exc))
-    except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
-        return render(request, "error.html", status=503, title="Not revoked",
-                      message=f"The revoke could not be sent to Kafka ({type(exc).__name__}); nothing changed. Try again.")
-    raise web.HTTPSeeOther("/console/actions?notice=revoked")
+    return await _publish_and_return(request, action_id, "overturned", reason, "revoke", "Not revoked",
+                                     "/console/actions?notice=revoked")
 
 
 async def policy_page(request: web.Request) -> web.Response:
