@@ -398,14 +398,18 @@ class EvidenceStore:
             )
         return self._row(rows[0]) if rows else None
 
-    def by_key(self, key: str, *, kinds: Iterable[str] | None = None) -> list[ChainRecord]:
-        """Records indexed under `key` (e.g. "target:u1"), in chain order."""
+    def by_key(self, key: str, *, kinds: Iterable[str] | None = None, newest: int | None = None) -> list[ChainRecord]:
+        """Records indexed under `key` (e.g. "target:u1"), in chain order; only the `newest` ones
+        (before the kinds filter) when given, for keys that gather many records."""
         with self._session():
             rows = self._query(
                 "SELECT r.seq, r.kind, r.occurred_at, r.recorded_at, r.payload, r.prev_hash, r.hash"
-                " FROM evidence_records r JOIN evidence_keys k ON k.seq = r.seq WHERE k.key = ? ORDER BY r.seq",
-                (key,),
+                " FROM evidence_records r JOIN evidence_keys k ON k.seq = r.seq WHERE k.key = ?"
+                + (" ORDER BY r.seq DESC LIMIT ?" if newest is not None else " ORDER BY r.seq"),
+                (key, newest) if newest is not None else (key,),
             )
+        if newest is not None:
+            rows = rows[::-1]
         wanted = set(kinds) if kinds is not None else None
         return [record for record in map(self._row, rows) if wanted is None or record.kind in wanted]
 

@@ -61,6 +61,7 @@ SECURITY_HEADERS = {
 PUBLIC_PATHS = frozenset({"/console/login"})
 MIN_SECRET_BYTES = 32
 EXAMPLE_SECRETS = frozenset({b"change-me-to-32-random-bytes"})  # deploy/k8s/secret.example.yaml
+CAMPAIGN_RECORDS = 5000  # newest records about the target a campaign page reads
 EVIDENCE_PER_CASE = 5  # evidence posts shown on a review card; the campaign page shows them all
 
 
@@ -264,7 +265,8 @@ def _campaign_view(store: EvidenceStore, campaign_id: str, lookback: timedelta, 
         return None
     target_id = alerts[-1]["target_id"]
     decisions = [r for r in records if r.kind == "decision"]
-    posts = [r for r in store.by_key(f"target:{target_id}", kinds=("post",))]
+    # A heavily targeted account has a long history: the newest records are the campaign's.
+    posts = store.by_key(f"target:{target_id}", kinds=("post",), newest=CAMPAIGN_RECORDS)
     first = min(a["window"]["start"] for a in alerts)
     last = max(a.get("event_time") or a["detected_at"] for a in alerts)
     in_campaign = [r for r in posts if first <= r.occurred_at <= last or r.payload["scored"]["post_id"] in

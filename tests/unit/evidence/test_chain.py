@@ -153,3 +153,9 @@ def test_concurrent_writers_never_fork_the_chain(dsn):
     assert report.ok and report.records == 40, report.problems
     for store in stores:
         store.close()
+
+
+def test_by_key_can_read_only_the_newest_records(store):
+    store.append([NewRecord("post", f"2026-01-01T00:00:{n:02d}.000Z", {"n": n}, ("target:t",)) for n in range(1, 8)])
+    assert [r.payload["n"] for r in store.by_key("target:t", newest=3)] == [5, 6, 7]  # still in chain order
+    assert [r.payload["n"] for r in store.by_key("target:t")] == [1, 2, 3, 4, 5, 6, 7]
