@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--datasets-dir", type=Path, default=None, help="default: ABUSEWATCH_DATASETS_DIR")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where the teacher's scores are cached")
     parser.add_argument("--word-features", type=int, default=2**17, help="hash buckets for word 1-2-grams")
-    parser.add_argument("--char-features", type=int, default=2**17, help="hash buckets for character 2-4-grams")
+    parser.add_argument("--char-features", type=int, default=2**17, help="hash buckets for character 2-4-grams (0: none)")
     parser.add_argument("--C", type=float, default=4.0, help="inverse L2 strength of each logistic regression")
     parser.add_argument("--max-lost-share", type=float, default=0.01,
                         help="most of a label's transformer flags on the tuning half allowed to skip (threat: none)")
@@ -64,11 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def feature_specs(word_features: int, char_features: int) -> list[dict[str, Any]]:
-    """The artefact's `features`, in column order."""
-    return [
+    """The artefact's `features`, in column order (a width of 0 leaves that block out)."""
+    specs = [
         {"analyzer": "word", "ngram_range": [1, 2], "n_features": word_features},
         {"analyzer": "char_wb", "ngram_range": [2, 4], "n_features": char_features},
     ]
+    return [spec for spec in specs if spec["n_features"] > 0]
 
 
 @dataclass
