@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "topics": ("abusewatch.cli.topics", "create every topic with explicit partition counts"),
     "demo": ("abusewatch.offline.demo", "replay a small stream with one pile-on and print what comes out"),
     "train": ("abusewatch.offline.train", "fine-tune the multi-label abuse model on ../shared/datasets"),
+    "train-first-pass": ("abusewatch.offline.first_pass", "train the cascade's first pass on the transformer's flags"),
     "eval": ("abusewatch.offline.evaluate_model", "evaluate the shipped model against baselines"),
     "bench": ("abusewatch.offline.bench.inference", "benchmark the inference engine and the pipeline"),
     "simulate": ("abusewatch.offline.simulate", "generate a scenario stream with ground-truth campaigns"),

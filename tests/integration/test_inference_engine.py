@@ -107,8 +107,9 @@ def test_concurrent_callers_get_their_own_scores(artifact, texts, unbatched) -> 
 def test_cascade_scores_only_posts_the_first_pass_lets_through(artifact, texts, unbatched) -> None:
     engine = engine_for(artifact, cascade=True)
     scores = as_matrix(engine.score_blocking(texts), artifact.labels)
-    first_pass = engine.cascade.probabilities(texts)
-    skipped = first_pass < engine.cascade.threshold
+    decision = engine.cascade.decide(texts)
+    skipped = ~decision.needs_transformer
     assert skipped.any() and not skipped.all()
     assert np.abs(scores[~skipped] - unbatched[~skipped]).max() < BF16_TOLERANCE
-    assert np.allclose(scores[skipped], first_pass[skipped, None])
+    columns = [engine.cascade.labels.index(label) for label in artifact.labels]
+    assert np.allclose(scores[skipped], decision.probabilities[skipped][:, columns], atol=1e-6)

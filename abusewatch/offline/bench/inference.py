@@ -13,7 +13,10 @@ On the same tweets (TweetEval offensive validation texts) it measures, per varia
 Variants: the engine at its defaults, then each option toggled (fp32 on PyTorch, fp32 on ONNX Runtime,
 bf16, int8, cascade, torch.compile, and the cascade with torch.compile); a variant this machine cannot
 run (bf16 without native bf16) is skipped, named.
-`--tune-cascade` instead picks the cascade threshold on the dev sets (at most 1 macro-F1 point lost).
+`--tune-cascade` instead re-tunes the cascade's per-label skip thresholds on dev and reports what the
+shipped and the re-tuned ones skip and lose (abusewatch.offline.first_pass.tune_report); `--stream`
+benchmarks realistic, mostly benign traffic (abusewatch.offline.bench.stream), and with `--pipeline`
+sends that stream through the classifier service with the cascade on.
 Machines are shared and noisy: compare variants within one run, as ratios.
 """
 
@@ -23,18 +26,16 @@ import argparse
 import asyncio
 import json
 import logging
-import os
-import platform
 import resource
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from abusewatch.common.config import load
+from abusewatch.offline.bench.common import Contender, NaiveScorer, as_matrix, command_line, machine_description, timed_run
 from abusewatch.offline.bench.loadgen import LatencyResult, measure_open_loop
 from abusewatch.scoring.inference.settings import EngineSettings
 
@@ -51,13 +52,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "compiled": {"cpu_runtime": "torch-compile"},
     "cascade-compiled": {"cascade": True, "cpu_runtime": "torch-compile"},
 }
-# Dev sets for the cascade threshold: folder under the datasets dir, and the label its 1 means.
-CASCADE_DEV_SETS = (("tweeteval_offensive", "toxicity"), ("tweeteval_hate", "identity_attack"))
 BENCH_POSTS_SET = "tweeteval_offensive"
 BENCH_LABEL = "toxicity"
 DECISION_PROBABILITY = 0.5  # as `abusewatch eval` decides for its macro-F1
-MAX_CASCADE_F1_LOSS = 0.01
-CASCADE_THRESHOLD_STEP = 0.005
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
     parser.add_argument("--quick", action="store_true", help="400 posts, 60 naive posts, 1 repeat, 3 s latency runs")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
-    parser.add_argument("--tune-cascade", action="store_true", help="choose the cascade threshold on the dev sets")
+    parser.add_argument("--tune-cascade", action="store_true", help="re-tune the cascade's skip thresholds on dev and report")
+    parser.add_argument("--max-lost-share", type=float, default=0.01,
+                        help="--tune-cascade: most of a label's transformer flags allowed to skip (threat: none)")
+    parser.add_argument("--stream", action="store_true",
+                        help="realistic traffic at --stream-rates abusive, transformer alone vs cascade (bench/stream.py)")
+    parser.add_argument("--stream-rates", default="0.05,0.01,0.2", help="--stream: comma list of abusive base rates")
+    parser.add_argument("--stream-posts", type=int, default=4000, help="--stream: posts per stream")
     parser.add_argument(
         "--pipeline",
         action="store_true",
@@ -138,52 +141,9 @@ def macro_f1(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(f1_score(labels > 0, probabilities >= DECISION_PROBABILITY, average="macro"))
 
 
-class NaiveScorer:
-    """The baseline: the plain fp32 network, one post at a time (tokenize, forward, calibrate)."""
-
-    def __init__(self, artifact: Any) -> None:
-        self._artifact = artifact
-
-    def score(self, texts: list[str]) -> np.ndarray:
-        import torch
-
-        rows = []
-        with torch.inference_mode():
-            for text in texts:
-                encoded = self._artifact.tokenizer(
-                    text, truncation=True, max_length=self._artifact.max_length, return_tensors="pt"
-                )
-                logits = self._artifact.network(encoded["input_ids"], encoded["attention_mask"])
-                rows.append(self._artifact.calibration.probabilities(logits.numpy())[0])
-        return np.stack(rows)
-
-
-def as_matrix(results: list[dict[str, float]], labels: tuple[str, ...]) -> np.ndarray:
-    return np.array([[result[label] for label in labels] for result in results])
-
-
 def current_rss_mib() -> float:
     current = proc_status_mib("VmRSS")
     return current if current is not None else float("nan")
-
-
-@dataclass
-class Contender:
-    """One thing being measured: the naive scorer or an engine variant, and what it measured."""
-
-    name: str
-    score: Any  # async (texts) -> results
-    rates: list[float] = field(default_factory=list)
-    results: Any = None
-    peak_rss_mib: float = float("nan")
-    added_rss_mib: float = float("nan")
-    registry: Any = None  # an engine's metrics
-
-
-async def timed_run(contender: Contender, texts: list[str]) -> None:
-    started = time.perf_counter()
-    contender.results = await contender.score(texts)
-    contender.rates.append(len(texts) / (time.perf_counter() - started))
 
 
 async def measure_all(
@@ -289,7 +249,7 @@ def run_benchmark(args: argparse.Namespace, artifact: Any) -> dict[str, Any]:
         scores = as_matrix(contender.results, artifact.labels)
         went_to_transformer = np.ones(len(texts), dtype=bool)
         if engine.cascade is not None:
-            went_to_transformer = engine.cascade.needs_transformer(engine.cascade.probabilities(texts))
+            went_to_transformer = engine.cascade.decide(texts).needs_transformer
         diff = np.abs(scores - reference)[went_to_transformer]
         rate = float(np.median(contender.rates))
         variants.append(
@@ -328,22 +288,6 @@ def run_benchmark(args: argparse.Namespace, artifact: Any) -> dict[str, Any]:
     }
 
 
-def machine_description() -> str:
-    import torch
-
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-        platform.processor(),
-    )
-    return f"{cpu}, {len(os.sched_getaffinity(0))} cores, torch {torch.__version__}"
-
-
-def command_line() -> str:
-    import sys
-
-    return "abusewatch bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "abusewatch bench"
-
-
 def print_report(report: dict[str, Any]) -> None:
     naive = report["naive"]
     print(f"machine: {report['machine']}")
@@ -375,69 +319,21 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"posts/s: median of {report['repeats']} runs, taken round-robin over the variants.")
 
 
-def tune_cascade(args: argparse.Namespace, artifact: Any) -> dict[str, Any]:
-    """Per candidate threshold: share of posts skipping the transformer and macro-F1 per dev set;
-    picks the highest threshold losing at most 1 point of macro-F1 on every dev set. Thresholds stay
-    below every per-label decision threshold so no skipped post can be flagged."""
-    from prometheus_client import CollectorRegistry
-
-    from abusewatch.scoring.inference.cascade import LexicalFirstPass
-    from abusewatch.scoring.inference.engine import InferenceEngine
-
-    settings = load(EngineSettings, model_dir=args.model_dir, cascade=False)
-    engine = InferenceEngine.from_artifact(artifact, settings, CollectorRegistry())
-    first_pass = LexicalFirstPass(threshold=0.0)
-    ceiling = min([DECISION_PROBABILITY, *artifact.thresholds.values()])
-    candidates = np.round(np.arange(0.0, ceiling + 1e-9, CASCADE_THRESHOLD_STEP), 4)
-    dev_sets = []
-    for folder_name, label in CASCADE_DEV_SETS:
-        folder = datasets_dir(args) / folder_name
-        texts = read_lines(folder / "val_text.txt")
-        gold = np.array([int(value) for value in read_lines(folder / "val_labels.txt")])
-        column = artifact.labels.index(label)
-        transformer = as_matrix(engine.score_blocking(texts), artifact.labels)[:, column]
-        lexical = first_pass.probabilities(texts)
-        alone = macro_f1(transformer, gold)
-        rows = []
-        for threshold in candidates:
-            skipped = lexical < threshold
-            cascaded = np.where(skipped, lexical, transformer)
-            rows.append({"threshold": float(threshold), "skipped": float(skipped.mean()), "macro_f1": macro_f1(cascaded, gold)})
-        dev_sets.append({"dev_set": folder_name, "label": label, "posts": len(texts), "transformer_alone": alone, "curve": rows})
-    acceptable = [
-        index
-        for index in range(len(candidates))
-        if all(dev["transformer_alone"] - dev["curve"][index]["macro_f1"] <= MAX_CASCADE_F1_LOSS for dev in dev_sets)
-    ]
-    # The largest prefix of acceptable thresholds: past the first failure the loss only grows on
-    # average, and a lone acceptable point beyond it would be noise.
-    chosen_index = 0
-    while chosen_index + 1 in acceptable:
-        chosen_index += 1
-    return {"chosen_threshold": float(candidates[chosen_index]), "ceiling": ceiling, "dev_sets": dev_sets, "chosen_index": chosen_index}
-
-
-def print_cascade(report: dict[str, Any]) -> None:
-    index = report["chosen_index"]
-    print(f"cascade threshold chosen: {report['chosen_threshold']} (searched up to {report['ceiling']:.3f})")
-    for dev in report["dev_sets"]:
-        row = dev["curve"][index]
-        print(
-            f"  {dev['dev_set']} ({dev['label']}, {dev['posts']} posts): transformer alone macro-F1 "
-            f"{dev['transformer_alone'] * 100:.1f}, cascade {row['macro_f1'] * 100:.1f}, skips {row['skipped'] * 100:.0f}% of posts"
-        )
-    print("threshold  " + "  ".join(f"{dev['dev_set']}: F1 / skipped" for dev in report["dev_sets"]))
-    for position in range(0, len(report["dev_sets"][0]["curve"]), 2):
-        cells = [f"{dev['curve'][position]['macro_f1'] * 100:5.1f} / {dev['curve'][position]['skipped'] * 100:3.0f}%" for dev in report["dev_sets"]]
-        print(f"{report['dev_sets'][0]['curve'][position]['threshold']:9.3f}  " + "  ".join(f"{cell:>30}" for cell in cells))
-
-
 def run(args: argparse.Namespace) -> int:
     if args.pipeline:
         from abusewatch.offline.bench.pipeline import run_pipeline_benchmark
 
-        texts = read_lines(datasets_dir(args) / BENCH_POSTS_SET / "val_text.txt")
-        report = run_pipeline_benchmark(texts, args.pipeline_backlog, args.pipeline_rate, args.pipeline_seconds)
+        env: dict[str, str] = {}
+        if args.stream:
+            from abusewatch.offline.bench.stream import stream_posts
+            from abusewatch.offline.first_pass import dev_pool, halves
+
+            rate = float(args.stream_rates.split(",")[0])
+            texts, _, _ = stream_posts(halves(dev_pool(args.datasets_dir)[1])[1], rate, args.stream_posts)
+            env = {"ABUSEWATCH_CASCADE": "true"}
+        else:
+            texts = read_lines(datasets_dir(args) / BENCH_POSTS_SET / "val_text.txt")
+        report = run_pipeline_benchmark(texts, args.pipeline_backlog, args.pipeline_rate, args.pipeline_seconds, env)
         print(json.dumps(report, indent=2))
         if args.json:
             args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -451,8 +347,17 @@ def run(args: argparse.Namespace) -> int:
 
     artifact = load_artifact(args.model_dir)
     if args.tune_cascade:
-        report = tune_cascade(args, artifact)
-        print_cascade(report)
+        from abusewatch.offline.first_pass import print_tune_report, tune_report
+        from abusewatch.scoring.inference.cascade import FirstPass
+
+        report = tune_report(artifact, FirstPass(load(EngineSettings).cascade_dir), args.datasets_dir,
+                             max_lost_share=args.max_lost_share)
+        print_tune_report(report)
+    elif args.stream:
+        from abusewatch.offline.bench.stream import print_stream_report, run_stream_benchmark
+
+        report = run_stream_benchmark(args, artifact)
+        print_stream_report(report)
     else:
         report = run_benchmark(args, artifact)
         print_report(report)

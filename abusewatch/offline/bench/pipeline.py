@@ -9,6 +9,7 @@ minus the post record's (both CreateTime, same host clock). Used by `abusewatch 
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 import uuid
@@ -40,7 +41,7 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def engine_alone_posts_per_s(texts: Sequence[str]) -> float:
+def engine_alone_posts_per_s(texts: Sequence[str], settings_env: dict[str, str] | None = None) -> float:
     """The classifier's engine at the deployed settings scoring `texts` in one call, after scoring them
     once to warm up (oneDNN and inductor do first-use work per batch shape, as in the pipeline)."""
     import asyncio
@@ -51,7 +52,7 @@ def engine_alone_posts_per_s(texts: Sequence[str]) -> float:
     from abusewatch.scoring.inference import EngineSettings, InferenceEngine
 
     async def measure() -> float:
-        engine = InferenceEngine.from_settings(config.load(EngineSettings), CollectorRegistry())
+        engine = InferenceEngine.from_settings(config.load(EngineSettings, env={**os.environ, **(settings_env or {})}), CollectorRegistry())
         await engine.start()
         try:
             await engine.score(list(texts))
@@ -65,7 +66,8 @@ def engine_alone_posts_per_s(texts: Sequence[str]) -> float:
 
 
 def run_pipeline_benchmark(
-    texts: Sequence[str], backlog_posts: int = 4000, steady_rate: float = 100.0, steady_seconds: float = 20.0
+    texts: Sequence[str], backlog_posts: int = 4000, steady_rate: float = 100.0, steady_seconds: float = 20.0,
+    settings_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -76,10 +78,11 @@ def run_pipeline_benchmark(
         "ABUSEWATCH_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}-",
         "KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
         "ABUSEWATCH_CLASSIFIER_PORT": str(free_port()),
+        **(settings_env or {}),
     }
     backlog = _posts(texts, backlog_posts, "bl")
     backlog_texts = [post["text"] for post in backlog]
-    engine_before = engine_alone_posts_per_s(backlog_texts)
+    engine_before = engine_alone_posts_per_s(backlog_texts, settings_env)
     stack = Stack(roles=("classifier",), env=env, embedded_broker=True)
     with stack:
         bootstrap = stack.kafka.bootstrap
@@ -132,9 +135,10 @@ def run_pipeline_benchmark(
         latencies = [score_ts - sent_at[pid] for pid, (_, score_ts) in steady_seen.items()]
         producer.close()
         consumer.close()
-    engine_after = engine_alone_posts_per_s(backlog_texts)
+    engine_after = engine_alone_posts_per_s(backlog_texts, settings_env)
     engine_rate = statistics.mean([engine_before, engine_after])
     return {
+        "settings_env": dict(settings_env or {}),
         "backlog_posts": backlog_posts,
         "backlog_scored": len(seen),
         "throughput_posts_per_s": round(throughput, 1),

@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 
 from abusewatch.scoring.inference.backends.base import Backend
 from abusewatch.scoring.inference.batching import collate, padding_efficiency, token_batches
-from abusewatch.scoring.inference.cascade import LexicalFirstPass
+from abusewatch.scoring.inference.cascade import FirstPass
 from abusewatch.scoring.inference.metrics import EngineMetrics
 from abusewatch.scoring.inference.queue import NotStarted, QueuedPost, RequestQueue
 from abusewatch.scoring.inference.settings import EngineSettings
@@ -61,7 +61,7 @@ class InferenceEngine:
         labels: Sequence[str],
         calibrate: Callable[[np.ndarray], np.ndarray],
         model_info: dict[str, str],
-        first_pass: LexicalFirstPass | None = None,
+        first_pass: FirstPass | None = None,
         registry: CollectorRegistry | None = None,
         languages: Sequence[str] = LANGUAGES_BEFORE_THE_FIELD,
     ) -> None:
@@ -93,15 +93,23 @@ class InferenceEngine:
 
         tokenizer = PostTokenizer(artifact.tokenizer, artifact.max_length)
         backend = select_backend(settings, artifact.network, tokenizer.pad_token_id)
-        first_pass = LexicalFirstPass(settings.cascade_threshold) if settings.cascade else None
-        lowest_threshold = min(artifact.thresholds.values(), default=1.0)
-        if first_pass is not None and first_pass.threshold > lowest_threshold:
-            log.warning(
-                "cascade threshold %g is above the model's lowest label threshold %g: posts that skip "
-                "the transformer can be flagged on their first-pass score alone",
-                first_pass.threshold,
-                lowest_threshold,
-            )
+        first_pass = FirstPass(settings.cascade_dir) if settings.cascade else None
+        if first_pass is not None:
+            if set(first_pass.labels) != set(artifact.labels):
+                raise ValueError(f"cascade first pass labels {first_pass.labels} differ from the model's {artifact.labels}")
+            if first_pass.teacher and first_pass.teacher.get("version") != artifact.version:
+                log.warning(
+                    "cascade first pass was distilled from %s %s, the model is %s %s: its skip thresholds "
+                    "were tuned for another model (re-run `abusewatch train-first-pass`)",
+                    first_pass.teacher.get("name"), first_pass.teacher.get("version"), artifact.name, artifact.version,
+                )
+            for label, threshold in first_pass.skip_below.items():
+                if threshold > artifact.thresholds.get(label, 1.0):
+                    log.warning(
+                        "cascade skip threshold %g for %s is above the model's threshold %g: posts that skip "
+                        "the transformer can be flagged on their first-pass score alone",
+                        threshold, label, artifact.thresholds[label],
+                    )
         return cls(
             settings=settings,
             backend=backend,
@@ -136,7 +144,7 @@ class InferenceEngine:
         return self._backend.runtime
 
     @property
-    def cascade(self) -> LexicalFirstPass | None:
+    def cascade(self) -> FirstPass | None:
         """The cascade's first pass, when the cascade is on."""
         return self._first_pass
 
@@ -172,7 +180,7 @@ class InferenceEngine:
             self.device,
             self.dtype,
             self.runtime,
-            f"on (threshold {self._first_pass.threshold})" if self._first_pass else "off",
+            f"on ({self._first_pass.info['name']} {self._first_pass.info['version']})" if self._first_pass else "off",
             self._settings.max_batch_tokens,
             self._settings.max_wait_ms,
         )
@@ -265,14 +273,12 @@ class InferenceEngine:
         plan = WindowPlan()
         to_model = window
         if self._first_pass is not None:
-            first_pass = self._first_pass.probabilities([post.text for post in window])
-            needs_model = self._first_pass.needs_transformer(first_pass)
-            to_model = [post for post, needed in zip(window, needs_model) if needed]
-            plan.answered = [
-                (post, dict.fromkeys(self._labels, float(probability)))
-                for post, probability, needed in zip(window, first_pass, needs_model)
-                if not needed
-            ]
+            decision = self._first_pass.decide([post.text for post in window])
+            to_model = [post for post, needed in zip(window, decision.needs_transformer) if needed]
+            for post, row, needed in zip(window, decision.probabilities.tolist(), decision.needs_transformer):
+                if not needed:
+                    scores = dict(zip(self._first_pass.labels, row))
+                    plan.answered.append((post, {label: scores[label] for label in self._labels}))
         if to_model:
             for rows, token_ids in token_batches(self._tokenizer, [post.text for post in to_model], self._settings):
                 plan.batches.append(([to_model[row] for row in rows], token_ids))

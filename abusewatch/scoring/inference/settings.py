@@ -60,14 +60,13 @@ class EngineSettings:
     cascade: bool = setting(
         "ABUSEWATCH_CASCADE",
         False,
-        "Run a lexical first pass (alt-profanity-check); posts it scores below the cascade threshold skip "
-        "the transformer and get the first-pass probability as every label's score.",
+        "Run the cascade's first pass (a hashed n-gram linear model distilled from the transformer, "
+        "models/abusewatch-first-pass): posts it clears on every label, and in which no text rule layer "
+        "finds anything, skip the transformer and get the first-pass probabilities as their scores.",
     )
-    cascade_threshold: float = setting(
-        "ABUSEWATCH_CASCADE_THRESHOLD",
-        0.01,
-        "First-pass probability below which a post skips the transformer; chosen with `abusewatch bench "
-        "--tune-cascade` for the shipped model (at most 1 point of macro-F1 lost on TweetEval offensive and "
-        "hate val; a test checks it); keep it below every label threshold of the model so a skipped post "
-        "is never flagged.",
+    cascade_dir: str = setting(
+        "ABUSEWATCH_CASCADE_DIR",
+        "",
+        "First-pass model directory (first_pass.json + weights.npz, with per-label skip thresholds tuned "
+        "by `abusewatch train-first-pass`); empty means the shipped models/abusewatch-first-pass.",
     )

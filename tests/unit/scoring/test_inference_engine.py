@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from abusewatch.common.config import load
 from abusewatch.scoring.inference import EngineSettings, InferenceEngine, Overloaded
 from abusewatch.scoring.inference.batching import TokenizedBatch, padding_efficiency
-from abusewatch.scoring.inference.cascade import LexicalFirstPass
+from abusewatch.scoring.inference.cascade import FirstPass
 from abusewatch.scoring.inference.tokenization import PostTokenizer
 
 LABELS = ("letters", "words")
@@ -69,7 +69,7 @@ def expected(text: str) -> dict[str, float]:
 
 
 def make_engine(
-    backend: RecordingBackend | None = None, first_pass: LexicalFirstPass | None = None, **overrides
+    backend: RecordingBackend | None = None, first_pass: FirstPass | None = None, **overrides
 ) -> tuple[InferenceEngine, RecordingBackend]:
     settings = load(EngineSettings, env={}, **overrides)
     backend = backend or RecordingBackend(settings.max_batch_tokens)
@@ -230,17 +230,69 @@ def test_metrics_count_posts_and_batches() -> None:
     assert registry.get_sample_value("abusewatch_inference_device_info", {"device": "fake", "dtype": "fp32", "runtime": "recording", "cascade": "False"}) == 1
 
 
-def test_cascade_answers_benign_posts_without_the_model() -> None:
-    first_pass = LexicalFirstPass(threshold=0.5)
+def write_first_pass(directory, skip_below: float = 0.5):
+    """A first-pass artefact over the fake labels: one word ("idiot") makes every label likely."""
+    import json
+
+    from abusewatch.scoring.inference.cascade import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, hashing_vectorizers
+
+    features = [{"analyzer": "word", "ngram_range": [1, 1], "n_features": 1024}]
+    column = hashing_vectorizers(features)[0].transform(["idiot"]).indices[0]
+    coef = np.zeros((1024, len(LABELS)), dtype=np.float16)
+    coef[column] = 20.0
+    np.savez_compressed(directory / WEIGHTS_FILE, coef=coef, intercept=np.full(len(LABELS), -5.0, dtype=np.float32))
+    config = {"format_version": FORMAT_VERSION, "name": "test-first-pass", "version": "0", "labels": list(LABELS),
+              "features": features, "skip_below": dict.fromkeys(LABELS, skip_below), "teacher": {}}
+    (directory / CONFIG_FILE).write_text(json.dumps(config))
+    return directory
+
+
+def test_cascade_answers_benign_posts_without_the_model(tmp_path) -> None:
+    first_pass = FirstPass(write_first_pass(tmp_path))
     engine, backend = make_engine(first_pass=first_pass)
-    texts = ["have a lovely day with your family", "fuck you you stupid idiot", "see you at the game tonight"]
+    texts = ["have a lovely day with your family", "you stupid idiot", "see you at the game tonight"]
     results = engine.score_blocking(texts)
-    lexical = first_pass.probabilities(texts)
-    assert lexical[0] < 0.5 and lexical[2] < 0.5 and lexical[1] >= 0.5
-    assert results[0] == dict.fromkeys(LABELS, float(lexical[0]))
+    decision = first_pass.decide(texts)
+    assert decision.needs_transformer.tolist() == [False, True, False]
+    for row in (0, 2):
+        assert results[row] == dict(zip(LABELS, decision.probabilities[row].tolist()))
+        assert all(value < 0.5 for value in results[row].values())
     assert results[1] == expected(texts[1])
-    assert results[2] == dict.fromkeys(LABELS, float(lexical[2]))
     assert sum(batch.input_ids.shape[0] for batch in backend.batches) == 1
+
+
+def test_cascade_never_skips_a_post_a_rule_layer_finds_something_in(tmp_path) -> None:
+    # The model alone would let every post skip; the threat and personal-data layers keep two.
+    first_pass = FirstPass(write_first_pass(tmp_path, skip_below=1.0))
+    texts = ["i know where you live and where your kids go to school", "her number is 415-555-0134, call her", "lovely weather"]
+    assert first_pass.decide(texts).needs_transformer.tolist() == [True, True, False]
+
+
+def test_first_pass_rejects_an_artefact_that_does_not_match_its_weights(tmp_path) -> None:
+    import json
+
+    from abusewatch.scoring.inference.cascade import CONFIG_FILE
+
+    write_first_pass(tmp_path)
+    config = json.loads((tmp_path / CONFIG_FILE).read_text())
+    config["features"][0]["n_features"] = 2048
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="do not match"):
+        FirstPass(tmp_path)
+    config["features"][0]["n_features"] = 1024
+    del config["skip_below"]["words"]
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="missing for"):
+        FirstPass(tmp_path)
+
+
+def test_the_shipped_first_pass_covers_every_label_and_stays_small() -> None:
+    from abusewatch.scoring.inference.cascade import SHIPPED_FIRST_PASS, shipped_root
+    from abusewatch.scoring.labels import LABELS as MODEL_LABELS
+
+    first_pass = FirstPass()
+    assert first_pass.labels == MODEL_LABELS
+    assert sum(path.stat().st_size for path in (shipped_root() / SHIPPED_FIRST_PASS).iterdir()) < 5 * 2**20
 
 
 def test_settings_read_from_environment() -> None:
