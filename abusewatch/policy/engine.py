@@ -127,9 +127,9 @@ def _post_conditions(when: dict[str, Any], scored: dict[str, Any]) -> tuple[bool
     return matched, observed, thresholds
 
 
-# Conditions that read the model's scores or the threat rule layer, both English-only: on a post in
-# a language the model does not read their "no" is unknown, not a no.
-_LANGUAGE_DEPENDENT = ("scores_at_least", "threat_rule_detected")
+# Conditions that read the model's scores or the threat and extortion rule layers, all English-only:
+# on a post in a language the model does not read their "no" is unknown, not a no.
+_LANGUAGE_DEPENDENT = ("scores_at_least", "threat_rule_detected", "extortion_rule_detected")
 
 
 def _unknown_on_language(when: dict[str, Any], scored: dict[str, Any]) -> str | None:
@@ -143,7 +143,8 @@ def _unknown_on_language(when: dict[str, Any], scored: dict[str, Any]) -> str | 
     if not others:
         return None
     why = f"scores unknown: {unsupported_reason(language)}"
-    return why + (" (the threat rule layer's patterns are English)" if when.get("threat_rule_detected") else "")
+    layers = [name for name in ("threat", "extortion") if when.get(f"{name}_rule_detected")]
+    return why + (f" (the {' and '.join(layers)} rule layer's patterns are English)" if layers else "")
 
 
 def _media_matches(

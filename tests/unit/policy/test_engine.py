@@ -219,12 +219,14 @@ def test_score_rules_on_an_unsupported_language_are_skipped_as_unknown_not_passe
     result = decide_post(_in_german(scored(threat=0.02)), policy=policy, cooldowns=Cooldowns(), now=NOW)
     assert result.decisions == () and result.matched_rules == ()
     skips = {(skip.rule_id, skip.kind): skip for skip in result.skipped}
-    # Every rule that reads scores or the (English) threat rule layer, with its other conditions met.
-    assert {rule for rule, _ in skips} == {"threat.credible", "threat.structure", "insult.severe_author_throttle"}
+    # Every rule that reads scores or an (English) rule layer, with its other conditions met.
+    assert {rule for rule, _ in skips} == {"threat.credible", "threat.structure", "extortion.structure",
+                                           "insult.severe_author_throttle"}
     credible = skips[("threat.credible", "escalate")]
     assert credible.subject_id == "p-1"
     assert credible.reason == "scores unknown: language de not supported by the model"
     assert skips[("threat.structure", "escalate")].reason.endswith("(the threat rule layer's patterns are English)")
+    assert skips[("extortion.structure", "escalate")].reason.endswith("(the extortion rule layer's patterns are English)")
 
 
 def test_rules_that_need_no_scores_still_act_on_an_unsupported_language(policy):
