@@ -20,6 +20,7 @@ import schemathesis
 import yaml
 from aiohttp import web
 from hypothesis import HealthCheck, settings
+from prometheus_client import CollectorRegistry
 
 from abusewatch.actions.processing import ActionsProcessor
 from abusewatch.api.app import OPENAPI_FILE, create_api
@@ -68,7 +69,8 @@ class ServedApi:
     async def _main(self) -> None:
         store = open_store(f"sqlite:///{self.tmp / 'evidence.sqlite3'}")
         fill_locker(store)
-        engine = await asyncio.to_thread(InferenceEngine.from_settings, config.load(EngineSettings))
+        # Its own registry: the process-wide default may hold another test's engine's metrics.
+        engine = await asyncio.to_thread(InferenceEngine.from_settings, config.load(EngineSettings), CollectorRegistry())
         await engine.start()
         cases = EvidenceCaseReader(store, campaign_lookback=timedelta(days=7), history_limit=50)
         app = await create_api(ApiSettings(token=TOKEN), scorer=engine, cases=cases, store=store,
