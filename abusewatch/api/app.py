@@ -153,12 +153,16 @@ async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=openapi_document(), content_type="application/json")
 
 
-async def analyze_comment(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
+async def _json_body(request: web.Request) -> Any:
     try:
-        body = orjson.loads(await request.read())
+        return orjson.loads(await request.read())
     except orjson.JSONDecodeError as exc:
         raise invalid_argument(f"Invalid JSON payload received. {exc}") from exc
+
+
+async def analyze_comment(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    body = await _json_body(request)
     analyze_request = parse_analyze_request(body, max_comment_bytes=settings.max_comment_bytes)
     response = await analyze(analyze_request, request.app[SCORER], max_spans=settings.max_span_sentences,
                              language_settings=request.app[LANGUAGE_SETTINGS])
@@ -167,10 +171,7 @@ async def analyze_comment(request: web.Request) -> web.Response:
 
 async def suggest_comment_score(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    try:
-        body = orjson.loads(await request.read())
-    except orjson.JSONDecodeError as exc:
-        raise invalid_argument(f"Invalid JSON payload received. {exc}") from exc
+    body = await _json_body(request)
     suggestion = parse_suggest_request(body, max_comment_bytes=settings.max_comment_bytes)
     sink = request.app.get(SUGGESTIONS)
     if sink is None:  # an embedder injected a case reader but no suggestion sink
