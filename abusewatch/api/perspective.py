@@ -259,20 +259,29 @@ def parse_suggest_request(body: Any, *, max_comment_bytes: int) -> SuggestReques
     )
 
 
-def _suggested_score(name: str, entry: Any) -> float:
+def _attribute_entry(name: str, entry: Any, where: str, description: str, fields: frozenset[str]) -> dict[str, Any]:
+    """The object given for attribute `name` (in requestedAttributes or attributeScores): a known
+    attribute, an object, only `fields` in it."""
     if name not in ATTRIBUTES:
         raise invalid_argument(f"Unknown attribute: {name}. Supported attributes: {', '.join(ATTRIBUTES)}.")
-    entry = _expect(entry, dict, f"attribute_scores[{name}]", "an object with a summaryScore")
+    entry = _expect(entry, dict, where, description)
     for field in entry:
-        if field not in _SCORE_FIELDS:
+        if field not in fields:
             raise invalid_argument(
-                f'Invalid JSON payload received. Unknown name "{field}" at \'attribute_scores[{name}]\': '
-                "Cannot find field."
+                f'Invalid JSON payload received. Unknown name "{field}" at \'{where}\': Cannot find field.'
             )
-    summary = _expect(entry.get("summaryScore"), dict, f"attribute_scores[{name}].summary_score", "an object")
-    score_type = summary.get("type", SCORE_TYPE)
+    return entry
+
+
+def _check_score_type(name: str, score_type: Any) -> None:
     if score_type != SCORE_TYPE:
         raise invalid_argument(f"Attribute {name} does not support score type {score_type}; use {SCORE_TYPE}.")
+
+
+def _suggested_score(name: str, entry: Any) -> float:
+    entry = _attribute_entry(name, entry, f"attribute_scores[{name}]", "an object with a summaryScore", _SCORE_FIELDS)
+    summary = _expect(entry.get("summaryScore"), dict, f"attribute_scores[{name}].summary_score", "an object")
+    _check_score_type(name, summary.get("type", SCORE_TYPE))
     value = _expect(summary.get("value"), (int, float), f"attribute_scores[{name}].summary_score.value", "a number")
     if not 0 <= value <= 1:
         raise invalid_argument(f"Attribute {name}: summaryScore.value must be between 0 and 1, got {value}.")
@@ -292,18 +301,9 @@ def suggest_response(request: SuggestRequest, languages: LanguageIdentifier) -> 
 
 
 def _requested_attribute(name: str, options: Any) -> RequestedAttribute:
-    if name not in ATTRIBUTES:
-        raise invalid_argument(f"Unknown attribute: {name}. Supported attributes: {', '.join(ATTRIBUTES)}.")
-    options = _expect(options, dict, f"requested_attributes[{name}]", "an object ({} for defaults)")
-    for field in options:
-        if field not in _ATTRIBUTE_FIELDS:
-            raise invalid_argument(
-                f'Invalid JSON payload received. Unknown name "{field}" at \'requested_attributes[{name}]\': '
-                "Cannot find field."
-            )
-    score_type = options.get("scoreType", SCORE_TYPE)
-    if score_type != SCORE_TYPE:
-        raise invalid_argument(f"Attribute {name} does not support score type {score_type}; use {SCORE_TYPE}.")
+    options = _attribute_entry(name, options, f"requested_attributes[{name}]", "an object ({} for defaults)",
+                               _ATTRIBUTE_FIELDS)
+    _check_score_type(name, options.get("scoreType", SCORE_TYPE))
     threshold = options.get("scoreThreshold")
     if threshold is not None:
         _expect(threshold, (int, float), f"requested_attributes[{name}].score_threshold", "a number")

@@ -95,3 +95,19 @@ def test_suggested_values_must_be_probabilities(value):
     with pytest.raises(ApiError):
         parse_suggest_request(suggestion(attributeScores={"TOXICITY": {"summaryScore": {"value": value}}}),
                               max_comment_bytes=1000)
+
+
+def test_a_json_boolean_is_not_a_suggested_score():
+    """bool is an int in Python; `true` must not pass for the score 1."""
+    import orjson
+
+    from abusewatch.api.errors import ApiError
+    from abusewatch.api.perspective import parse_suggest_request
+
+    body = orjson.loads(b'{"comment": {"text": "you are all idiots"},'
+                        b' "attributeScores": {"TOXICITY": {"summaryScore": {"value": true}}}}')
+    with pytest.raises(ApiError) as raised:
+        parse_suggest_request(body, max_comment_bytes=1000)
+    assert raised.value.code == 400
+    assert raised.value.message == (
+        "Invalid value at 'attribute_scores[TOXICITY].summary_score.value': expected a number")
