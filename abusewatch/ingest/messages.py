@@ -136,6 +136,9 @@ class PlatformAction(Message):
     reasons: dict[str, Any]
 
 
+SEVERITIES = ("critical", "high", "medium", "low")  # an escalation's severity (and the policy's), most severe first
+
+
 @_message
 class Escalation(Message):
     TOPIC = "escalations"

@@ -37,6 +37,7 @@ import yaml
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from abusewatch.common.backoff import Backoff
+from abusewatch.ingest.messages import SEVERITIES
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,6 @@ DEFAULT_TOLERANCE_S = 300  # the replay window receivers are advised to use
 EVENT_TYPES = {"platform-actions": "platform-action", "escalations": "escalation"}
 ACTION_KINDS = ("limit_replies_to_target", "throttle_author", "hold_for_review")
 KINDS = (*ACTION_KINDS, "escalation")
-SEVERITIES = ("low", "medium", "high", "critical")  # ascending
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 _ENDPOINT_FIELDS = frozenset({"name", "url", "secret", "secret_env", "kinds", "min_severity", "max_attempts"})
 
@@ -70,7 +70,8 @@ class Endpoint:
     def wants(self, event: WebhookEvent) -> bool:
         if event.kind not in self.kinds:
             return False
-        return event.severity is None or SEVERITIES.index(event.severity) >= SEVERITIES.index(self.min_severity)
+        # SEVERITIES runs most severe first: at or above min_severity is at or before it
+        return event.severity is None or SEVERITIES.index(event.severity) <= SEVERITIES.index(self.min_severity)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -15,8 +15,7 @@ from typing import Any
 from abusewatch.api.cases import open_campaigns_from_alerts
 from abusewatch.evidence import ChainRecord
 from abusewatch.ingest.contract import parse_time
-
-SEVERITIES = ("critical", "high", "medium", "low")  # most severe first
+from abusewatch.ingest.messages import SEVERITIES
 
 
 def severity_rank(severity: str | None) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from abusewatch.ingest import contract
-from abusewatch.ingest.messages import MESSAGE_TYPES
+from abusewatch.ingest.messages import MESSAGE_TYPES, SEVERITIES
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -22,6 +22,13 @@ def _allows_null(spec: dict) -> bool:
     return ("null" in kinds if isinstance(kinds, list) else kinds == "null") or None in spec.get("enum", []) or any(
         _allows_null(option) for option in options
     )
+
+
+def test_severities_are_the_ones_escalations_and_policy_files_allow():
+    policy = json.loads((contract.SCHEMA_DIR / "policy.v1.json").read_text())
+    for allowed in (contract.schema_for("escalations")["properties"]["severity"]["enum"],
+                    policy["$defs"]["action"]["properties"]["severity"]["enum"]):
+        assert sorted(SEVERITIES) == sorted(allowed)
 
 
 def test_every_topic_has_one_message_class():

@@ -71,11 +71,11 @@ def test_endpoints_file(tmp_path):
     everything, tns = load_endpoints(path, env={"TNS": SECRET})
     assert tns.secret == SECRET and tns.max_attempts == 3 and SECRET not in repr(tns)
     escalation = example("escalations")
-    critical = WebhookEvent.from_message("escalations", escalation | {"severity": "critical"})
-    low = WebhookEvent.from_message("escalations", escalation | {"severity": "low"})
+    critical, high, medium, low = (WebhookEvent.from_message("escalations", escalation | {"severity": severity})
+                                   for severity in ("critical", "high", "medium", "low"))
     action = WebhookEvent.from_message("platform-actions", example("platform-actions"))
-    assert [tns.wants(e) for e in (critical, low, action)] == [True, False, False]
-    assert [everything.wants(e) for e in (critical, low, action)] == [True, True, True]
+    assert [tns.wants(e) for e in (critical, high, medium, low, action)] == [True, True, False, False, False]
+    assert [everything.wants(e) for e in (critical, high, medium, low, action)] == [True] * 5
     assert action.id == example("platform-actions")["action_id"] and action.type == "platform-action"
     assert json.loads(action.body) == {"id": action.id, "type": "platform-action", "data": example("platform-actions")}
 
