@@ -16,7 +16,9 @@ RUN pip wheel --no-cache-dir --no-deps -w /dist .
 FROM python:3.11-slim
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX=cpu
-ENV PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 ABUSEWATCH_DATA_DIR=/var/lib/abusewatch
+# NUMBA_CACHE_DIR: the PDQ index's compiled kernels, kept in /tmp (writable where the root filesystem is read-only).
+ENV PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 ABUSEWATCH_DATA_DIR=/var/lib/abusewatch \
+    NUMBA_CACHE_DIR=/tmp/numba-cache
 RUN pip install --no-cache-dir torch==${TORCH_VERSION} --index-url https://download.pytorch.org/whl/${TORCH_INDEX}
 # Bind mounts, so neither the wheel nor the constraints stay in a layer of the image.
 RUN --mount=type=bind,from=wheel,source=/dist,target=/dist --mount=type=bind,source=constraints.txt,target=/constraints.txt \

@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -100,20 +100,17 @@ class MediaCheck:
 
 
 class HashBanks:
-    """Every bank's entries, the PDQ index over them, and each entry's match rate (flood protection)."""
+    """Every bank's entries, the PDQ index over them, and each entry's match rate (flood protection).
+    Per entry it keeps only what the index holds, plus the entry id where one was given: banks of
+    millions of hashes stay arrays, not Python objects."""
 
     def __init__(self, entries: Iterable[BankEntry], settings: MediaSettings) -> None:
         self._settings = settings
-        self._entry_ids: dict[tuple[str, str, str], str | None] = {}
+        self._entry_ids: dict[tuple[str, str, str], str] = {}
         self._md5: defaultdict[str, set[str]] = defaultdict(set)
-        pdq_keys = []
-        for entry in entries:
-            self._remember(entry)
-            if entry.signal_type == "pdq":
-                pdq_keys.append((entry.bank, entry.hash))
-            else:
-                self._md5[entry.hash].add(entry.bank)
-        self._pdq = PdqIndex(pdq_keys, ivf_min_size=settings.index_ivf_min_size, nprobe=settings.index_nprobe)
+        self._sizes: Counter[str] = Counter()
+        self._pdq = PdqIndex()
+        self.add(list(entries))
         self.rates = MatchRates(settings.flood_window_s, settings.flood_min_matches, settings.flood_jump,
                                 settings.flood_max_tracked)
 
@@ -121,40 +118,43 @@ class HashBanks:
     def from_settings(cls, settings: MediaSettings) -> HashBanks:
         return cls(read_bank_dir(settings.bank_dir) if settings.bank_dir else [], settings)
 
-    def _remember(self, entry: BankEntry) -> None:
-        self._entry_ids[(entry.bank, entry.signal_type, entry.hash)] = entry.entry_id
-
     def __len__(self) -> int:
-        return len(self._entry_ids)
+        return self._sizes.total()
 
     def sizes(self) -> dict[str, int]:
         """Entries per bank."""
-        counts: defaultdict[str, int] = defaultdict(int)
-        for bank, _, _ in self._entry_ids:
-            counts[bank] += 1
-        return dict(counts)
+        return {bank: size for bank, size in self._sizes.items() if size}
 
     def add(self, entries: Sequence[BankEntry]) -> int:
         """Add entries (already present ones are kept, their entry id updated); returns how many were new."""
-        new = sum((e.bank, e.signal_type, e.hash) not in self._entry_ids for e in entries)
         for entry in entries:
-            self._remember(entry)
-            if entry.signal_type == "md5":
+            key = (entry.bank, entry.signal_type, entry.hash)
+            if entry.entry_id is None:
+                self._entry_ids.pop(key, None)
+            else:
+                self._entry_ids[key] = entry.entry_id
+        new_banks = [bank for bank, _ in self._pdq.add((e.bank, e.hash) for e in entries if e.signal_type == "pdq")]
+        for entry in entries:
+            if entry.signal_type == "md5" and entry.bank not in self._md5[entry.hash]:
                 self._md5[entry.hash].add(entry.bank)
-        self._pdq.add((e.bank, e.hash) for e in entries if e.signal_type == "pdq")
-        return new
+                new_banks.append(entry.bank)
+        self._sizes.update(new_banks)
+        return len(new_banks)
 
     def remove(self, entries: Sequence[BankEntry]) -> int:
         """Remove entries (absent ones are ignored); returns how many were removed."""
-        removed = 0
+        removed = [(bank, "pdq", pdq) for bank, pdq in
+                   self._pdq.remove((e.bank, e.hash) for e in entries if e.signal_type == "pdq")]
         for entry in entries:
-            removed += self._entry_ids.pop((entry.bank, entry.signal_type, entry.hash), False) is not False
-            if entry.signal_type == "md5" and entry.hash in self._md5:
+            if entry.signal_type == "md5" and entry.bank in self._md5.get(entry.hash, ()):
                 self._md5[entry.hash].discard(entry.bank)
                 if not self._md5[entry.hash]:
                     del self._md5[entry.hash]
-        self._pdq.remove((e.bank, e.hash) for e in entries if e.signal_type == "pdq")
-        return removed
+                removed.append((entry.bank, "md5", entry.hash))
+        for key in removed:
+            self._entry_ids.pop(key, None)
+        self._sizes.subtract(bank for bank, _, _ in removed)
+        return len(removed)
 
     def check(self, posts_media: Sequence[tuple[Sequence[dict[str, Any]], float]]) -> list[MediaCheck | None]:
         """For each post's (media items, event time in epoch seconds): what its media matched, or

@@ -1,5 +1,5 @@
-"""Settings of media matching: where the hash banks are, the PDQ threshold and quality floor, the
-index, and flood protection."""
+"""Settings of media matching: where the hash banks are, the PDQ threshold and quality floor, and
+flood protection."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from abusewatch.common.config import setting, settings_class
 @settings_class
 class MediaSettings:
     """Known-media matching in the classifier: hash banks (files plus the live `hash-bank-updates` topic),
-    PDQ distance and quality, the PDQ index, and flood protection (docs/media.md)."""
+    PDQ distance and quality, and flood protection (docs/media.md)."""
 
     bank_dir: str = setting(
         "ABUSEWATCH_HASH_BANK_DIR",
@@ -27,17 +27,6 @@ class MediaSettings:
         50,
         "PDQ hashes whose quality (0-100, from the hasher) is below this are not matched: flat or tiny images "
         "hash to near-constant values that match unrelated images.",
-    )
-    index_ivf_min_size: int = setting(
-        "ABUSEWATCH_PDQ_INDEX_IVF_MIN_SIZE",
-        200_000,
-        "Banks' PDQ hashes up to this many are searched exactly (FAISS IndexBinaryFlat); above it, with FAISS's "
-        "binary inverted-file index (IndexBinaryIVF), which is approximate (recall in docs/benchmarks.md).",
-    )
-    index_nprobe: int = setting(
-        "ABUSEWATCH_PDQ_INDEX_NPROBE",
-        16,
-        "Inverted lists searched per lookup in the IVF index: more finds more distant copies, slower.",
     )
     flood_window_s: int = setting(
         "ABUSEWATCH_MEDIA_FLOOD_WINDOW_S",

@@ -173,3 +173,16 @@ def test_the_classifier_writes_media_matches_into_valid_post_scores(originals, b
     (match,) = by_id["p1"]["media_matches"]["matches"]
     assert match["bank"] == "ncii" and match["entry_id"] == "case-3" and match["media_id"] == "m1"
     assert "media_matches" not in by_id["p2"]
+
+
+def test_bank_sizes_count_each_entry_once_through_additions_and_removals():
+    pdq_a, pdq_b, md5 = "ab" * 32, "cd" * 32, "0f" * 16
+    banks = HashBanks([BankEntry("ncii", "pdq", pdq_a, "e1"), BankEntry("ncii", "pdq", pdq_a),
+                       BankEntry("ncii", "md5", md5), BankEntry("csam", "pdq", pdq_a)], MediaSettings())
+    assert banks.sizes() == {"ncii": 2, "csam": 1} and len(banks) == 3
+    assert banks.add([BankEntry("ncii", "md5", md5), BankEntry("ncii", "pdq", pdq_b, "e2")]) == 1
+    assert banks.remove([BankEntry("csam", "pdq", pdq_a), BankEntry("csam", "md5", md5),
+                         BankEntry("ncii", "md5", md5)]) == 2
+    assert banks.sizes() == {"ncii": 2} and len(banks) == 2
+    matches = banks.check([([{"type": "image", "pdq": {"hash": pdq_b, "quality": 100}}], 0.0)])[0].matches
+    assert [(m["bank"], m["entry_id"]) for m in matches] == [("ncii", "e2")]
