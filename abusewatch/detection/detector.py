@@ -7,6 +7,8 @@ distinct authors), stand out against the target's own baseline (robust z-score) 
 share of everything the target received (a lower share is enough when the crowd looks
 coordinated: new accounts, copy-paste, or authors of other campaigns). The share test is what keeps
 a pop star's 50,000 friendly replies quiet even though the classifier flags a few percent of them.
+Several authors sending the target media that matched the same hash-bank entry open a campaign
+whatever the floors and the share say (shared media).
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import dataclasses
 import math
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from abusewatch.ingest.contract import format_time, utcnow
 from abusewatch.ingest.messages import TargetAlert
@@ -35,6 +37,10 @@ ID_NAMESPACE = uuid.UUID("5f0c3c3e-8f61-4d56-9c53-6b3f1f1f2a05")
 
 # Robust z-scores scale the mean absolute deviation to a standard deviation (normal data).
 _MAD_TO_SIGMA = 1.2533
+
+# Bank entries an alert lists in shared_media (and names in its reasons), most authors first: a
+# reviewer needs the campaign's images, not every match in a busy window.
+SHARED_MEDIA_IN_ALERT = 5
 
 
 @dataclasses.dataclass
@@ -72,6 +78,29 @@ class WindowStats:
     @property
     def abusive_share(self) -> float:
         return self.abusive_posts / self.total_posts if self.total_posts else 0.0
+
+
+class SharedMedia(NamedTuple):
+    """One hash-bank entry that abusive posts' media matched: how many authors and posts."""
+
+    bank: str
+    bank_hash: str
+    authors: int
+    posts: int
+
+
+def shared_media(evidence: Iterable[Evidence]) -> list[SharedMedia]:
+    """Per bank entry the evidence's media matched: distinct authors and posts, most authors first
+    (then most posts, then by name, so alerts are reproducible)."""
+    authors: dict[tuple[str, str], set[str]] = {}
+    posts: Counter[tuple[str, str]] = Counter()
+    for e in evidence:
+        for entry in e.media:
+            authors.setdefault(entry, set()).add(e.author_id)
+            posts[entry] += 1
+    found = [SharedMedia(bank, bank_hash, len(authors[bank, bank_hash]), posts[bank, bank_hash])
+             for bank, bank_hash in authors]
+    return sorted(found, key=lambda s: (-s.authors, -s.posts, s.bank, s.bank_hash))
 
 
 class PileOnDetector:
@@ -331,7 +360,7 @@ class PileOnDetector:
         else:  # a lone abusive post: no index (most targets never get a second one)
             signature, cluster = b"", post.post_id
         item = Evidence(post.ts, post.post_id, post.author_id, post.new_account(self._new_account_s), follows,
-                        post.scores(), cluster, signature)
+                        post.scores(), cluster, signature, post.media)
         if evidence and post.ts < evidence[-1].ts:
             bisect.insort(evidence, item, key=_event_time)  # late post: evidence stays in time order
         else:
@@ -343,16 +372,41 @@ class PileOnDetector:
         campaign = state.campaign
         if campaign is not None:
             return self._continue_campaign(target, state, campaign, post)
-        if len(evidence) < self._min_floor:
-            return []
-        for size_s, min_posts, min_authors in self._windows:
-            if not self._may_trigger(state, size_s, min_posts):
-                continue
-            stats = self._window_stats(target, state, size_s)
-            reasons = self._trigger_reasons(stats, min_posts, min_authors)
-            if reasons:
-                return [self._open_campaign(target, state, stats, post, reasons)]
+        if len(evidence) >= self._min_floor:
+            for size_s, min_posts, min_authors in self._windows:
+                if not self._may_trigger(state, size_s, min_posts):
+                    continue
+                stats = self._window_stats(target, state, size_s)
+                reasons = self._trigger_reasons(stats, min_posts, min_authors)
+                if reasons:
+                    return [self._open_campaign(target, state, stats, post, reasons)]
+        if post.media and len(evidence) >= self.settings.shared_media_min_authors:
+            # Only a post whose media matched can complete a shared-media campaign: the others,
+            # nearly all, skip this.
+            return self._open_on_shared_media(target, state, post)
         return []
+
+    def _open_on_shared_media(self, target: str, state: TargetState, post: ScoredPost) -> list[dict]:
+        """A campaign when, in some window (shortest first), enough distinct authors sent media
+        matching one bank entry, whatever the floors, baseline, share and strangers tests say:
+        spreading a victim's image is coordinated by definition, however quiet the rest is."""
+        need = self.settings.shared_media_min_authors
+        evidence = state.evidence or ()
+        for size_s, _, _ in self._windows:
+            start = state.newest_ts - size_s
+            shared = shared_media(e for e in evidence if e.ts > start)
+            if shared and shared[0].authors >= need:
+                return [self._open_campaign(target, state, self._window_stats(target, state, size_s), post, [])]
+        return []
+
+    def _shared_media_reasons(self, shared: list[SharedMedia], size_s: int) -> list[str]:
+        need = self.settings.shared_media_min_authors
+        return [
+            f"shared_media_authors={s.authors}>={need} in {size_s}s: {s.posts} posts with media matching "
+            f"{s.bank} entry {s.bank_hash}"
+            for s in shared[:SHARED_MEDIA_IN_ALERT]
+            if s.authors >= need
+        ]
 
     # -- evaluation ----------------------------------------------------------------------------
 
@@ -533,6 +587,8 @@ class PileOnDetector:
     def _open_campaign(
         self, target: str, state: TargetState, stats: WindowStats, post: ScoredPost, reasons: list[str]
     ) -> dict[str, Any]:
+        shared = shared_media(stats.evidence)
+        reasons = reasons + self._shared_media_reasons(shared, stats.size_s)
         window_start = int(stats.start_ts // self._bucket_s) * self._bucket_s
         campaign_id = str(uuid.uuid5(ID_NAMESPACE, f"campaign/{target}/{_iso(window_start)}"))
         authors = dict.fromkeys(stats.authors[: self.settings.max_campaign_authors])
@@ -547,7 +603,7 @@ class PileOnDetector:
         )
         state.campaign = campaign
         self._open_campaigns[target] = None
-        return self._alert(target, state, campaign, post.ts, reasons, post, stats)
+        return self._alert(target, state, campaign, post.ts, reasons, post, stats, shared)
 
     def _continue_campaign(self, target: str, state: TargetState, campaign: Campaign, post: ScoredPost) -> list[dict]:
         campaign.last_abusive_ts = max(campaign.last_abusive_ts, post.ts)
@@ -595,9 +651,12 @@ class PileOnDetector:
         reasons: list[str],
         post: ScoredPost | None,
         stats: WindowStats | None = None,
+        shared: list[SharedMedia] | None = None,
     ) -> dict[str, Any]:
         if stats is None:
             stats = self._window_stats(target, state, self._longest_s)
+        if shared is None:
+            shared = shared_media(stats.evidence)
         campaign.alert_seq += 1
         campaign.alerted_abusive_posts = campaign.abusive_posts
         self.authors.record_campaign(campaign.campaign_id, target, campaign.authors)
@@ -634,6 +693,7 @@ class PileOnDetector:
             new_account_share=round(stats.new_account_share, 4),
             non_follower_share=round(stats.non_follower_share, 4),
             near_duplicate_share=round(stats.near_duplicate_share, 4),
+            shared_media=[s._asdict() for s in shared[:SHARED_MEDIA_IN_ALERT]] or None,
             baseline={
                 "rate_per_min": round(stats.baseline_per_min, 4),
                 "zscore": round(stats.zscore, 3),

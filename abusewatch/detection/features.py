@@ -33,6 +33,9 @@ class ScoredPost(NamedTuple):
     # False when the model does not read the post's language (post-scores `language.supported`):
     # its scores are unknown, so it counts as neither abusive nor benign.
     scored: bool = True
+    # The (bank, bank_hash) entries the post's media matched, flooding matches left out; () for
+    # the posts without media, which are nearly all.
+    media: tuple[tuple[str, str], ...] = ()
 
     def new_account(self, new_account_s: float) -> bool:
         """Whether the author was younger than new_account_s at posting time (parsed only for
@@ -54,12 +57,16 @@ def is_abusive(label_scores: dict[str, float], thresholds: Iterable[tuple[str, f
     return False
 
 
-def matched_known_media(message: dict[str, Any]) -> bool:
-    """Whether the post's media matched a hash bank (a flooding entry's match does not count: it
-    waits for review). A known abusive image aimed at someone is abusive whatever its text says, so
-    a crowd spreading a victim's image counts towards a pile-on like a crowd of insults."""
-    matches = (message.get("media_matches") or {}).get("matches", ())
-    return any(not match["flooding"] for match in matches)
+def known_media(message: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The hash-bank entries, as (bank, bank_hash), that the post's media matched, each once (a
+    flooding entry's match does not count: it waits for review). A post with any is abusive: a
+    known abusive image aimed at someone is abusive whatever its text says, so a crowd spreading a
+    victim's image counts towards a pile-on like a crowd of insults, and many authors sending the
+    same entry is a campaign of its own (the detector's shared media)."""
+    media_matches = message.get("media_matches")  # optional: only posts with media carry it
+    if not media_matches or not media_matches["matches"]:
+        return ()
+    return tuple(dict.fromkeys((m["bank"], m["bank_hash"]) for m in media_matches["matches"] if not m["flooding"]))
 
 
 def rule_layer_found(message: dict[str, Any]) -> bool:
@@ -76,18 +83,20 @@ def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...]) 
     label_scores = message["scores"]
     language = message.get("language")  # optional: messages written before it are supported
     scored = language is None or language["supported"]
+    media = known_media(message)
     return ScoredPost(
         message["post_id"],
         message["author_id"],
         message["targets"],
         epoch_seconds(post["created_at"]),
-        (scored and is_abusive(label_scores, thresholds)) or matched_known_media(message) or rule_layer_found(message),
+        (scored and is_abusive(label_scores, thresholds)) or bool(media) or rule_layer_found(message),
         label_scores,
         post.get("author_created_at"),
         post.get("author_follows_target"),
         post["text"],
         message.get("model"),
         scored,
+        media,
     )
 
 

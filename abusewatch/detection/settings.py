@@ -65,6 +65,14 @@ class DetectorSettings:
         0.3,
         "Share of abusive authors already seen in another campaign that counts as coordination.",
     )
+    shared_media_min_authors: int = setting(
+        "ABUSEWATCH_DETECTOR_SHARED_MEDIA_MIN_AUTHORS",
+        3,
+        "Distinct authors who, within a window, sent a target media matching the same hash-bank entry (not "
+        "flooding): a campaign, opened whatever the floors, baseline, share and strangers tests say "
+        "(docs/detection.md, Shared media). Spreading one victim's image is coordinated by definition; "
+        "flood protection keeps a bad entry (a meme in a bank) out.",
+    )
     min_zscore: float = setting(
         "ABUSEWATCH_DETECTOR_MIN_ZSCORE",
         3.0,

@@ -33,6 +33,9 @@ class Evidence(NamedTuple):
     scores: tuple[float, ...]  # in abusewatch.scoring.labels.LABELS order
     cluster: str  # post_id of the first near-duplicate seen; its own post_id when none
     signature: bytes  # MinHash hash values (uint32), to rebuild the LSH index; b"" when not computed
+    # (bank, bank_hash) of each hash-bank entry the post's media matched (not flooding), for shared
+    # media; the shared empty tuple for the posts without, so they cost one slot.
+    media: tuple[tuple[str, str], ...] = ()
 
 
 class Campaign:
@@ -130,7 +133,7 @@ class TargetState:
         if self.evidence:
             evidence = [
                 [e.ts, e.post_id, e.author_id, e.new_account, e.follows_target, e.scores, e.cluster,
-                 base64.b64encode(e.signature).decode("ascii")]
+                 base64.b64encode(e.signature).decode("ascii"), *([e.media] if e.media else ())]
                 for e in self.evidence
             ]
         return orjson.dumps(
@@ -155,9 +158,12 @@ class TargetState:
         state.buckets = {k: v for k, v in buckets}
         state.base_mean, state.base_mad, state.base_total = mean, mad, total
         if evidence:
+            # A record carries its media entries only when it has some (state written before shared
+            # media had none either).
             state.evidence = [
-                Evidence(ts, pid, aid, new, follows, tuple(scores), cluster, base64.b64decode(sig))
-                for ts, pid, aid, new, follows, scores, cluster, sig in evidence
+                Evidence(ts, pid, aid, new, follows, tuple(scores), cluster, base64.b64decode(sig),
+                         tuple((bank, bank_hash) for bank, bank_hash in media[0]) if media else ())
+                for ts, pid, aid, new, follows, scores, cluster, sig, *media in evidence
             ]
         if campaign:
             state.campaign = Campaign.from_list(campaign)

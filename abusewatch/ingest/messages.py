@@ -108,6 +108,7 @@ class TargetAlert(Message):
     new_account_share: float
     non_follower_share: float
     near_duplicate_share: float | None = None
+    shared_media: list[dict[str, Any]] | None = None
     baseline: dict[str, Any] | None = None
     score_summary: dict[str, dict[str, float]]
     top_post_ids: list[str]

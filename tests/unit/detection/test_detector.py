@@ -11,6 +11,7 @@ from abusewatch.common import config
 
 from abusewatch.ingest import contract
 from abusewatch.detection import DetectorSettings, PileOnDetector
+from abusewatch.detection.detector import SharedMedia, shared_media
 from abusewatch.detection.features import fan_out
 from abusewatch.offline.simulate import score_message
 
@@ -402,3 +403,107 @@ def test_alerts_without_unsupported_posts_are_unchanged():
     alert = next(a for a in run(detector(), pile_on(Stream())) if a["status"] == "opened")
     assert "unscored_posts" not in alert["counts"]
     assert not any(reason.startswith("unscored_posts=") for reason in alert["reasons"])
+
+
+VICTIM_IMAGE = "b12348d99ef81f7c1965e385f945f718589380c31047616daf3cdedc839b30e3"
+
+
+def _with_media(message: dict, *bank_hashes: str, bank: str = "ncii", flooding: bool = False) -> dict:
+    """The post-scores message with media_matches: one match per bank hash (as the classifier writes them)."""
+    matches = [{"media_index": i, "media_id": None, "bank": bank, "signal_type": "pdq", "hash": bank_hash,
+                "bank_hash": bank_hash, "distance": 4, "entry_id": None, "flooding": flooding}
+               for i, bank_hash in enumerate(bank_hashes)]
+    return {**message, "media_matches": {"checked": len(bank_hashes), "low_quality": 0, "matches": matches}}
+
+
+def _other_image(n: int) -> str:
+    return f"{n:064x}"
+
+
+def test_three_authors_sending_the_same_banked_image_are_a_campaign_below_the_floors():
+    # Three strangers each reply with the victim's intimate image, text benign, a minute apart:
+    # three abusive posts, far below the floors (6 posts, 5 authors) of every window.
+    stream = Stream()
+    posts = [_with_media(stream.post("victim", f"spreader{i}", i * 60.0, abusive=False, new_account=False),
+                         VICTIM_IMAGE) for i in range(3)]
+    alerts = run(detector(), posts)
+    assert [a["status"] for a in alerts] == ["opened"]
+    alert = alerts[0]
+    contract.validate("target-alerts", alert)
+    assert alert["event_time"] == contract.format_time(T0 + timedelta(seconds=120))
+    assert alert["shared_media"] == [{"bank": "ncii", "bank_hash": VICTIM_IMAGE, "authors": 3, "posts": 3}]
+    assert alert["window"]["size_s"] == 600  # the shortest window holding all three
+    assert alert["reasons"] == [
+        f"shared_media_authors=3>=3 in 600s: 3 posts with media matching ncii entry {VICTIM_IMAGE}"
+    ]
+    # Two authors are not a campaign by this rule.
+    assert run(detector(), posts[:2]) == []
+    # The setting moves the line.
+    assert run(detector(shared_media_min_authors=4), posts) == []
+
+
+def test_as_many_authors_sending_different_banked_images_are_no_shared_media_campaign():
+    stream = Stream()
+    posts = [_with_media(stream.post("victim", f"spreader{i}", i * 60.0, abusive=False, new_account=False),
+                         _other_image(i)) for i in range(3)]
+    det = detector()
+    assert run(det, posts) == []  # three abusive posts in three minutes: under every ordinary floor
+    assert [s.authors for s in shared_media(det.store.get("victim").evidence)] == [1, 1, 1]
+
+
+def test_flooding_matches_are_not_counted_towards_shared_media():
+    stream = Stream()
+    spreaders = [stream.post("victim", f"spreader{i}", i * 60.0, abusive=False, new_account=False) for i in range(3)]
+    # The third match is flooding (the entry waits for review): even on a post abusive by its text,
+    # it is not kept, so two authors share the entry and no campaign opens.
+    posts = [_with_media(spreaders[0], VICTIM_IMAGE), _with_media(spreaders[1], VICTIM_IMAGE),
+             _with_media({**spreaders[2], "scores": ABUSIVE}, VICTIM_IMAGE, flooding=True)]
+    det = detector()
+    assert run(det, posts) == []
+    evidence = det.store.get("victim").evidence
+    assert len(evidence) == 3 and evidence[-1].media == ()
+    # All flooding, with benign text: not abusive at all.
+    flooded = detector()
+    assert run(flooded, [_with_media(m, VICTIM_IMAGE, flooding=True) for m in spreaders]) == []
+    assert flooded.stats.abusive_target_posts == 0
+
+
+def test_one_author_sending_the_same_banked_image_again_and_again_is_one_author():
+    stream = Stream()
+    repeats = [_with_media(stream.post("victim", "obsessed", i * 30.0, abusive=False), VICTIM_IMAGE) for i in range(5)]
+    det = detector()
+    assert run(det, repeats) == []
+    assert shared_media(det.store.get("victim").evidence) == [SharedMedia("ncii", VICTIM_IMAGE, 1, 5)]
+    # In an ordinary pile-on that opens anyway, the alert lists the entry with its one author and
+    # names no shared-media reason.
+    stream = Stream()
+    repeats = [_with_media(stream.post("victim", "obsessed", i * 2.0, abusive=False), VICTIM_IMAGE) for i in range(5)]
+    opened = next(a for a in run(detector(), repeats + pile_on(stream, start_s=10.0)) if a["status"] == "opened")
+    contract.validate("target-alerts", opened)
+    assert opened["shared_media"] == [{"bank": "ncii", "bank_hash": VICTIM_IMAGE, "authors": 1, "posts": 5}]
+    assert not any(reason.startswith("shared_media") for reason in opened["reasons"])
+
+
+def test_an_ordinary_pile_on_that_also_shares_an_image_names_it_and_later_alerts_list_it():
+    stream = Stream()
+    messages = pile_on(stream, posts=60, authors=30, spacing_s=2.0)
+    messages += [stream.post("elsewhere", f"o{i}", 130 + i * 30.0, abusive=False) for i in range(200)]
+    plain = next(a for a in run(detector(), messages) if a["status"] == "opened")
+    opening = next(i for i, m in enumerate(messages) if m["post"]["created_at"] == plain["event_time"])
+    for i in (opening - 2, opening - 1, opening):  # three of the crowd attach the victim's image
+        messages[i] = _with_media(messages[i], VICTIM_IMAGE)
+    det = detector()
+    alerts = [a for a in run(det, messages) + det.flush() if a["target_id"] == "victim"]
+    opened = alerts[0]
+    assert opened["status"] == "opened"
+    assert any(reason.startswith("distinct_authors=") for reason in opened["reasons"])  # the ordinary rule
+    assert f"shared_media_authors=3>=3 in {opened['window']['size_s']}s: 3 posts with media matching ncii entry " \
+           f"{VICTIM_IMAGE}" in opened["reasons"]
+    escalating = next(a for a in alerts if a["status"] == "escalating")
+    assert escalating["shared_media"] == [{"bank": "ncii", "bank_hash": VICTIM_IMAGE, "authors": 3, "posts": 3}]
+
+
+def test_alerts_without_media_matches_carry_no_shared_media():
+    alert = next(a for a in run(detector(), pile_on(Stream())) if a["status"] == "opened")
+    assert "shared_media" not in alert
+    assert not any(reason.startswith("shared_media") for reason in alert["reasons"])

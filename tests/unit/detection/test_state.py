@@ -71,3 +71,18 @@ def test_unscored_counts_round_trip_and_old_state_reads_without_them():
     assert TargetState.from_bytes(state.to_bytes()).unscored == {12: 3, 13: 1}
     old = orjson.loads(TargetState(1_793_000_000.0, 10, 0.5).to_bytes())[:9]  # written before the field
     assert TargetState.from_bytes(orjson.dumps(old)).unscored is None
+
+
+def test_evidence_media_entries_round_trip_and_records_without_them_stay_as_before():
+    from abusewatch.detection.state import Evidence
+
+    state = TargetState(1_793_000_000.0, 10, 0.5)
+    plain = Evidence(1_793_000_000.0, "p1", "a1", True, None, (0.9,) * 6, "p1", b"")
+    matched = plain._replace(post_id="p2", cluster="p2", media=(("ncii", "ab" * 32), ("csam", "cd" * 32)))
+    state.evidence = [plain, matched]
+    raw = state.to_bytes()
+    assert TargetState.from_bytes(raw).evidence == [plain, matched]
+    rows = orjson.loads(raw)[7]
+    assert len(rows[0]) == 8 and rows[1][8] == [["ncii", "ab" * 32], ["csam", "cd" * 32]]
+    # State written before media entries were kept reads as records without any.
+    assert TargetState.from_bytes(orjson.dumps([*orjson.loads(raw)[:7], [rows[0]], None])).evidence == [plain]
