@@ -1,9 +1,10 @@
-"""Known media end to end through the real broker: classifier and actions as processes.
+"""Known media end to end through the real broker: classifier, detector and actions as processes.
 
 A bank file loads at startup (platform-removed, MD5); an ncii entry arrives live on
 hash-bank-updates and takes effect without a restart; a post carrying an altered copy of that
 image (hashed here with PDQ) is held and escalated as ncii with the bank, distance and hash in its
-reasons; an invalid update is dead-lettered and the classifier keeps running."""
+reasons; an invalid update is dead-lettered and the classifier keeps running; three accounts
+sending one target that image open a shared-media campaign in the detector."""
 
 from __future__ import annotations
 
@@ -31,11 +32,11 @@ def pipeline(broker, tmp_path_factory):
     banks = tmp / "banks"
     banks.mkdir()
     (banks / "platform-removed.jsonl").write_text(json.dumps({"signal_type": "md5", "hash": REMOVED_MD5}) + "\n")
-    env = stack_env(broker, tmp, ABUSEWATCH_HASH_BANK_DIR=str(banks))
-    stack = Stack(roles=("classifier", "actions"), env=env, embedded_broker=False)
+    env = stack_env(broker, tmp, ABUSEWATCH_HASH_BANK_DIR=str(banks), ABUSEWATCH_DETECTOR_TAKE_WITHIN_S="0.05")
+    stack = Stack(roles=("classifier", "detector", "actions"), env=env, embedded_broker=False)
     stack.start(ready_timeout_s=240)
     readers = {name: TopicReader(broker.bootstrap, stack.kafka.topic(name))
-               for name in ("post-scores", "platform-actions", "escalations", "dead-letters")}
+               for name in ("post-scores", "platform-actions", "escalations", "dead-letters", "target-alerts")}
     yield stack, readers
     for reader in readers.values():
         reader.close()
@@ -111,3 +112,24 @@ def test_a_restarted_classifier_replays_live_entries_before_it_scores_a_post(pip
                                              "the post sent while the classifier was down")
     scored = next(m for m in scores if m["post_id"] == "m-after-restart")
     assert [m["entry_id"] for m in scored["media_matches"]["matches"]] == ["stopncii-1"]
+
+
+def test_three_accounts_sending_one_target_the_banked_image_open_a_shared_media_campaign(pipeline, producer):
+    # Follows the first test: the live ncii entry is in place. The texts are benign and three posts
+    # are far below the detector's ordinary floors; what makes the campaign is the shared image.
+    stack, readers = pipeline
+    victim_image = picture(42)
+    original, _ = pdq_of_image(victim_image)
+    copies = [pdq_of_image(ALTERATIONS[name](victim_image)) for name in ("resize", "jpeg_q30", "all_together")]
+    send_posts(producer, stack.kafka.topic("posts"), [
+        {**_post(f"m-shared-{i}", [{"type": "image", "pdq": {"hash": pdq, "quality": quality}}]),
+         "author_id": f"u-spreader-{i}", "text": "look at this @dana", "reply_to_user_id": "u-dana",
+         "created_at": f"2026-11-21T10:0{i}:00Z"}
+        for i, (pdq, quality) in enumerate(copies)])
+    alerts = readers["target-alerts"].wait_for(
+        lambda ms: any(m["target_id"] == "u-dana" and m["status"] == "opened" for m in ms), 120,
+        "the shared-media campaign's alert")
+    opened = next(m for m in alerts if m["target_id"] == "u-dana" and m["status"] == "opened")
+    contract.validate("target-alerts", opened)
+    assert opened["shared_media"][0] == {"bank": "ncii", "bank_hash": original, "authors": 3, "posts": 3}
+    assert any("shared_media_authors=3>=3" in reason for reason in opened["reasons"])
