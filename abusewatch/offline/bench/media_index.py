@@ -3,6 +3,7 @@ one core and recall of near copies, for N random PDQ hashes, beside FAISS's exac
 multi-index hash (the maintained-library options) on the same hashes in the same run.
 
     python -m abusewatch.offline.bench.media_index --size 10000000 [--flips 8,16,24,31] [--faiss-queries 200]
+    python -m abusewatch.offline.bench.media_index --bank-file 1000000   # startup from a bank file
 
 Random hashes are a fair case for multi-index hashing (PDQ sets each bit about half the time;
 clustered real hashes make some buckets longer). Queries: for each flip count, copies of indexed
@@ -13,11 +14,17 @@ FAISS runs on one thread and gets fewer queries: its exact index compares every 
 from __future__ import annotations
 
 import argparse
+import json
+import resource
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
+from abusewatch.scoring.media.banks import HashBanks
 from abusewatch.scoring.media.index import PdqIndex
+from abusewatch.scoring.media.settings import MediaSettings
 
 
 def _rss_mb() -> float:
@@ -80,6 +87,25 @@ def _bench_faiss(name: str, faiss_index, queries: np.ndarray, picks: np.ndarray,
     _report(name, time.perf_counter() - started, len(queries), found, len(picks), false)
 
 
+def _bench_bank_file(entries: int) -> None:
+    """A classifier's start with one bank file of that many PDQ entries: read, validated, indexed."""
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as folder:
+        with open(Path(folder) / "ncii.jsonl", "w", encoding="utf-8") as bank:
+            for start in range(0, entries, 100_000):
+                codes = rng.integers(0, 256, size=(min(100_000, entries - start), 32), dtype=np.uint8)
+                bank.writelines(json.dumps({"signal_type": "pdq", "hash": code.tobytes().hex(),
+                                            "entry_id": f"case-{start + i}"}) + "\n" for i, code in enumerate(codes))
+        before = _rss_mb()
+        started = time.perf_counter()
+        banks = HashBanks.from_settings(MediaSettings(bank_dir=folder))
+        elapsed = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"bank file of {entries:,} PDQ entries (each with an entry id): loaded in {elapsed:.1f}s, "
+              f"{len(banks):,} entries; RSS {before:,.0f}MB before, {_rss_mb():,.0f}MB after, peak {peak:,.0f}MB",
+              flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1_000_000)
@@ -89,7 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--radius", type=int, default=31)
     parser.add_argument("--flips", default="8,16,24,31")
     parser.add_argument("--additions", type=int, default=16_384, help="live additions timed after the build")
+    parser.add_argument("--bank-file", type=int, default=0, metavar="N",
+                        help="instead: time loading a bank file of N entries, as the classifier starts")
     args = parser.parse_args(argv)
+    if args.bank_file:
+        _bench_bank_file(args.bank_file)
+        return 0
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 256, size=(args.size, 32), dtype=np.uint8)
     keys = [("bench", code.tobytes().hex()) for code in codes]

@@ -101,13 +101,12 @@ class MediaCheck:
 
 class HashBanks:
     """Every bank's entries, the PDQ index over them, and each entry's match rate (flood protection).
-    Per entry it keeps only what the index holds, plus the entry id where one was given: banks of
-    millions of hashes stay arrays, not Python objects."""
+    PDQ entries live in the index's arrays (with their entry ids), not as Python objects per entry,
+    so banks of millions of hashes stay compact; MD5 entries, few, are a dict."""
 
     def __init__(self, entries: Iterable[BankEntry], settings: MediaSettings) -> None:
         self._settings = settings
-        self._entry_ids: dict[tuple[str, str, str], str] = {}
-        self._md5: defaultdict[str, set[str]] = defaultdict(set)
+        self._md5: defaultdict[str, dict[str, str | None]] = defaultdict(dict)  # md5 -> bank -> entry id
         self._sizes: Counter[str] = Counter()
         self._pdq = PdqIndex()
         self.add(list(entries))
@@ -127,33 +126,26 @@ class HashBanks:
 
     def add(self, entries: Sequence[BankEntry]) -> int:
         """Add entries (already present ones are kept, their entry id updated); returns how many were new."""
+        pdq = [entry for entry in entries if entry.signal_type == "pdq"]
+        new_banks = [bank for bank, _ in self._pdq.add([(e.bank, e.hash) for e in pdq], [e.entry_id for e in pdq])]
         for entry in entries:
-            key = (entry.bank, entry.signal_type, entry.hash)
-            if entry.entry_id is None:
-                self._entry_ids.pop(key, None)
-            else:
-                self._entry_ids[key] = entry.entry_id
-        new_banks = [bank for bank, _ in self._pdq.add((e.bank, e.hash) for e in entries if e.signal_type == "pdq")]
-        for entry in entries:
-            if entry.signal_type == "md5" and entry.bank not in self._md5[entry.hash]:
-                self._md5[entry.hash].add(entry.bank)
-                new_banks.append(entry.bank)
+            if entry.signal_type == "md5":
+                if entry.bank not in self._md5[entry.hash]:
+                    new_banks.append(entry.bank)
+                self._md5[entry.hash][entry.bank] = entry.entry_id
         self._sizes.update(new_banks)
         return len(new_banks)
 
     def remove(self, entries: Sequence[BankEntry]) -> int:
         """Remove entries (absent ones are ignored); returns how many were removed."""
-        removed = [(bank, "pdq", pdq) for bank, pdq in
-                   self._pdq.remove((e.bank, e.hash) for e in entries if e.signal_type == "pdq")]
+        removed = [bank for bank, _ in self._pdq.remove((e.bank, e.hash) for e in entries if e.signal_type == "pdq")]
         for entry in entries:
             if entry.signal_type == "md5" and entry.bank in self._md5.get(entry.hash, ()):
-                self._md5[entry.hash].discard(entry.bank)
+                del self._md5[entry.hash][entry.bank]
                 if not self._md5[entry.hash]:
                     del self._md5[entry.hash]
-                removed.append((entry.bank, "md5", entry.hash))
-        for key in removed:
-            self._entry_ids.pop(key, None)
-        self._sizes.subtract(bank for bank, _, _ in removed)
+                removed.append(entry.bank)
+        self._sizes.subtract(removed)
         return len(removed)
 
     def check(self, posts_media: Sequence[tuple[Sequence[dict[str, Any]], float]]) -> list[MediaCheck | None]:
@@ -181,18 +173,18 @@ class HashBanks:
                     for hit in next(hits):
                         bank, bank_hash = hit.key
                         matches.append(self._match(item, position, bank, "pdq", query, bank_hash, hit.distance,
-                                                   event_time))
+                                                   hit.entry_id, event_time))
                 elif pdq:
                     low_quality += 1
                 if item.get("md5"):
                     md5 = normalize("md5", item["md5"])
-                    for bank in sorted(self._md5.get(md5, ())):
-                        matches.append(self._match(item, position, bank, "md5", md5, md5, 0, event_time))
+                    for bank, entry_id in sorted(self._md5.get(md5, {}).items()):
+                        matches.append(self._match(item, position, bank, "md5", md5, md5, 0, entry_id, event_time))
             results.append(MediaCheck(len(media), low_quality, tuple(matches)))
         return results
 
     def _match(self, item: dict[str, Any], position: int, bank: str, signal_type: str, query: str, bank_hash: str,
-               distance: int, event_time: float) -> dict[str, Any]:
+               distance: int, entry_id: str | None, event_time: float) -> dict[str, Any]:
         entry = (bank, signal_type, bank_hash)
         match = {
             "media_index": position,
@@ -202,7 +194,7 @@ class HashBanks:
             "hash": query,
             "bank_hash": bank_hash,
             "distance": distance,
-            "entry_id": self._entry_ids.get(entry),
+            "entry_id": entry_id,
             "flooding": self.rates.record(entry, event_time),
         }
         return match

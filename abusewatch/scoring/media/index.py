@@ -52,6 +52,7 @@ class PdqHit:
 
     key: tuple[str, str]  # (bank, PDQ hex) as added
     distance: int
+    entry_id: str | None  # the bank's id for the entry, when it gave one
 
 
 @intrinsic
@@ -175,21 +176,24 @@ def _codes_of(hex_hashes: Sequence[str]) -> np.ndarray:
 
 
 class PdqIndex:
-    def __init__(self, keys: Sequence[tuple[str, str]] = (), *, tail_max: int = TAIL_MAX) -> None:
-        """An index of (bank, PDQ hex) keys; `tail_max` additions wait unindexed before a merge."""
+    def __init__(self, keys: Sequence[tuple[str, str]] = (), entry_ids: Sequence[str | None] | None = None, *,
+                 tail_max: int = TAIL_MAX) -> None:
+        """An index of (bank, PDQ hex) keys, each with an optional entry id; `tail_max` additions wait
+        unindexed before a merge."""
         self._tail_max = tail_max
         self._bank_names: list[str] = []
         self._bank_ids: dict[str, int] = {}
         self._codes = np.zeros((0, CODE_BYTES), dtype=np.uint8)
         self._banks = np.zeros(0, dtype=np.uint16)
         self._alive = np.zeros(0, dtype=np.bool_)
+        self._entry_ids = np.zeros(0, dtype=object)  # None, or the bank's id for the entry
         self._size = 0  # slots used, live or dead
         self._live = 0
         self._indexed = 0  # slots [0, indexed) are in the tables, the rest is the tail
         self._offsets = np.zeros((CHUNKS, CHUNK_VALUES + 1), dtype=np.int64)
         self._order = np.zeros((CHUNKS, 0), dtype=np.int32)
         self._other = np.zeros((CHUNKS, 0, 2), dtype=np.uint64)
-        self.add(keys)
+        self.add(keys, entry_ids)
         self._merge()
 
     def __len__(self) -> int:
@@ -199,8 +203,10 @@ class PdqIndex:
         return bool(self._slots([key])[0] >= 0)
 
     def memory_bytes(self) -> int:
-        """Bytes held in arrays: hashes, tables, and the bank and liveness of each slot."""
-        return sum(array.nbytes for array in (self._codes, self._banks, self._alive, self._offsets, self._order,
+        """Bytes held in arrays: hashes, tables, and the bank, liveness and entry id pointer of each slot
+        (not the entry id strings)."""
+        return sum(array.nbytes for array in (self._codes, self._banks, self._alive, self._entry_ids, self._offsets,
+                                              self._order,
                                               self._other))
 
     def _bank_id(self, bank: str) -> int:
@@ -223,10 +229,20 @@ class PdqIndex:
                             np.array([self._bank_ids[bank] for bank, _ in known], dtype=np.uint16))
         return slots
 
-    def add(self, keys: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-        """Add keys not in the index yet; returns those that were new."""
-        unique = list(dict.fromkeys(keys))
-        new = [key for key, slot in zip(unique, self._slots(unique), strict=True) if slot < 0]
+    def add(self, keys: Iterable[tuple[str, str]], entry_ids: Iterable[str | None] | None = None
+            ) -> list[tuple[str, str]]:
+        """Add keys not in the index yet, and set the entry id of each key given (None: no id; the
+        last one given for a key wins); returns the keys that were new."""
+        keys = list(keys)
+        ids_of = dict(zip(keys, [None] * len(keys) if entry_ids is None else entry_ids, strict=True))
+        unique = list(ids_of)
+        slots = self._slots(unique)
+        new = []
+        for key, slot in zip(unique, slots.tolist(), strict=True):
+            if slot < 0:
+                new.append(key)
+            else:
+                self._entry_ids[slot] = ids_of[key]
         if not new:
             return []
         self._grow(self._size + len(new))
@@ -234,6 +250,7 @@ class PdqIndex:
         self._codes[self._size:end] = _codes_of([pdq for _, pdq in new])
         self._banks[self._size:end] = [self._bank_id(bank) for bank, _ in new]
         self._alive[self._size:end] = True
+        self._entry_ids[self._size:end] = [ids_of[key] for key in new]
         self._size = end
         self._live += len(new)
         if self._size - self._indexed > self._tail_max:
@@ -246,6 +263,7 @@ class PdqIndex:
         slots = self._slots(unique)
         removed = [key for key, slot in zip(unique, slots, strict=True) if slot >= 0]
         self._alive[slots[slots >= 0]] = False
+        self._entry_ids[slots[slots >= 0]] = None
         self._live -= len(removed)
         if self._size - self._live > max(self._live, self._tail_max):
             self._compact()
@@ -265,7 +283,7 @@ class PdqIndex:
             if (row, slot) not in seen:
                 seen.add((row, slot))
                 key = (self._bank_names[self._banks[slot]], self._codes[slot].tobytes().hex())
-                results[row].append(PdqHit(key, distance))
+                results[row].append(PdqHit(key, distance, self._entry_ids[slot]))
         for hits in results:
             hits.sort(key=lambda hit: (hit.distance, hit.key))
         return results
@@ -274,9 +292,9 @@ class PdqIndex:
         if slots <= len(self._codes):
             return
         capacity = max(slots, 2 * len(self._codes), 1024)
-        for name in ("_codes", "_banks", "_alive"):
+        for name in ("_codes", "_banks", "_alive", "_entry_ids"):
             old = getattr(self, name)
-            grown = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)
+            grown = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)  # slots past the size are set when used
             grown[:self._size] = old[:self._size]
             setattr(self, name, grown)
 
@@ -311,6 +329,7 @@ class PdqIndex:
         live = np.flatnonzero(self._alive[:self._size])
         self._codes = self._codes[live].copy()
         self._banks = self._banks[live].copy()
+        self._entry_ids = self._entry_ids[live].copy()
         self._alive = np.ones(len(live), dtype=np.bool_)
         self._size = self._live = len(live)
         self._indexed = 0

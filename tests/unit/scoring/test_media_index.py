@@ -107,3 +107,18 @@ def test_without_a_writable_cache_location_the_kernels_compile_instead_of_failin
                           cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "1"
+
+
+def test_entry_ids_follow_their_keys_through_updates_merges_and_compaction():
+    rng = np.random.default_rng(3)
+    keys = [("ncii", code.tobytes().hex()) for code in _random_codes(rng, 300)]
+    index = PdqIndex(keys[:100], [f"case-{i}" for i in range(100)], tail_max=16)
+    index.add(keys[100:], [f"case-{i}" for i in range(100, 300)])
+    index.add([keys[0], keys[1]], ["renamed", None])  # already present: only the ids change
+    index.remove(keys[2:200])  # compaction
+    def entry_id(key):
+        (hit,) = [hit for hit in index.search([key[1]], 0)[0] if hit.key == key]
+        return hit.entry_id
+    assert [entry_id(keys[0]), entry_id(keys[1]), entry_id(keys[250])] == ["renamed", None, "case-250"]
+    index.add([keys[5]])  # a removed key comes back without its old id
+    assert entry_id(keys[5]) is None
