@@ -33,11 +33,6 @@ def normalize(signal_type: str, value: str) -> str:
     return text
 
 
-def pdq_bytes(hex_hash: str) -> np.ndarray:
-    """A PDQ hash as the 32 bytes FAISS binary indexes take (the first hex digit is the top bits)."""
-    return np.frombuffer(bytes.fromhex(hex_hash), dtype=np.uint8)
-
-
 def pdq_distance(a: str, b: str) -> int:
     """Hamming distance between two PDQ hashes in hex."""
     return (int(a, 16) ^ int(b, 16)).bit_count()
