@@ -150,7 +150,9 @@ class HashBanks:
 
     def check(self, posts_media: Sequence[tuple[Sequence[dict[str, Any]], float]]) -> list[MediaCheck | None]:
         """For each post's (media items, event time in epoch seconds): what its media matched, or
-        None for a post without media. One PDQ index search for the whole batch."""
+        None for a post without media. One PDQ index search for the whole batch. Match rates are
+        counted only once every post's media was matched, so a batch that fails and is retried post
+        by post counts each match once."""
         settings = self._settings
         queries: list[str] = []
         for media, _ in posts_media:
@@ -159,10 +161,10 @@ class HashBanks:
                 if pdq and pdq["quality"] >= settings.pdq_min_quality:
                     queries.append(normalize("pdq", pdq["hash"]))
         hits = iter(self._pdq.search(queries, settings.pdq_max_distance))
-        results: list[MediaCheck | None] = []
+        found: list[tuple[int, int, list[dict[str, Any]]] | None] = []
         for media, event_time in posts_media:
             if not media:
-                results.append(None)
+                found.append(None)
                 continue
             matches: list[dict[str, Any]] = []
             low_quality = 0
@@ -172,32 +174,42 @@ class HashBanks:
                     query = normalize("pdq", pdq["hash"])
                     for hit in next(hits):
                         bank, bank_hash = hit.key
-                        matches.append(self._match(item, position, bank, "pdq", query, bank_hash, hit.distance,
-                                                   hit.entry_id, event_time))
+                        matches.append(_match(item, position, bank, "pdq", query, bank_hash, hit.distance,
+                                              hit.entry_id))
                 elif pdq:
                     low_quality += 1
                 if item.get("md5"):
                     md5 = normalize("md5", item["md5"])
                     for bank, entry_id in sorted(self._md5.get(md5, {}).items()):
-                        matches.append(self._match(item, position, bank, "md5", md5, md5, 0, entry_id, event_time))
-            results.append(MediaCheck(len(media), low_quality, tuple(matches)))
+                        matches.append(_match(item, position, bank, "md5", md5, md5, 0, entry_id))
+            found.append((len(media), low_quality, matches))
+        results: list[MediaCheck | None] = []
+        for outcome, (_, event_time) in zip(found, posts_media, strict=True):
+            if outcome is None:
+                results.append(None)
+                continue
+            checked, low_quality, matches = outcome
+            for match in matches:
+                match["flooding"] = self.rates.record((match["bank"], match["signal_type"], match["bank_hash"]),
+                                                      event_time)
+            results.append(MediaCheck(checked, low_quality, tuple(matches)))
         return results
 
-    def _match(self, item: dict[str, Any], position: int, bank: str, signal_type: str, query: str, bank_hash: str,
-               distance: int, entry_id: str | None, event_time: float) -> dict[str, Any]:
-        entry = (bank, signal_type, bank_hash)
-        match = {
-            "media_index": position,
-            "media_id": item.get("media_id"),
-            "bank": bank,
-            "signal_type": signal_type,
-            "hash": query,
-            "bank_hash": bank_hash,
-            "distance": distance,
-            "entry_id": entry_id,
-            "flooding": self.rates.record(entry, event_time),
-        }
-        return match
+
+def _match(item: dict[str, Any], position: int, bank: str, signal_type: str, query: str, bank_hash: str,
+           distance: int, entry_id: str | None) -> dict[str, Any]:
+    """One entry of post-scores `media_matches.matches`; `flooding` is set once the batch is matched."""
+    return {
+        "media_index": position,
+        "media_id": item.get("media_id"),
+        "bank": bank,
+        "signal_type": signal_type,
+        "hash": query,
+        "bank_hash": bank_hash,
+        "distance": distance,
+        "entry_id": entry_id,
+        "flooding": False,
+    }
 
 
 def apply_update(banks: HashBanks, update: dict[str, Any]) -> int:

@@ -19,7 +19,7 @@ from abusewatch.scoring.language import LanguageIdentifier
 from abusewatch.scoring.classify import IncomingMessage, PostClassifier
 from abusewatch.scoring.labels import LABELS
 from abusewatch.scoring.media.banks import BankEntry, BankFileError, HashBanks, apply_update, read_bank_dir
-from abusewatch.scoring.media.hashes import hash_file, pdq_distance, pdq_of_image
+from abusewatch.scoring.media.hashes import HashError, hash_file, pdq_distance, pdq_of_image
 from abusewatch.scoring.media.settings import MediaSettings
 
 
@@ -186,3 +186,15 @@ def test_bank_sizes_count_each_entry_once_through_additions_and_removals():
     assert banks.sizes() == {"ncii": 2} and len(banks) == 2
     matches = banks.check([([{"type": "image", "pdq": {"hash": pdq_b, "quality": 100}}], 0.0)])[0].matches
     assert [(m["bank"], m["entry_id"]) for m in matches] == [("ncii", "e2")]
+
+
+def test_a_batch_that_fails_midway_counts_no_match_rate_so_its_retry_counts_each_match_once(originals):
+    pdq = pdq_of_image(originals[3])[0]
+    banks = HashBanks([BankEntry("ncii", "pdq", pdq)], MediaSettings(flood_min_matches=2, flood_jump=1.0))
+    good = ([{"type": "image", "pdq": {"hash": pdq, "quality": 100}}], 0.0)
+    broken = ([{"type": "image", "md5": "not an md5"}], 0.0)  # fails after the first post's match is built
+    with pytest.raises(HashError):
+        banks.check([good, broken])
+    # The classifier's retry, post by post: the first match of this entry, not its second.
+    assert [m["flooding"] for m in banks.check([good])[0].matches] == [False]
+    assert [m["flooding"] for m in banks.check([good])[0].matches] == [True]  # the second does count
