@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     for start in range(0, len(extra), 256):  # as live updates arrive, a message at a time
         index.add(extra[start:start + 256])
     print(f"  {args.additions:,} live additions in batches of 256 (one merge): "
-          f"{time.perf_counter() - started:.1f}s", flush=True)
+          f"{time.perf_counter() - started:.1f}s; arrays then {index.memory_bytes() / 2**20:,.0f}MB", flush=True)
     faiss_indexes = []
     if args.faiss_queries:
         import faiss  # the baseline only (the test extra)

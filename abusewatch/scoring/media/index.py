@@ -288,10 +288,15 @@ class PdqIndex:
             hits.sort(key=lambda hit: (hit.distance, hit.key))
         return results
 
+    def _capacity(self, needed: int) -> int:
+        # Room for a few merges and a sixteenth more, not double: the tables of a large bank are
+        # gigabytes, and live additions are few beside it.
+        return needed + max(4 * self._tail_max, needed // 16, 1024)
+
     def _grow(self, slots: int) -> None:
         if slots <= len(self._codes):
             return
-        capacity = max(slots, 2 * len(self._codes), 1024)
+        capacity = self._capacity(slots)
         for name in ("_codes", "_banks", "_alive", "_entry_ids"):
             old = getattr(self, name)
             grown = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)  # slots past the size are set when used
@@ -304,7 +309,7 @@ class PdqIndex:
         if end == start:
             return
         if end > self._order.shape[1]:
-            capacity = max(end, 2 * self._order.shape[1])
+            capacity = self._capacity(end)
             for name in ("_order", "_other"):
                 old = getattr(self, name)
                 grown = np.zeros((CHUNKS, capacity, *old.shape[2:]), dtype=old.dtype)
