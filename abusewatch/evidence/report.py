@@ -13,22 +13,15 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections import Counter
 from datetime import date, timedelta
 from typing import Any
 
+from abusewatch.common.stats import percentile
 from abusewatch.ingest.contract import parse_time
 from abusewatch.evidence.store import EvidenceStore
 
 PERCENTILES = (50, 95, 99)
-
-
-def percentile(sorted_values: list[float], p: int) -> float | None:
-    """Nearest rank: the smallest value with at least p% of the values at or below it."""
-    if not sorted_values:
-        return None
-    return sorted_values[max(math.ceil(p / 100 * len(sorted_values)) - 1, 0)]
 
 
 class _Day:

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from abusewatch.common.stats import percentile
 from abusewatch.detection.features import epoch_seconds
 
 PILE_ON_KINDS = frozenset({"pile_on", "hop", "slow_burn", "mixed_pile_on"})
@@ -44,13 +45,6 @@ class Episode:
                              f"accepted kinds: {', '.join(sorted(EPISODE_KINDS))}")
         return cls(row["target"], epoch_seconds(row["start"]), epoch_seconds(row["end"]), kind,
                    row.get("episode", ""), row.get("explicit_share"))
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def score_alerts(
@@ -116,12 +110,12 @@ def score_alerts(
             "detected": len(hits),
             "recall": len(hits) / len(episodes) if episodes else None,
             "delay_s_median": statistics.median(delays) if delays else None,
-            "delay_s_p95": _percentile(delays, 0.95),
+            "delay_s_p95": percentile(delays, 95),
         }
         if crowd_times is not None and episodes[0].kind in PILE_ON_KINDS:
             counts = [posts_before(e) for e in hits]
             row["delay_posts_median"] = statistics.median(counts) if counts else None
-            row["delay_posts_p95"] = _percentile(counts, 0.95)
+            row["delay_posts_p95"] = percentile(counts, 95)
         if episodes[0].kind not in PILE_ON_KINDS:
             row["episodes_alerted"] = sum(1 for e in episodes if alerted_campaigns[e.name])
         per_kind[group] = row
@@ -143,9 +137,9 @@ def score_alerts(
         "precision": (campaigns - len(false_campaigns)) / campaigns if campaigns else None,
         "recall": len([e for e in pile_ons if e in detected]) / len(pile_ons) if pile_ons else None,
         "delay_s_median": statistics.median(delays) if delays else None,
-        "delay_s_p95": _percentile(delays, 0.95),
+        "delay_s_p95": percentile(delays, 95),
         "delay_posts_median": statistics.median(delay_posts) if delay_posts else None,
-        "delay_posts_p95": _percentile(delay_posts, 0.95),
+        "delay_posts_p95": percentile(delay_posts, 95),
         "benign_posts": benign_posts,
         "false_alerts_per_million_benign_posts": len(false_campaigns) / benign_posts * 1e6 if benign_posts else None,
         "later_hops_detected": len(later_hops),

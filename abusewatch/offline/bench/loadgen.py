@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from abusewatch.common.stats import percentile
+
 ScoreFn = Callable[[Sequence[str]], Awaitable[object]]
 
 
@@ -55,8 +57,8 @@ async def measure_open_loop(score: ScoreFn, texts: Sequence[str], rate: float, d
     return LatencyResult(
         offered_rate=rate,
         achieved_rate=count / elapsed,
-        p50_ms=float(np.percentile(latencies, 50) * 1000),
-        p99_ms=float(np.percentile(latencies, 99) * 1000),
+        p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
         posts=count,
     )
 
@@ -116,8 +118,8 @@ async def measure_closed_loop(call: CallFn, clients: int, duration_s: float) -> 
     outcomes = {
         outcome: OutcomeStats(
             count=len(values),
-            p50_ms=float(np.percentile(values, 50) * 1000),
-            p99_ms=float(np.percentile(values, 99) * 1000),
+            p50_ms=percentile(values, 50) * 1000,
+            p99_ms=percentile(values, 99) * 1000,
             max_ms=float(max(values) * 1000),
         )
         for outcome, values in sorted(latencies.items())

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from abusewatch.common.stats import percentile
 from abusewatch.ingest.contract import format_time
 
 
@@ -34,11 +35,6 @@ def _posts(texts: Sequence[str], count: int, tag: str) -> list[dict[str, Any]]:
         }
         for i in range(count)
     ]
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def engine_alone_posts_per_s(texts: Sequence[str], settings_env: dict[str, str] | None = None) -> float:
@@ -147,5 +143,5 @@ def run_pipeline_benchmark(
         "steady_rate_posts_per_s": steady_rate,
         "steady_scored": len(steady_seen),
         "latency_ms_p50": round(statistics.median(latencies), 1) if latencies else None,
-        "latency_ms_p99": round(_percentile(latencies, 0.99), 1) if latencies else None,
+        "latency_ms_p99": round(percentile(latencies, 99), 1) if latencies else None,
     }

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from abusewatch.cli import report
-from abusewatch.evidence.report import percentile
+from abusewatch.common.stats import percentile
 from abusewatch.actions.appeals import handle_appeal
 from abusewatch.ingest.contract import SCHEMA_DIR
 from abusewatch.evidence import open_store
