@@ -100,6 +100,8 @@ def _search(codes, alive, offsets, order, other, indexed, size, masks, mask_bits
             queries, radius):  # type: ignore[no-untyped-def]
     """(query row, slot, distance) of every live hash within radius of each query; a hash near a
     query in several chunks is reported once per such chunk."""
+    # Hits are appended inline in both loops below, not through a helper: passing these lists to
+    # another kernel keeps Numba from optimising the bucket loop (several times slower).
     found_query = []
     found_slot = []
     found_distance = []
