@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from abusewatch.scoring.media.banks import HashBanks
-from abusewatch.scoring.media.index import PdqIndex
+from abusewatch.scoring.media.index import TAIL_MAX, PdqIndex
 from abusewatch.scoring.media.settings import MediaSettings
 
 
@@ -114,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=64, help="lookups per search call")
     parser.add_argument("--radius", type=int, default=31)
     parser.add_argument("--flips", default="8,16,24,31")
-    parser.add_argument("--additions", type=int, default=16_384, help="live additions timed after the build")
     parser.add_argument("--bank-file", type=int, default=0, metavar="N",
                         help="instead: time loading a bank file of N entries, as the classifier starts")
     args = parser.parse_args(argv)
@@ -131,12 +130,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"size={args.size:,} build={build_s:.1f}s arrays={index.memory_bytes() / 2**20:,.0f}MB "
           f"rss_growth={_rss_mb() - before:,.0f}MB", flush=True)
     del keys
-    extra = [("bench", row.tobytes().hex()) for row in rng.integers(0, 256, size=(args.additions, 32), dtype=np.uint8)]
-    started = time.perf_counter()
-    for start in range(0, len(extra), 256):  # as live updates arrive, a message at a time
-        index.add(extra[start:start + 256])
-    print(f"  {args.additions:,} live additions in batches of 256 (one merge): "
-          f"{time.perf_counter() - started:.1f}s; arrays then {index.memory_bytes() / 2**20:,.0f}MB", flush=True)
+    # Live additions as updates arrive, a message at a time: a full tail, the one after it (which
+    # merges the tail), then a full tail again, which the lookups below compare in full (the worst case).
+    extra = [("bench", row.tobytes().hex())
+             for row in rng.integers(0, 256, size=(2 * TAIL_MAX + 1, 32), dtype=np.uint8)]
+    timings = []
+    for first, last in ((0, TAIL_MAX), (TAIL_MAX, TAIL_MAX + 1), (TAIL_MAX + 1, 2 * TAIL_MAX + 1)):
+        started = time.perf_counter()
+        for start in range(first, last, 256):
+            index.add(extra[start:min(start + 256, last)])
+        timings.append(time.perf_counter() - started)
+    print(f"  {TAIL_MAX:,} live additions in batches of 256, into the tail: {timings[0]:.1f}s; the next one, "
+          f"which merges the tail: {timings[1]:.2f}s; {TAIL_MAX:,} more fill it again for the lookups; "
+          f"arrays then {index.memory_bytes() / 2**20:,.0f}MB", flush=True)
     faiss_indexes = []
     if args.faiss_queries:
         import faiss  # the baseline only (the test extra)
