@@ -129,13 +129,17 @@ class TargetState:
         self.unscored: dict[int, int] | None = None
 
     def to_bytes(self) -> bytes:
-        evidence = None
+        evidence = media = None
         if self.evidence:
             evidence = [
                 [e.ts, e.post_id, e.author_id, e.new_account, e.follows_target, e.scores, e.cluster,
-                 base64.b64encode(e.signature).decode("ascii"), *([e.media] if e.media else ())]
+                 base64.b64encode(e.signature).decode("ascii")]
                 for e in self.evidence
             ]
+            # Media entries go in a field of their own, by evidence position, not in the records: a
+            # detector from before them reads records of exactly eight fields and ignores extra ones
+            # at the end, so a rollback keeps working.
+            media = [[position, e.media] for position, e in enumerate(self.evidence) if e.media] or None
         return orjson.dumps(
             [
                 self.newest_ts,
@@ -148,6 +152,7 @@ class TargetState:
                 evidence,
                 self.campaign.to_list() if self.campaign else None,
                 [[k, v] for k, v in self.unscored.items()] if self.unscored else None,
+                media,
             ]
         )
 
@@ -158,12 +163,13 @@ class TargetState:
         state.buckets = {k: v for k, v in buckets}
         state.base_mean, state.base_mad, state.base_total = mean, mad, total
         if evidence:
-            # A record carries its media entries only when it has some (state written before shared
-            # media had none either).
+            # Absent from state written before media entries were kept.
+            media = {position: tuple((bank, bank_hash) for bank, bank_hash in entries)
+                     for position, entries in (rest[1] if len(rest) > 1 and rest[1] else ())}
             state.evidence = [
                 Evidence(ts, pid, aid, new, follows, tuple(scores), cluster, base64.b64decode(sig),
-                         tuple((bank, bank_hash) for bank, bank_hash in media[0]) if media else ())
-                for ts, pid, aid, new, follows, scores, cluster, sig, *media in evidence
+                         media.get(position, ()))
+                for position, (ts, pid, aid, new, follows, scores, cluster, sig) in enumerate(evidence)
             ]
         if campaign:
             state.campaign = Campaign.from_list(campaign)

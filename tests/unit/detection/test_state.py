@@ -82,7 +82,10 @@ def test_evidence_media_entries_round_trip_and_records_without_them_stay_as_befo
     state.evidence = [plain, matched]
     raw = state.to_bytes()
     assert TargetState.from_bytes(raw).evidence == [plain, matched]
-    rows = orjson.loads(raw)[7]
-    assert len(rows[0]) == 8 and rows[1][8] == [["ncii", "ab" * 32], ["csam", "cd" * 32]]
+    fields = orjson.loads(raw)
+    # Records keep their eight fields (what a detector from before media entries reads, ignoring
+    # fields after the tenth); the entries are an eleventh field, by evidence position.
+    assert [len(row) for row in fields[7]] == [8, 8]
+    assert fields[10] == [[1, [["ncii", "ab" * 32], ["csam", "cd" * 32]]]]
     # State written before media entries were kept reads as records without any.
-    assert TargetState.from_bytes(orjson.dumps([*orjson.loads(raw)[:7], [rows[0]], None])).evidence == [plain]
+    assert TargetState.from_bytes(orjson.dumps(fields[:10])).evidence == [plain, matched._replace(media=())]
