@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from abusewatch.common.config import setting, settings_class
+from abusewatch.common.config import ConfigError, setting, settings_class
 
 
 @settings_class
@@ -215,6 +215,12 @@ class DetectorSettings:
     detector_version: str = setting(
         "ABUSEWATCH_DETECTOR_VERSION", "pileon-1", "Written into every alert; part of no id."
     )
+
+    def __post_init__(self) -> None:
+        # One author is not a crowd: at 1 every matched post would open a campaign by itself.
+        if self.shared_media_min_authors < 2:
+            raise ConfigError(
+                f"ABUSEWATCH_DETECTOR_SHARED_MEDIA_MIN_AUTHORS must be at least 2, got {self.shared_media_min_authors}")
 
     def thresholds(self) -> dict[str, float]:
         pairs = (item.split("=", 1) for item in self.abusive_thresholds)

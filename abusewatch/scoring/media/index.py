@@ -7,8 +7,10 @@ bits of some chunk (pigeonhole), so probing every table at the query's chunk val
 within r // 16 flipped bits (17 probes per table at the default radius 31) finds every hash within
 r: the search is exact, at any bank size. Each table entry carries the other half of its hash (128
 bits), so a candidate is rejected on that half while the table is read in order, and the full hash
-is fetched only for the few that pass. The kernels are compiled with Numba: FAISS's own multi-hash
-index does the same search several times slower (docs/benchmarks.md, "PDQ index").
+is fetched only for the few that pass. The kernels are compiled with Numba; FAISS's own multi-hash
+index, the same search, is compared in docs/benchmarks.md ("PDQ index"). Chunks are read through
+native-order views of the hash bytes, and the kernels assume the little-endian layout of those
+views: a big-endian machine is refused at import rather than searched wrongly.
 
 Additions land in a short unindexed tail that every search compares in full, and are merged into
 the tables when the tail fills; removals mark a hash dead (searches skip it) until dead hashes
@@ -18,6 +20,7 @@ outnumber live ones and the index is rebuilt without them.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Iterable, Sequence
 from itertools import combinations
 
@@ -29,9 +32,13 @@ from numba.extending import intrinsic
 
 from abusewatch.scoring.media.hashes import PDQ_BITS
 
+if sys.byteorder != "little":
+    raise ImportError("the PDQ index's kernels read hashes in little-endian order; this machine is big-endian")
+
 CHUNKS = 16  # tables; each indexes 16 bits, so a table has 65,536 buckets
 CHUNK_VALUES = 1 << (PDQ_BITS // CHUNKS)
 CODE_BYTES = PDQ_BITS // 8
+CACHE_LINE_BYTES = 64
 # Hashes added since the last merge; a search compares each in full, so the tail stays short.
 TAIL_MAX = 16_384
 
@@ -50,7 +57,7 @@ def _kernel(function):  # type: ignore[no-untyped-def]
 class PdqHit:
     """A bank hash within the radius of a query, and how far."""
 
-    key: tuple[str, str]  # (bank, PDQ hex) as added
+    key: tuple[str, str]  # (bank, PDQ hex in lowercase)
     distance: int
     entry_id: str | None  # the bank's id for the entry, when it gave one
 
@@ -87,7 +94,7 @@ def _distance(a, b):  # type: ignore[no-untyped-def]
 
 @_kernel
 def _prefetch_bucket(other, table, start, end):  # type: ignore[no-untyped-def]
-    line = np.uint64(64)
+    line = np.uint64(CACHE_LINE_BYTES)
     address = np.uint64(other.ctypes.data + table * other.strides[0] + start * other.strides[1])
     stop = np.uint64(other.ctypes.data + table * other.strides[0] + end * other.strides[1])
     while address < stop:
@@ -208,8 +215,7 @@ class PdqIndex:
         """Bytes held in arrays: hashes, tables, and the bank, liveness and entry id pointer of each slot
         (not the entry id strings)."""
         return sum(array.nbytes for array in (self._codes, self._banks, self._alive, self._entry_ids, self._offsets,
-                                              self._order,
-                                              self._other))
+                                              self._order, self._other))
 
     def _bank_id(self, bank: str) -> int:
         if bank not in self._bank_ids:
@@ -221,11 +227,11 @@ class PdqIndex:
 
     def _slots(self, keys: Sequence[tuple[str, str]]) -> np.ndarray:
         """The slot of each key, or -1 where it is not in the index."""
-        known = [key for key in keys if key[0] in self._bank_ids]
         slots = np.full(len(keys), -1, dtype=np.int64)
-        if not known or not self._size:
-            return slots
         rows = [i for i, key in enumerate(keys) if key[0] in self._bank_ids]
+        if not rows or not self._size:
+            return slots
+        known = [keys[i] for i in rows]
         slots[rows] = _find(self._codes.view(np.uint64), self._banks, self._alive, self._offsets, self._order,
                             self._indexed, self._size, _codes_of([pdq for _, pdq in known]).view(np.uint64),
                             np.array([self._bank_ids[bank] for bank, _ in known], dtype=np.uint16))
@@ -296,13 +302,19 @@ class PdqIndex:
         return needed + max(4 * self._tail_max, needed // 16, 1024)
 
     def _grow(self, slots: int) -> None:
-        if slots <= len(self._codes):
-            return
-        capacity = self._capacity(slots)
-        for name in ("_codes", "_banks", "_alive", "_entry_ids"):
+        if slots > len(self._codes):
+            self._reallocate(("_codes", "_banks", "_alive", "_entry_ids"), 0, self._capacity(slots), self._size)
+
+    def _reallocate(self, names: tuple[str, ...], axis: int, capacity: int, keep: int) -> None:
+        """Give each named array `capacity` rows along `axis`, keeping the first `keep` (the rest are
+        set when used)."""
+        for name in names:
             old = getattr(self, name)
-            grown = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)  # slots past the size are set when used
-            grown[:self._size] = old[:self._size]
+            shape = list(old.shape)
+            shape[axis] = capacity
+            grown = np.zeros(shape, dtype=old.dtype)
+            kept = (slice(None),) * axis + (slice(0, keep),)
+            grown[kept] = old[kept]
             setattr(self, name, grown)
 
     def _merge(self) -> None:
@@ -311,12 +323,7 @@ class PdqIndex:
         if end == start:
             return
         if end > self._order.shape[1]:
-            capacity = self._capacity(end)
-            for name in ("_order", "_other"):
-                old = getattr(self, name)
-                grown = np.zeros((CHUNKS, capacity, *old.shape[2:]), dtype=old.dtype)
-                grown[:, :start] = old[:, :start]
-                setattr(self, name, grown)
+            self._reallocate(("_order", "_other"), 1, self._capacity(end), start)
         chunks = self._codes[start:end].view(np.uint16)
         words = self._codes[start:end].view(np.uint64)
         new_slots = np.arange(start, end, dtype=np.int32)
@@ -341,4 +348,5 @@ class PdqIndex:
         self._size = self._live = len(live)
         self._indexed = 0
         self._offsets[:] = 0
+        self._reallocate(("_order", "_other"), 1, 0, 0)  # the tables shrink with the hashes
         self._merge()

@@ -507,3 +507,11 @@ def test_alerts_without_media_matches_carry_no_shared_media():
     alert = next(a for a in run(detector(), pile_on(Stream())) if a["status"] == "opened")
     assert "shared_media" not in alert
     assert not any(reason.startswith("shared_media") for reason in alert["reasons"])
+
+
+def test_shared_media_needs_at_least_two_authors():
+    from abusewatch.common.config import ConfigError, load
+    from abusewatch.detection.settings import DetectorSettings
+
+    with pytest.raises(ConfigError, match="SHARED_MEDIA_MIN_AUTHORS must be at least 2"):
+        load(DetectorSettings, env={"ABUSEWATCH_DETECTOR_SHARED_MEDIA_MIN_AUTHORS": "1"})

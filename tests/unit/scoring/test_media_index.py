@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -95,6 +96,8 @@ def test_any_sequence_of_additions_and_removals_matches_the_oracle(entries, remo
     _assert_same_as_oracle(index, live, queries, radius)
 
 
+@pytest.mark.skipif(not hasattr(numba.core.config, "CACHE_LOCATOR_CLASSES"),
+                    reason="this Numba cannot be told which cache locators to try")
 def test_without_a_writable_cache_location_the_kernels_compile_instead_of_failing(tmp_path):
     # A read-only install with no NUMBA_CACHE_DIR: IPython's locator is the only one offered, and it
     # declines outside IPython, which is what Numba sees when it has nowhere to write.
@@ -122,3 +125,14 @@ def test_entry_ids_follow_their_keys_through_updates_merges_and_compaction():
     assert [entry_id(keys[0]), entry_id(keys[1]), entry_id(keys[250])] == ["renamed", None, "case-250"]
     index.add([keys[5]])  # a removed key comes back without its old id
     assert entry_id(keys[5]) is None
+
+
+def test_compaction_gives_the_tables_memory_back():
+    rng = np.random.default_rng(11)
+    keys = [("bank", code.tobytes().hex()) for code in _random_codes(rng, 4_000)]
+    index = PdqIndex(keys, tail_max=64)
+    fixed = PdqIndex().memory_bytes()  # the bucket offsets, whatever the size
+    before = index.memory_bytes() - fixed
+    index.remove(keys[:3_000])
+    assert len(index) == 1_000 and index.memory_bytes() - fixed < before / 2
+    _assert_same_as_oracle(index, dict.fromkeys(keys[3_000:]), [keys[3_500][1], keys[10][1]], 31)
