@@ -160,7 +160,7 @@ class HashBanks:
                 pdq = item.get("pdq")
                 if pdq and pdq["quality"] >= settings.pdq_min_quality:
                     queries.append(normalize("pdq", pdq["hash"]))
-        hits = iter(self._pdq.search(queries, settings.pdq_max_distance))
+        hits = iter(zip(queries, self._pdq.search(queries, settings.pdq_max_distance), strict=True))
         found: list[tuple[int, int, list[dict[str, Any]]] | None] = []
         for media, event_time in posts_media:
             if not media:
@@ -171,8 +171,8 @@ class HashBanks:
             for position, item in enumerate(media):
                 pdq = item.get("pdq")
                 if pdq and pdq["quality"] >= settings.pdq_min_quality:
-                    query = normalize("pdq", pdq["hash"])
-                    for hit in next(hits):
+                    query, query_hits = next(hits)
+                    for hit in query_hits:
                         bank, bank_hash = hit.key
                         matches.append(_match(item, position, bank, "pdq", query, bank_hash, hit.distance,
                                               hit.entry_id))
