@@ -174,10 +174,11 @@ class PileOnDetector:
         return self._watermark
 
     def follow(self, watermark: float) -> list[dict[str, Any]]:
-        """For a detector that sees one partition of a stream: the other partitions' input is
-        complete up to `watermark`, and this one's has nothing unread, so event time has moved on
-        for its targets too. The watermark moves there a bucket at a time, sweeping as posts would
-        have (a campaign passes through cooling before it closes, as in an in-process replay).
+        """For a detector that sees one partition of a stream: the stream is complete up to
+        `watermark` (every post up to it that this partition will get has been processed), so
+        event time has moved on for its targets too, posts or not. The watermark moves there a
+        bucket at a time, sweeping as posts would have (a campaign passes through cooling before it
+        closes, as in an in-process replay).
         Once no campaign is open there is nothing to step for, and it jumps: a detector whose only
         post is years old catches up in one sweep, not one per bucket since then."""
         alerts: list[dict[str, Any]] = []

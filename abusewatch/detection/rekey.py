@@ -10,6 +10,11 @@ value the copies as JSON lines. The partition is Kafka's default for the target 
 With tracing on, a line is the copy's JSON, a tab, and the W3C traceparent of its post
 (abusewatch.common.tracing): each copy keeps its own post's trace inside a record shared by many posts.
 JSON as orjson writes it never holds a raw tab or newline, so the framing cannot be confused.
+
+A record may carry a frontier header (FRONTIER_HEADER): which source partitions the rekeyer that
+wrote it owns, how many the source topic has, and the event time up to which those partitions'
+posts have all been written to this partition. A marker record (empty value) carries only the
+header, for partitions that got no posts in a while (abusewatch.detection.watermark).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from aiokafka.partitioner import murmur2
 
 
 TRACE_SEPARATOR = b"\t"
+FRONTIER_HEADER = "abusewatch-frontier"
 
 
 def partition_for(target: str, partitions: int) -> int:
@@ -83,3 +89,22 @@ def collect_released(
             traceparents.extend([post_traceparent] * len(post_copies))
         next_offsets[partition] = max(next_offsets.get(partition, 0), offset + 1)
     return copies, traceparents, next_offsets
+
+
+def encode_frontier(sources: int, partitions: Iterable[int], complete_to: float) -> bytes:
+    """The frontier header's value (see the module docstring)."""
+    return orjson.dumps({"sources": sources, "partitions": sorted(partitions), "complete_to": complete_to})
+
+
+def decode_frontier(value: bytes) -> tuple[int, list[int], float] | None:
+    """(sources, partitions, complete_to) from a frontier header; None when it is not one (the
+    topic is internal, but a header that does not parse must not stop the detector)."""
+    try:
+        frontier = orjson.loads(value)
+        sources, partitions, complete_to = frontier["sources"], frontier["partitions"], frontier["complete_to"]
+    except (orjson.JSONDecodeError, TypeError, KeyError):
+        return None
+    if (not isinstance(sources, int) or not isinstance(complete_to, (int, float))
+            or not isinstance(partitions, list) or not all(isinstance(p, int) for p in partitions)):
+        return None
+    return sources, partitions, float(complete_to)

@@ -7,8 +7,13 @@ while a target's posts reach the detector out of order. So:
 
 - the rekeyer merges its source partitions in event-time order (`EventTimeMerge`): a post waits
   until every partition that still has unread posts has been read up to its event time;
-- the detect agent caps its lifecycle watermark at the low watermark of the re-keyed partitions
-  it reads (`PartitionClock.low`).
+- the rekeyer tells every re-keyed partition, in band, up to which event time its source
+  partitions are complete (`EventTimeMerge.complete_to`, carried by a record header); a re-keyed
+  partition's detector moves its lifecycle watermark there (`SourceFrontier`), so a quiet
+  partition's campaigns cool and close without waiting for posts that are still on their way.
+  In band, because the records on a partition are read in the order they were written: whatever
+  the rekeyer sent to it before the marker has been read once the marker is. (A re-keyed
+  partition's high watermark is no such evidence: it lags what the rekeyer has already sent.)
 
 A partition with nothing unread (its position is at the broker's high watermark) holds nothing
 back: whatever it delivers later is new traffic, so an idle partition never stalls live traffic.
@@ -87,6 +92,10 @@ class EventTimeMerge(Generic[T]):
     def __init__(self, idle_s: float) -> None:
         self.clock = PartitionClock(idle_s)
         self._pending: dict[Hashable, deque[tuple[float, T]]] = {}
+        self._newest_released = -math.inf
+        # The event time up to which every item of the assigned partitions has been released
+        # (as of the last release); -inf until something is.
+        self.complete_to = -math.inf
 
     def add(self, partition: Hashable, items: Iterable[tuple[float | None, T]], now: float) -> None:
         """Items in the partition's order, each with its event time; an item without one (input that
@@ -116,6 +125,10 @@ class EventTimeMerge(Generic[T]):
                 ts, item = queue.popleft()
                 released.append((ts, partition, item))
         released.sort(key=_event_time)  # stable: ties keep partition and offset order
+        if released:
+            self._newest_released = max(self._newest_released, released[-1][0])
+        # Items up to the bound are out; none past the newest released was ever taken.
+        self.complete_to = min(bound, self._newest_released)
         return released
 
     def drop(self, partitions: Iterable[Hashable]) -> None:
@@ -126,3 +139,28 @@ class EventTimeMerge(Generic[T]):
 
 def _event_time(entry: tuple[float, Hashable, object]) -> float:
     return entry[0]
+
+
+class SourceFrontier:
+    """What one re-keyed partition has been told by the rekeyers writing to it: per source
+    partition, the event time up to which that partition's posts have all been written to it.
+    Markers may come from several rekeyers (each owning some source partitions) and, after a
+    rebalance, from a new owner that starts further back: each source partition keeps the
+    furthest it was reported at."""
+
+    def __init__(self) -> None:
+        self._sources = 0
+        self._complete: dict[int, float] = {}
+
+    def update(self, sources: int, partitions: Iterable[int], complete_to: float) -> None:
+        """A marker: of the source topic's `sources` partitions, `partitions` are complete up to `complete_to`."""
+        self._sources = max(self._sources, sources)
+        for partition in partitions:
+            if complete_to > self._complete.get(partition, -math.inf):
+                self._complete[partition] = complete_to
+
+    def complete_to(self) -> float:
+        """The event time up to which every source partition is complete; -inf while one has not reported."""
+        if not self._sources:
+            return -math.inf
+        return min(self._complete.get(partition, -math.inf) for partition in range(self._sources))

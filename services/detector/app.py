@@ -15,7 +15,6 @@ share the authors of their campaigns through `detector-campaign-authors`
 from __future__ import annotations
 
 import logging
-import math
 import time
 
 import faust
@@ -24,8 +23,8 @@ from abusewatch.common import config
 from abusewatch.ingest.topics import create_topics
 from abusewatch.ingest.contract import Rejection, encode, validate_message
 from abusewatch.detection import DetectorSettings, PileOnDetector
-from abusewatch.detection.rekey import unpack
-from abusewatch.detection.watermark import PartitionClock
+from abusewatch.detection.rekey import FRONTIER_HEADER, decode_frontier, unpack
+from abusewatch.detection.watermark import SourceFrontier
 from abusewatch.services.common import DeadLetterSink, ServiceContext, create_app, fail_fast, raw_topic
 from abusewatch.services.detector.campaign_authors import CampaignAuthorsFeed
 from abusewatch.services.detector.rekeyer import PACKED_RECORD_FRAMING_BYTES, PostScoresRekeyer
@@ -116,9 +115,9 @@ def build(ctx: ServiceContext) -> faust.App:
         # still unread. The detectors share the state store (each expiring only its partition's
         # targets) and the author index.
         detectors: dict[int, PileOnDetector] = {}
-        # A partition with nothing unread follows the others' event time (see _follow_caught_up).
-        frontiers = PartitionClock(stream_settings.partition_idle_s)
-        read_up_to: dict[int, int] = {}  # partition -> next offset after the newest record taken
+        # Per re-keyed partition, how far the rekeyers have said its input is complete (in band:
+        # see abusewatch.detection.watermark): a quiet partition's detector follows it there.
+        frontiers: dict[int, SourceFrontier] = {}
 
         def detector_for(partition: int) -> PileOnDetector:
             detector = detectors.get(partition)
@@ -134,17 +133,24 @@ def build(ctx: ServiceContext) -> faust.App:
             store.drop_partitions(partitions)
             for partition in partitions:
                 detectors.pop(partition, None)
+                frontiers.pop(partition, None)
         async for events in stream.take_events(stream_settings.detect_take_max, within=stream_settings.take_within_s):
             started = time.perf_counter()
             alerts = []
             copies = 0
             with fail_fast(ctx):  # input faults are dead-lettered below; anything else is the service's
+                told = set()  # partitions whose frontier a record of this take carried
                 for event in events:
                     store.begin(event)
                     partition = event.message.partition
                     detector = detector_for(partition)
-                    read_up_to[partition] = event.message.offset + 1
-                    for index, (line, parent) in enumerate(unpack(event.value or b"")):
+                    frontier = event.headers.get(FRONTIER_HEADER)
+                    if frontier is not None and (decoded := decode_frontier(frontier)) is not None:
+                        frontiers.setdefault(partition, SourceFrontier()).update(*decoded)
+                        told.add(partition)
+                    if not event.value:  # a frontier marker
+                        continue
+                    for index, (line, parent) in enumerate(unpack(event.value)):
                         copies += 1
                         message = validate_message("post-scores", line)
                         rejection = message if isinstance(message, Rejection) else None
@@ -164,10 +170,10 @@ def build(ctx: ServiceContext) -> faust.App:
                                 rejection, key=event.key, value=line, topic=rekeyed_name,
                                 partition=partition, offset=event.message.offset,
                             )
-                    frontiers.delivered(partition, detector.watermark, time.monotonic())
                 # Alerts raised by event time moving on, not by a post: no trace to continue.
-                alerts.extend((alert, None) for alert in
-                              _follow_caught_up(app, rekeyed_name, frontiers, read_up_to, detectors))
+                for partition in told:
+                    complete_to = frontiers[partition].complete_to()
+                    alerts.extend((alert, None) for alert in detector_for(partition).follow(complete_to - settings.grace_s))
                 store.flush()
                 for alert, headers in alerts:
                     target_alerts.send_soon(key=alert["target_id"].encode(), value=encode(alert), headers=headers)
@@ -180,28 +186,3 @@ def build(ctx: ServiceContext) -> faust.App:
 
     return app
 
-
-def _follow_caught_up(app: faust.App, topic: str, frontiers: PartitionClock, read_up_to: dict[int, int],
-                      detectors: dict[int, PileOnDetector]) -> list[dict]:
-    """Partitions with nothing unread (the records taken reach the broker's high watermark) get no
-    posts that could be older than what the others deliver, so their detectors follow the event
-    time up to which every partition with unread records is complete (the newest of all when none
-    has): a quiet partition's campaigns still cool and close, as in an in-process replay."""
-    now = time.monotonic()
-    assigned = [tp for tp in app.consumer.assignment() if tp.topic == topic]
-    frontiers.track([tp.partition for tp in assigned], now)
-    for tp in assigned:
-        try:
-            highwater = app.consumer.highwater(tp)  # None until fetched
-        except AssertionError:  # revoked meanwhile
-            continue
-        taken = read_up_to.get(tp.partition)
-        frontiers.set_unread(tp.partition, highwater is None or (highwater > 0 if taken is None else taken < highwater))
-    complete = frontiers.low(now)
-    if complete == math.inf:
-        complete = max((detector.watermark for detector in detectors.values()), default=-math.inf)
-    alerts = []
-    for partition, detector in detectors.items():
-        if not frontiers.unread(partition):
-            alerts.extend(detector.follow(complete))
-    return alerts

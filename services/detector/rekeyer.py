@@ -12,7 +12,10 @@ Catching up: posts are forwarded in event-time order across the partitions this 
 different event-time rates; a post from a partition that is ahead waits (and that partition is
 paused once take_max of its posts wait) until every partition with unread posts has been read up
 to its event time, so each target's posts reach the detector in the order they were written, and each re-keyed
-partition is in event-time order (the detect agent's per-partition watermark relies on it).
+partition is in event-time order (the detect agent's per-partition watermark relies on it). With
+them goes the frontier: the event time up to which this rekeyer's partitions are complete, as a
+header on the last record of a batch per re-keyed partition and, at most every
+ABUSEWATCH_DETECTOR_FRONTIER_INTERVAL_S, as an empty marker record to partitions that got none.
 
 Delivery is at-least-once, as for the agents: a partition's offset is committed only after every
 packed record built from the posts before it is acknowledged by the broker, on the commit interval
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from typing import Any
 
@@ -34,7 +38,7 @@ from mode import Service
 
 from abusewatch.ingest.contract import Rejection, event_time_rejection, parse_time, utcnow, validate_message
 from abusewatch.detection.features import epoch_seconds, fan_out
-from abusewatch.detection.rekey import collect_released, pack
+from abusewatch.detection.rekey import FRONTIER_HEADER, collect_released, encode_frontier, pack
 from abusewatch.detection.watermark import EventTimeMerge
 from abusewatch.services.common import (
     LAG_INTERVAL_S,
@@ -75,6 +79,8 @@ class PostScoresRekeyer(Service):
         # Posts taken but not forwarded yet, each as (offset, its target copies, its traceparent).
         self._merge: EventTimeMerge[tuple[int, list, bytes | None]] = EventTimeMerge(settings.partition_idle_s)
         self._loop_exited = asyncio.Event()
+        self._frontier_sent: dict[int, float] = {}  # re-keyed partition -> the frontier it was last told
+        self._markers_sent_at = -math.inf
 
     @property
     def group_id(self) -> str:
@@ -149,15 +155,43 @@ class PostScoresRekeyer(Service):
             self._merge.add(tp, taken, now)
         await self._update_unread()
         copies, traceparents, next_offsets = collect_released(self._merge.release(now), traced)
-        for partition, packed in pack(copies, self.ctx.kafka.partitions, self.settings.packed_record_bytes,
-                                      traceparents):
-            self._sent.append(await self._producer.send(self.destination, value=packed, partition=partition))
+        frontier = self._frontier()
+        records = pack(copies, self.ctx.kafka.partitions, self.settings.packed_record_bytes, traceparents)
+        last_of_partition = {partition: index for index, (partition, _) in enumerate(records)}
+        for index, (partition, packed) in enumerate(records):
+            # The frontier holds once all of this release is on the partition: on its last record.
+            headers = None
+            if frontier is not None and last_of_partition[partition] == index:
+                headers = [(FRONTIER_HEADER, frontier)]
+                self._frontier_sent[partition] = self._merge.complete_to
+            self._sent.append(await self._producer.send(self.destination, value=packed, partition=partition,
+                                                        headers=headers))
+        if frontier is not None and now - self._markers_sent_at >= self.settings.frontier_interval_s:
+            await self._send_markers(frontier, now)
         # Only now, with every copy's send in `_sent`: a commit run meanwhile (a rebalance's revoke
         # callback, while a send above waited) must not commit posts whose copies were not sent yet.
         for tp, offset in next_offsets.items():
             self._next_offsets[tp] = max(self._next_offsets.get(tp, 0), offset)
         metrics.messages_in.labels(self.source).inc(posts)
         metrics.messages_out.labels(self.destination).inc(len(copies))
+
+    def _frontier(self) -> bytes | None:
+        """The frontier header for this rekeyer's source partitions, None while nothing is complete."""
+        sources = self.consumer.partitions_for_topic(self.source)
+        owned = [tp.partition for tp in self.consumer.assignment() if tp.topic == self.source]
+        if not sources or not owned or self._merge.complete_to == -math.inf:
+            return None
+        return encode_frontier(len(sources), owned, self._merge.complete_to)
+
+    async def _send_markers(self, frontier: bytes, now: float) -> None:
+        """A marker (empty record, frontier header) to each re-keyed partition not told this far yet."""
+        complete_to = self._merge.complete_to
+        for partition in range(self.ctx.kafka.partitions):
+            if self._frontier_sent.get(partition, -math.inf) < complete_to:
+                self._sent.append(await self._producer.send(self.destination, value=b"", partition=partition,
+                                                            headers=[(FRONTIER_HEADER, frontier)]))
+                self._frontier_sent[partition] = complete_to
+        self._markers_sent_at = now
 
     def _validated(self, raw: bytes | None, now: float) -> dict[str, Any] | Rejection:
         """A post-scores message from any producer is untrusted: schema, timestamps, and no event time
@@ -196,7 +230,7 @@ class PostScoresRekeyer(Service):
 
     async def commit(self) -> None:
         """Commit what has been forwarded and acknowledged, for the partitions still assigned."""
-        if not self._next_offsets:
+        if not self._next_offsets and not self._sent:
             return
         sent, self._sent = self._sent, []
         offsets, self._next_offsets = self._next_offsets, {}

@@ -38,3 +38,10 @@ class DetectorStreamSettings:
         "that reports unread posts but delivers none for this long (wall-clock seconds) stops holding "
         "the others back. A caught-up partition never holds them back.",
     )
+    frontier_interval_s: float = setting(
+        "ABUSEWATCH_DETECTOR_FRONTIER_INTERVAL_S",
+        1.0,
+        "Most wall-clock seconds between the rekeyer's frontier markers to re-keyed partitions that got "
+        "no posts meanwhile: how far event time is complete, so a quiet partition's campaigns cool and "
+        "close. Partitions that get posts learn it with them.",
+    )

@@ -7,7 +7,7 @@ import pytest
 from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
 from abusewatch.detection.features import fan_out
-from abusewatch.detection.rekey import pack, partition_for, unpack
+from abusewatch.detection.rekey import pack, partition_for, unpack, decode_frontier, encode_frontier
 
 
 def message(post_id: str, targets: list[str], text: str = "hello") -> dict:
@@ -82,3 +82,11 @@ def test_released_posts_out_of_offset_order_commit_past_the_highest_offset():
     assert traceparents == [b"tp-b", b"tp-a", b"tp-a"]
     assert next_offsets == {0: 2, 1: 5}
     assert collect_released(released, traced=False)[1] is None
+
+
+def test_frontier_header_round_trips_and_garbage_is_not_a_frontier():
+    assert decode_frontier(encode_frontier(8, {3, 1}, 1_700_000_000.5)) == (8, [1, 3], 1_700_000_000.5)
+    for value in (b"", b"not json", b"[]", b'{"sources": 8}', b'{"sources": "8", "partitions": [1], "complete_to": 1}',
+                  b'{"sources": 8, "partitions": ["1"], "complete_to": 1}',
+                  b'{"sources": 8, "partitions": [1], "complete_to": null}'):
+        assert decode_frontier(value) is None, value

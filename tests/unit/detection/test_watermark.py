@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import random
 
-from abusewatch.detection.watermark import EventTimeMerge, PartitionClock
+from abusewatch.detection.watermark import EventTimeMerge, PartitionClock, SourceFrontier
 
 
 def test_clock_low_is_the_least_partition_with_unread_posts():
@@ -42,6 +42,34 @@ def test_merge_releases_in_event_time_order_only_what_no_partition_can_still_pre
     assert merge.pending(0) == 2 and merge.pending(1) == 0
     merge.clock.set_unread(1, False)  # partition 1 caught up: the rest may go
     assert [(p, item) for _, p, item in merge.release(now=0)] == [(0, "a20"), (0, "a30")]
+
+
+def test_merge_is_complete_up_to_the_bound_and_never_past_what_it_released():
+    merge: EventTimeMerge[str] = EventTimeMerge(idle_s=10)
+    merge.clock.track([0, 1], now=0)
+    merge.add(0, [(10.0, "a10"), (20.0, "a20")], now=0)
+    merge.release(now=0)
+    assert merge.complete_to == -math.inf  # partition 1 may still hold anything
+    merge.add(1, [(15.0, "b15")], now=0)
+    merge.release(now=0)
+    assert merge.complete_to == 15.0  # a20 waits: partition 1 may still deliver 16..20
+    merge.clock.set_unread(0, False)
+    merge.clock.set_unread(1, False)
+    merge.release(now=0)
+    assert merge.complete_to == 20.0  # all caught up: complete up to the newest released, not inf
+
+
+def test_source_frontier_is_the_least_source_partition_and_waits_for_all_to_report():
+    frontier = SourceFrontier()
+    assert frontier.complete_to() == -math.inf
+    frontier.update(3, [0, 1], 100.0)  # one rekeyer owns 0 and 1 of 3
+    assert frontier.complete_to() == -math.inf  # partition 2 has not reported
+    frontier.update(3, [2], 80.0)  # another owns 2
+    assert frontier.complete_to() == 80.0
+    frontier.update(3, [2], 50.0)  # a new owner after a rebalance starts further back
+    assert frontier.complete_to() == 80.0
+    frontier.update(3, [2], 120.0)
+    assert frontier.complete_to() == 100.0
 
 
 def test_merge_keeps_partition_order_and_lets_undecodable_items_through():
