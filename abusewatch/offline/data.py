@@ -175,6 +175,26 @@ LABEL_MAP: dict[str, dict[str, tuple[Rule, ...]]] = {
             ),
         ),
     },
+    # HASOC 2019 English: task_1 hate/offensive/profane or not; task_2 which of the three. NOT rules
+    # out every label (through the hierarchy); within HOF only the named kind is known.
+    "hasoc2019_en": {
+        "toxicity": (Rule("task_1", ("HOF",), ("NOT",)),),
+        "identity_attack": (Rule("task_2", ("HATE",)),),
+        "insult": (Rule("task_2", ("OFFN",)),),
+        "obscene": (Rule("task_2", ("PRFN",)),),
+    },
+    # TRAC-1 English (Facebook): overt aggression is abusive, none is not; covert aggression is
+    # neither here (sarcasm and insinuation the labels of this product do not name).
+    "trac1_en": {
+        "toxicity": (Rule("label", ("OAG",), ("NAG",)),),
+    },
+    # The project's written corpus of direct threats against a person and their hard negatives
+    # (abusewatch/offline/threat_corpus.py): figurative violence, games, invitations, negation,
+    # news, fiction, quoting and reporting are neither threats nor abuse.
+    "threat_corpus": {
+        "toxicity": (Rule("label", (), ("0",)),),
+        "threat": (Rule("label", ("1",), ("0",)),),
+    },
     # "Call me sexist but": benevolent sexism is sexist but not an attack, so it stays unknown.
     # The file's `toxicity` column is a Perspective API score (a model, not people): not used.
     "call_me_sexist_but": {
@@ -195,6 +215,9 @@ DATASETS: dict[str, DatasetSpec] = {
     "convabuse": DatasetSpec(0.0, True, "official train/valid"),
     "reddit_misogyny_guest2021": DatasetSpec(0.15, True, "only a train split here: 15% hashed hold-out"),
     "call_me_sexist_but": DatasetSpec(0.15, True, "no official split: 15% hashed hold-out"),
+    "hasoc2019_en": DatasetSpec(0.15, True, "only the training file here: 15% hashed hold-out"),
+    "trac1_en": DatasetSpec(0.0, True, "official train/dev"),
+    "threat_corpus": DatasetSpec(0.0, True, "written here; split by template (a third of each family to dev)"),
 }
 
 
@@ -307,6 +330,27 @@ def _read_reddit_misogyny(root: Path) -> list[dict[str, str]]:
     ]
 
 
+def _read_hasoc(root: Path) -> list[dict[str, str]]:
+    return [{**row, "split": None} for row in _read_delimited(root / "hasoc2019_en" / "train.tsv", "\t")]
+
+
+def _read_trac(root: Path) -> list[dict[str, str]]:
+    rows = []
+    for file_split, split in (("train", "train"), ("dev", "dev")):  # no header: id,text,label
+        with (root / "trac1_en" / f"{file_split}.csv").open(encoding="utf-8", newline="") as handle:
+            rows += [{"text": text, "split": split, "label": label.strip()}
+                     for _, text, label in csv.reader(handle)]
+    return rows
+
+
+def _read_threat_corpus(root: Path) -> list[dict[str, str]]:
+    """Generated, not read: the corpus is its recipe (deterministic); `root` is not used."""
+    from abusewatch.offline.threat_corpus import rows
+
+    return [{"text": str(row["text"]), "split": str(row["split"]), "label": str(row["label"]),
+             "family": str(row["family"])} for row in rows()]
+
+
 def _read_call_me_sexist(root: Path) -> list[dict[str, str]]:
     rows = _read_delimited(root / "call_me_sexist_but" / "sexism_data.csv")
     out = []
@@ -330,6 +374,9 @@ READERS: dict[str, Callable[[Path], list[dict[str, str]]]] = {
     "convabuse": _read_convabuse,
     "reddit_misogyny_guest2021": _read_reddit_misogyny,
     "call_me_sexist_but": _read_call_me_sexist,
+    "hasoc2019_en": _read_hasoc,
+    "trac1_en": _read_trac,
+    "threat_corpus": _read_threat_corpus,
 }
 
 

@@ -231,6 +231,14 @@ def _label_row(scope: str, label: str, model_scores, baseline_scores, labels, th
     return row
 
 
+def training_datasets(artifact) -> set[str] | None:
+    """The datasets the artifact's last training run read (its recipe), None when it does not say.
+    A run continued from another (`--init-from`) also carries what the earlier runs read: the
+    recipe names only the last run's."""
+    datasets = artifact.metadata.get("recipe", {}).get("hyperparameters", {}).get("datasets")
+    return set(datasets.split(",")) if isinstance(datasets, str) and datasets else None
+
+
 def evaluate_dev(
     artifact, datasets_dir: Path, baselines: bool, detector_thresholds: dict[str, float], engine_settings=None
 ) -> dict:
@@ -304,7 +312,9 @@ def evaluate_dev(
     }
 
     per_label = []
-    pooled_names = data.pooled_dev_names(dev)
+    trained_on = training_datasets(artifact)
+    # Pooled over what the model trained on (as its calibration was); the rest is out of domain.
+    pooled_names = [name for name in data.pooled_dev_names(dev) if trained_on is None or name in trained_on]
     for column, label in enumerate(LABELS):
         threshold = artifact.thresholds[label]
         pooled_model, pooled_baseline, pooled_truth = [], [], []
@@ -315,7 +325,9 @@ def evaluate_dev(
                 continue
             model_scores = probabilities[name][known, column]
             baseline_scores = baseline[name][known] if baselines else None
-            per_label.append(_label_row(name, label, model_scores, baseline_scores, truth, threshold))
+            row = _label_row(name, label, model_scores, baseline_scores, truth, threshold)
+            row["trained_on"] = None if trained_on is None else name in trained_on
+            per_label.append(row)
             if name not in pooled_names:
                 continue
             pooled_model.append(model_scores)
@@ -478,6 +490,13 @@ def run(args: argparse.Namespace) -> int:
     if args.csv is not None:
         columns += ["macro_f1"] + (["baseline_macro_f1"] if baselines else [])
     print(format_table(results["per_label"], columns))
+    out_of_domain = [row for row in results["per_label"] if row.get("trained_on") is False]
+    if out_of_domain:
+        print()
+        print("out of domain: dev splits of datasets the model did not train on (leave-one-dataset-out when "
+              "a run leaves one out with --datasets)")
+        print(format_table(out_of_domain, [c for c in ("split", "label", "n", "positives", "roc_auc", "ece",
+                                                       "baseline_roc_auc", "baseline_ece") if c in columns]))
     if "language_id" in results:
         from abusewatch.offline.bench.language import format_report as language_report
 

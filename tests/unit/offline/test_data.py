@@ -94,3 +94,30 @@ def test_real_splits_never_train_on_dev_text():
     assert len(dev["tweeteval_offensive"]) == 1324
     threat = dev["implicit_hate_stg2"].targets[:, THREAT]
     assert threat.sum() > 50  # threatening + incitement
+
+
+def test_hasoc_trac_and_threat_corpus_mappings():
+    targets, mask = data.map_labels(
+        [{"task_1": "HOF", "task_2": "PRFN"}, {"task_1": "NOT", "task_2": "NONE"}, {"task_1": "HOF", "task_2": "HATE"}],
+        data.LABEL_MAP["hasoc2019_en"])
+    assert targets[0, OBSC] == 1.0 and mask[0, INSULT] == 0.0  # profane: not known to insult
+    assert targets[1].tolist() == [0.0] * len(LABELS) and mask[1].tolist() == [1.0] * len(LABELS)
+    assert targets[2, IDENT] == 1.0 and targets[2, T] == 1.0
+    targets, mask = data.map_labels([{"label": "OAG"}, {"label": "CAG"}, {"label": "NAG"}], data.LABEL_MAP["trac1_en"])
+    assert targets[:, T].tolist() == [1.0, 0.0, 0.0] and mask[:, T].tolist() == [1.0, 0.0, 1.0]
+    targets, mask = data.map_labels([{"label": "1"}, {"label": "0"}], data.LABEL_MAP["threat_corpus"])
+    assert targets[0, THREAT] == 1.0 and targets[0, T] == 1.0  # a threat is abuse
+    assert targets[1].tolist() == [0.0] * len(LABELS) and mask[1].tolist() == [1.0] * len(LABELS)
+
+
+def test_threat_corpus_is_split_by_template_not_by_sentence():
+    from abusewatch.offline.threat_corpus import rows as corpus_rows
+
+    corpus = corpus_rows()
+    read = data.READERS["threat_corpus"](None)
+    assert [(row["text"], row["split"]) for row in read] == [(row["text"], row["split"]) for row in corpus]
+    by_template: dict[str, set[str]] = {}
+    for row in corpus:
+        by_template.setdefault(str(row["template"]), set()).add(str(row["split"]))
+    assert {"train", "dev"} == set().union(*by_template.values())
+    assert all(len(splits) == 1 for splits in by_template.values())  # no template on both sides

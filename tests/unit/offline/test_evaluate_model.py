@@ -67,3 +67,13 @@ def test_macro_f1_and_roc_auc():
 def test_davidson_classes_put_hate_before_offensive():
     probabilities = _probabilities(toxicity=[0.9, 0.9, 0.1], identity_attack=[0.6, 0.1, 0.1])
     assert davidson_classes(probabilities).tolist() == [0, 1, 2]
+
+
+def test_training_datasets_come_from_the_recipe_and_unknown_stays_unknown():
+    from types import SimpleNamespace
+
+    from abusewatch.offline.evaluate_model import training_datasets
+
+    recipe = {"recipe": {"hyperparameters": {"datasets": "olid,edos"}}}
+    assert training_datasets(SimpleNamespace(metadata=recipe)) == {"olid", "edos"}
+    assert training_datasets(SimpleNamespace(metadata={})) is None
