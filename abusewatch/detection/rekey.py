@@ -28,6 +28,9 @@ from aiokafka.partitioner import murmur2
 
 TRACE_SEPARATOR = b"\t"
 FRONTIER_HEADER = "abusewatch-frontier"
+# Far more partitions than any source topic has; a header claiming more is not a frontier (the
+# detect agent's work per marker grows with it).
+MAX_SOURCE_PARTITIONS = 100_000
 
 
 def partition_for(target: str, partitions: int) -> int:
@@ -104,7 +107,18 @@ def decode_frontier(value: bytes) -> tuple[int, list[int], float] | None:
         sources, partitions, complete_to = frontier["sources"], frontier["partitions"], frontier["complete_to"]
     except (orjson.JSONDecodeError, TypeError, KeyError):
         return None
-    if (not isinstance(sources, int) or not isinstance(complete_to, (int, float))
-            or not isinstance(partitions, list) or not all(isinstance(p, int) for p in partitions)):
+    if (not isinstance(sources, int) or not 0 < sources <= MAX_SOURCE_PARTITIONS
+            or isinstance(complete_to, bool) or not isinstance(complete_to, (int, float))
+            or not isinstance(partitions, list) or len(partitions) > sources
+            or not all(isinstance(p, int) and 0 <= p < sources for p in partitions)):
         return None
     return sources, partitions, float(complete_to)
+
+
+def with_frontier(records: list[tuple[int, bytes]], frontier: bytes | None) -> list[tuple[int, bytes, list | None]]:
+    """(partition, packed record, headers) for one release's records: the frontier goes on the last
+    record of each partition, since it holds only once the whole release is there."""
+    last_of_partition = {partition: index for index, (partition, _) in enumerate(records)}
+    return [(partition, packed,
+             [(FRONTIER_HEADER, frontier)] if frontier is not None and last_of_partition[partition] == index else None)
+            for index, (partition, packed) in enumerate(records)]

@@ -56,6 +56,12 @@ class PartitionClock:
             if partition not in self._partitions:
                 self._partitions[partition] = _Partition(now)
 
+    def forget(self, partitions: Iterable[Hashable]) -> None:
+        """Revoked partitions: what they delivered is void (their unsent posts are re-read), so one
+        given back starts again from nothing delivered."""
+        for partition in partitions:
+            self._partitions.pop(partition, None)
+
     def delivered(self, partition: Hashable, ts: float, now: float) -> None:
         state = self._partitions.get(partition)
         if state is None:  # delivered before the assignment was tracked
@@ -127,14 +133,18 @@ class EventTimeMerge(Generic[T]):
         released.sort(key=_event_time)  # stable: ties keep partition and offset order
         if released:
             self._newest_released = max(self._newest_released, released[-1][0])
-        # Items up to the bound are out; none past the newest released was ever taken.
-        self.complete_to = min(bound, self._newest_released)
+        # Items up to the bound are out, except any held behind a newer item of their partition;
+        # none past the newest released was ever taken.
+        held = min((ts for queue in self._pending.values() for ts, _ in queue), default=math.inf)
+        self.complete_to = min(bound, self._newest_released, held)
         return released
 
     def drop(self, partitions: Iterable[Hashable]) -> None:
         """Revoked partitions: their pending items are not forwarded (their new owner re-reads them)."""
+        partitions = list(partitions)
         for partition in partitions:
             self._pending.pop(partition, None)
+        self.clock.forget(partitions)
 
 
 def _event_time(entry: tuple[float, Hashable, object]) -> float:
@@ -156,11 +166,13 @@ class SourceFrontier:
         """A marker: of the source topic's `sources` partitions, `partitions` are complete up to `complete_to`."""
         self._sources = max(self._sources, sources)
         for partition in partitions:
+            if not 0 <= partition < sources:  # decode_frontier refuses these; kept bounded anyway
+                continue
             if complete_to > self._complete.get(partition, -math.inf):
                 self._complete[partition] = complete_to
 
     def complete_to(self) -> float:
         """The event time up to which every source partition is complete; -inf while one has not reported."""
-        if not self._sources:
+        if not self._sources or len(self._complete) < self._sources:
             return -math.inf
-        return min(self._complete.get(partition, -math.inf) for partition in range(self._sources))
+        return min(self._complete.values())

@@ -145,12 +145,14 @@ def build(ctx: ServiceContext) -> faust.App:
                     partition = event.message.partition
                     detector = detector_for(partition)
                     frontier = event.headers.get(FRONTIER_HEADER)
-                    if frontier is not None and (decoded := decode_frontier(frontier)) is not None:
+                    decoded = decode_frontier(frontier) if frontier is not None else None
+                    if decoded is not None:
                         frontiers.setdefault(partition, SourceFrontier()).update(*decoded)
                         told.add(partition)
-                    if not event.value:  # a frontier marker
-                        continue
-                    for index, (line, parent) in enumerate(unpack(event.value)):
+                        if not event.value:  # a marker: nothing else in it
+                            continue
+                    # Anything else empty or undecodable is dead-lettered as any bad input is.
+                    for index, (line, parent) in enumerate(unpack(event.value or b"")):
                         copies += 1
                         message = validate_message("post-scores", line)
                         rejection = message if isinstance(message, Rejection) else None

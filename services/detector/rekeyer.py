@@ -38,7 +38,7 @@ from mode import Service
 
 from abusewatch.ingest.contract import Rejection, event_time_rejection, parse_time, utcnow, validate_message
 from abusewatch.detection.features import epoch_seconds, fan_out
-from abusewatch.detection.rekey import FRONTIER_HEADER, collect_released, encode_frontier, pack
+from abusewatch.detection.rekey import FRONTIER_HEADER, collect_released, encode_frontier, pack, with_frontier
 from abusewatch.detection.watermark import EventTimeMerge
 from abusewatch.services.common import (
     LAG_INTERVAL_S,
@@ -79,7 +79,7 @@ class PostScoresRekeyer(Service):
         # Posts taken but not forwarded yet, each as (offset, its target copies, its traceparent).
         self._merge: EventTimeMerge[tuple[int, list, bytes | None]] = EventTimeMerge(settings.partition_idle_s)
         self._loop_exited = asyncio.Event()
-        self._frontier_sent: dict[int, float] = {}  # re-keyed partition -> the frontier it was last told
+        self._told: dict[int, bytes] = {}  # re-keyed partition -> the frontier header it was last sent
         self._markers_sent_at = -math.inf
 
     @property
@@ -157,13 +157,9 @@ class PostScoresRekeyer(Service):
         copies, traceparents, next_offsets = collect_released(self._merge.release(now), traced)
         frontier = self._frontier()
         records = pack(copies, self.ctx.kafka.partitions, self.settings.packed_record_bytes, traceparents)
-        last_of_partition = {partition: index for index, (partition, _) in enumerate(records)}
-        for index, (partition, packed) in enumerate(records):
-            # The frontier holds once all of this release is on the partition: on its last record.
-            headers = None
-            if frontier is not None and last_of_partition[partition] == index:
-                headers = [(FRONTIER_HEADER, frontier)]
-                self._frontier_sent[partition] = self._merge.complete_to
+        for partition, packed, headers in with_frontier(records, frontier):
+            if headers is not None:
+                self._told[partition] = frontier
             self._sent.append(await self._producer.send(self.destination, value=packed, partition=partition,
                                                         headers=headers))
         if frontier is not None and now - self._markers_sent_at >= self.settings.frontier_interval_s:
@@ -184,13 +180,13 @@ class PostScoresRekeyer(Service):
         return encode_frontier(len(sources), owned, self._merge.complete_to)
 
     async def _send_markers(self, frontier: bytes, now: float) -> None:
-        """A marker (empty record, frontier header) to each re-keyed partition not told this far yet."""
-        complete_to = self._merge.complete_to
+        """A marker (empty record, frontier header) to each re-keyed partition not told this
+        frontier yet (a new event time, or a change in the partitions this rekeyer owns)."""
         for partition in range(self.ctx.kafka.partitions):
-            if self._frontier_sent.get(partition, -math.inf) < complete_to:
+            if self._told.get(partition) != frontier:
                 self._sent.append(await self._producer.send(self.destination, value=b"", partition=partition,
                                                             headers=[(FRONTIER_HEADER, frontier)]))
-                self._frontier_sent[partition] = complete_to
+                self._told[partition] = frontier
         self._markers_sent_at = now
 
     def _validated(self, raw: bytes | None, now: float) -> dict[str, Any] | Rejection:

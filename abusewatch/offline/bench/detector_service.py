@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({rate * run.target_copies / run.posts:,.0f} target copies/s) over {run.seconds:.1f}s; "
           f"{run.posts / run.worker_cpu_s:,.0f} posts per worker CPU second; "
           f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
-    print(f"records: {run.packed_records:,} packed on the re-keyed topic, {run.changelog_records:,} state changelog, "
+    print(f"records: {run.packed_records:,} on the re-keyed topic (packed posts and frontier markers), {run.changelog_records:,} state changelog, "
           f"{len(run.alerts):,} alerts")
     return 0
 

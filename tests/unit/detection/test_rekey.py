@@ -7,7 +7,7 @@ import pytest
 from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
 from abusewatch.detection.features import fan_out
-from abusewatch.detection.rekey import pack, partition_for, unpack, decode_frontier, encode_frontier
+from abusewatch.detection.rekey import pack, partition_for, unpack, decode_frontier, encode_frontier, with_frontier
 
 
 def message(post_id: str, targets: list[str], text: str = "hello") -> dict:
@@ -88,5 +88,15 @@ def test_frontier_header_round_trips_and_garbage_is_not_a_frontier():
     assert decode_frontier(encode_frontier(8, {3, 1}, 1_700_000_000.5)) == (8, [1, 3], 1_700_000_000.5)
     for value in (b"", b"not json", b"[]", b'{"sources": 8}', b'{"sources": "8", "partitions": [1], "complete_to": 1}',
                   b'{"sources": 8, "partitions": ["1"], "complete_to": 1}',
-                  b'{"sources": 8, "partitions": [1], "complete_to": null}'):
+                  b'{"sources": 8, "partitions": [1], "complete_to": null}',
+                  b'{"sources": 8, "partitions": [8], "complete_to": 1}',  # not one of the 8
+                  b'{"sources": 0, "partitions": [], "complete_to": 1}',
+                  b'{"sources": 9223372036854775807, "partitions": [1], "complete_to": 1}'):  # would stall the loop
         assert decode_frontier(value) is None, value
+
+
+def test_the_frontier_goes_on_the_last_record_of_each_partition_only():
+    records = [(0, b"a"), (1, b"b"), (0, b"c"), (2, b"d")]
+    headers = [(partition, packed, h is not None) for partition, packed, h in with_frontier(records, b"F")]
+    assert headers == [(0, b"a", False), (1, b"b", True), (0, b"c", True), (2, b"d", True)]
+    assert all(h is None for _, _, h in with_frontier(records, None))

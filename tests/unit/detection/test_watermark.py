@@ -59,6 +59,29 @@ def test_merge_is_complete_up_to_the_bound_and_never_past_what_it_released():
     assert merge.complete_to == 20.0  # all caught up: complete up to the newest released, not inf
 
 
+def test_merge_is_never_complete_past_an_item_held_behind_a_newer_one():
+    merge: EventTimeMerge[str] = EventTimeMerge(idle_s=10)
+    merge.clock.track([0, 1], now=0)
+    merge.add(0, [(30.0, "a30"), (10.0, "a10")], now=0)  # out of order within its partition
+    merge.add(1, [(20.0, "b20")], now=0)
+    assert [item for _, _, item in merge.release(now=0)] == ["b20"]
+    assert merge.complete_to == 10.0  # a10 waits behind a30
+
+
+def test_a_revoked_partition_given_back_holds_the_merge_until_it_delivers_again():
+    merge: EventTimeMerge[str] = EventTimeMerge(idle_s=10)
+    merge.clock.track([1, 2], now=0)
+    merge.add(1, [(100.0, "a100")], now=0)
+    merge.add(2, [(150.0, "b150")], now=0)
+    merge.release(now=0)
+    assert merge.complete_to == 100.0 and merge.pending(2) == 1
+    merge.drop([1, 2])  # a rebalance revokes everything: b150 is dropped, to be re-read
+    merge.clock.track([1, 2], now=1)  # and gives both back
+    merge.add(1, [(130.0, "a130")], now=1)
+    merge.release(now=1)
+    assert merge.complete_to <= 100.0  # not 130: partition 2 has sent only up to 100 (here: no claim at all)
+
+
 def test_source_frontier_is_the_least_source_partition_and_waits_for_all_to_report():
     frontier = SourceFrontier()
     assert frontier.complete_to() == -math.inf
@@ -69,6 +92,8 @@ def test_source_frontier_is_the_least_source_partition_and_waits_for_all_to_repo
     frontier.update(3, [2], 50.0)  # a new owner after a rebalance starts further back
     assert frontier.complete_to() == 80.0
     frontier.update(3, [2], 120.0)
+    assert frontier.complete_to() == 100.0
+    frontier.update(3, [7], 500.0)  # not a partition of the source topic: ignored
     assert frontier.complete_to() == 100.0
 
 
