@@ -51,6 +51,11 @@ class DatasetSpec:
     holdout: float  # dev fraction drawn by hash where the dataset has no official split
     train: bool  # False: evaluation only (its training rows come in through another dataset)
     note: str
+    rows_of: str = ""  # the dataset whose rows it repeats (evaluation-only datasets)
+
+    def trained_in(self, name: str, trained_on: set[str]) -> bool:
+        """Whether a run that read `trained_on` saw this dataset's (training) rows."""
+        return (self.rows_of or name) in trained_on
 
 
 def default_datasets_dir() -> Path:
@@ -203,7 +208,7 @@ LABEL_MAP: dict[str, dict[str, tuple[Rule, ...]]] = {
 }
 
 DATASETS: dict[str, DatasetSpec] = {
-    "tweeteval_offensive": DatasetSpec(0.0, False, "evaluation only: its tweets are trained on through olid"),
+    "tweeteval_offensive": DatasetSpec(0.0, False, "evaluation only: its tweets are trained on through olid", "olid"),
     "tweeteval_hate": DatasetSpec(0.0, True, "official train/val"),
     "olid": DatasetSpec(0.0, True, "dev = the tweets of TweetEval offensive val"),
     "davidson2017": DatasetSpec(0.1, True, "no official split: 10% hashed hold-out"),

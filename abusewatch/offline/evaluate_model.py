@@ -314,7 +314,8 @@ def evaluate_dev(
     per_label = []
     trained_on = training_datasets(artifact)
     # Pooled over what the model trained on (as its calibration was); the rest is out of domain.
-    pooled_names = [name for name in data.pooled_dev_names(dev) if trained_on is None or name in trained_on]
+    pooled_names = [name for name in data.pooled_dev_names(dev)
+                    if trained_on is None or data.DATASETS[name].trained_in(name, trained_on)]
     for column, label in enumerate(LABELS):
         threshold = artifact.thresholds[label]
         pooled_model, pooled_baseline, pooled_truth = [], [], []
@@ -326,7 +327,7 @@ def evaluate_dev(
             model_scores = probabilities[name][known, column]
             baseline_scores = baseline[name][known] if baselines else None
             row = _label_row(name, label, model_scores, baseline_scores, truth, threshold)
-            row["trained_on"] = None if trained_on is None else name in trained_on
+            row["trained_on"] = None if trained_on is None else data.DATASETS[name].trained_in(name, trained_on)
             per_label.append(row)
             if name not in pooled_names:
                 continue

@@ -121,3 +121,10 @@ def test_threat_corpus_is_split_by_template_not_by_sentence():
         by_template.setdefault(str(row["template"]), set()).add(str(row["split"]))
     assert {"train", "dev"} == set().union(*by_template.values())
     assert all(len(splits) == 1 for splits in by_template.values())  # no template on both sides
+
+
+def test_an_evaluation_only_dataset_counts_as_trained_on_through_the_one_it_repeats():
+    spec = data.DATASETS["tweeteval_offensive"]
+    assert spec.trained_in("tweeteval_offensive", {"olid", "edos"})
+    assert not spec.trained_in("tweeteval_offensive", {"edos"})
+    assert data.DATASETS["trac1_en"].trained_in("trac1_en", {"trac1_en"})
