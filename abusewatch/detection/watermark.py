@@ -56,6 +56,9 @@ class PartitionClock:
             if partition not in self._partitions:
                 self._partitions[partition] = _Partition(now)
 
+    def __len__(self) -> int:
+        return len(self._partitions)
+
     def forget(self, partitions: Iterable[Hashable]) -> None:
         """Revoked partitions: what they delivered is void (their unsent posts are re-read), so one
         given back starts again from nothing delivered."""
@@ -136,7 +139,8 @@ class EventTimeMerge(Generic[T]):
         # Items up to the bound are out, except any held behind a newer item of their partition;
         # none past the newest released was ever taken.
         held = min((ts for queue in self._pending.values() for ts, _ in queue), default=math.inf)
-        self.complete_to = min(bound, self._newest_released, held)
+        # Nothing assigned is nothing complete (the bound of no partitions is inf).
+        self.complete_to = min(bound, self._newest_released, held) if len(self.clock) else -math.inf
         return released
 
     def drop(self, partitions: Iterable[Hashable]) -> None:
@@ -145,6 +149,7 @@ class EventTimeMerge(Generic[T]):
         for partition in partitions:
             self._pending.pop(partition, None)
         self.clock.forget(partitions)
+        self.complete_to = -math.inf  # until the next release says again
 
 
 def _event_time(entry: tuple[float, Hashable, object]) -> float:
@@ -164,7 +169,7 @@ class SourceFrontier:
 
     def update(self, sources: int, partitions: Iterable[int], complete_to: float) -> None:
         """A marker: of the source topic's `sources` partitions, `partitions` are complete up to `complete_to`."""
-        self._sources = max(self._sources, sources)
+        self._sources = sources  # the latest count: a source topic may gain partitions
         for partition in partitions:
             if not 0 <= partition < sources:  # decode_frontier refuses these; kept bounded anyway
                 continue

@@ -117,8 +117,11 @@ def weighted_f1(predicted: np.ndarray, labels: np.ndarray) -> float:
 # Calibration at the end of training.
 
 
-def calibrate_and_measure(network, tokenizer, dev_parts: dict, max_length: int, precision_target: float):
-    """Fit Platt scaling and precision-target thresholds on the pooled dev splits.
+def calibrate_and_measure(network, tokenizer, dev_parts: dict, max_length: int, precision_target: float,
+                          trained_on: set[str] | None = None):
+    """Fit Platt scaling and precision-target thresholds on the pooled dev splits of the datasets
+    the model trained on (`trained_on`; all trainable ones when None), so a dataset left out of
+    training stays out of domain for calibration too.
 
     Returns (calibration, thresholds, threshold details, a summary of dev metrics for the manifest).
     """
@@ -132,7 +135,10 @@ def calibrate_and_measure(network, tokenizer, dev_parts: dict, max_length: int, 
 
     logits = {name: network_logits(network, tokenizer, max_length, part.texts, progress=True)
               for name, part in dev_parts.items()}
-    pooled = pooled_dev_names(dev_parts)
+    from abusewatch.offline.data import DATASETS
+
+    pooled = [name for name in pooled_dev_names(dev_parts)
+              if trained_on is None or DATASETS[name].trained_in(name, trained_on)]
     pooled_logits = np.concatenate([logits[name] for name in pooled])
     pooled_targets = np.concatenate([dev_parts[name].targets for name in pooled])
     pooled_mask = np.concatenate([dev_parts[name].mask for name in pooled])
@@ -232,11 +238,21 @@ def _label_row(scope: str, label: str, model_scores, baseline_scores, labels, th
 
 
 def training_datasets(artifact) -> set[str] | None:
-    """The datasets the artifact's last training run read (its recipe), None when it does not say.
-    A run continued from another (`--init-from`) also carries what the earlier runs read: the
-    recipe names only the last run's."""
-    datasets = artifact.metadata.get("recipe", {}).get("hyperparameters", {}).get("datasets")
-    return set(datasets.split(",")) if isinstance(datasets, str) and datasets else None
+    """The datasets the artifact's training runs read, its `--init-from` parents' included (the
+    recipe keeps each parent's); None when its recipe does not say."""
+    return recipe_datasets(artifact.metadata.get("recipe", {}))
+
+
+def recipe_datasets(recipe: dict) -> set[str] | None:
+    """The datasets a training recipe and the recipes it continued from read; None when unknown."""
+    datasets = recipe.get("hyperparameters", {}).get("datasets")
+    if not isinstance(datasets, str) or not datasets:
+        return None
+    names = set(datasets.split(","))
+    parent = recipe.get("initialised_from")
+    if isinstance(parent, dict) and isinstance(parent.get("recipe"), dict):
+        names |= recipe_datasets(parent["recipe"]) or set()
+    return names
 
 
 def evaluate_dev(
@@ -313,7 +329,7 @@ def evaluate_dev(
 
     per_label = []
     trained_on = training_datasets(artifact)
-    # Pooled over what the model trained on (as its calibration was); the rest is out of domain.
+    # Pooled over what the model and its parents trained on, as training calibrates; the rest is out of domain.
     pooled_names = [name for name in data.pooled_dev_names(dev)
                     if trained_on is None or data.DATASETS[name].trained_in(name, trained_on)]
     for column, label in enumerate(LABELS):

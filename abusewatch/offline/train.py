@@ -216,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
     from abusewatch.common.config import load
     from abusewatch.offline import data
     from abusewatch.scoring.model.artifact import ModelArtifact, load_artifact, save_artifact
-    from abusewatch.offline.evaluate_model import calibrate_and_measure
+    from abusewatch.offline.evaluate_model import calibrate_and_measure, training_datasets
     from abusewatch.scoring.model.network import AbuseClassifier, pretrained_encoder_dir
     from abusewatch.scoring.model.scoring import autocast, bf16_pays, encode, pad_batch, pick_device
     from abusewatch.scoring.model.settings import ModelSettings
@@ -322,8 +322,9 @@ def run(args: argparse.Namespace) -> int:
     torch.save(network.state_dict(), checkpoint)
     log.info("trained weights checkpointed to %s until the artifact is written", checkpoint)
     version = args.version or datetime.now(timezone.utc).strftime("%Y.%m.%d.%H%M")
+    trained_on = set(train_names) | ((training_datasets(parent) or set()) if parent is not None else set())
     calibration, thresholds, threshold_details, dev_summary = calibrate_and_measure(
-        network, tokenizer, dev_parts, args.max_length, args.precision_target
+        network, tokenizer, dev_parts, args.max_length, args.precision_target, trained_on
     )
     recipe = {
         "command": "abusewatch " + " ".join(sys.argv[1:]),

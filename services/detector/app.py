@@ -90,10 +90,10 @@ def build(ctx: ServiceContext) -> faust.App:
                 span.add_event("alert", {"abusewatch.alert_id": alert["alert_id"]})
             return [(alert, headers) for alert in raised]
 
+    ingest = config.load(IngestSettings)
     rekeyer = PostScoresRekeyer(ctx, stream_settings, source=source_name, destination=rekeyed_name,
                                 commit_interval_s=app.conf.broker_commit_interval,
-                                dead_letter_topic=dead_letter_topic.get_topic_name(),
-                                ingest=config.load(IngestSettings))
+                                dead_letter_topic=dead_letter_topic.get_topic_name(), ingest=ingest)
     ctx.readiness_checks.append(lambda: bool(rekeyer.consumer and rekeyer.consumer.assignment()))
     authors_feed = CampaignAuthorsFeed(ctx, campaign_authors.get_topic_name(), settings.author_index_size,
                                        dead_letters=dead_letters)
@@ -146,6 +146,8 @@ def build(ctx: ServiceContext) -> faust.App:
                     detector = detector_for(partition)
                     frontier = event.headers.get(FRONTIER_HEADER)
                     decoded = decode_frontier(frontier) if frontier is not None else None
+                    if decoded is not None and decoded[2] > time.time() + ingest.max_ahead_s:
+                        decoded = None  # from the future, as no post the rekeyer accepts is
                     if decoded is not None:
                         frontiers.setdefault(partition, SourceFrontier()).update(*decoded)
                         told.add(partition)

@@ -154,8 +154,12 @@ class PostScoresRekeyer(Service):
                                traceparent(record.headers) if traced else None)))
             self._merge.add(tp, taken, now)
         await self._update_unread()
+        # One assignment for the release and its frontier, with no await between them: a rebalance
+        # while _update_unread waited may have revoked and given back partitions meanwhile.
+        assigned = self.consumer.assignment()
+        self._merge.clock.track(assigned, now)
         copies, traceparents, next_offsets = collect_released(self._merge.release(now), traced)
-        frontier = self._frontier()
+        frontier = self._frontier(assigned)
         records = pack(copies, self.ctx.kafka.partitions, self.settings.packed_record_bytes, traceparents)
         for partition, packed, headers in with_frontier(records, frontier):
             if headers is not None:
@@ -171,10 +175,10 @@ class PostScoresRekeyer(Service):
         metrics.messages_in.labels(self.source).inc(posts)
         metrics.messages_out.labels(self.destination).inc(len(copies))
 
-    def _frontier(self) -> bytes | None:
+    def _frontier(self, assigned: set[TopicPartition]) -> bytes | None:
         """The frontier header for this rekeyer's source partitions, None while nothing is complete."""
         sources = self.consumer.partitions_for_topic(self.source)
-        owned = [tp.partition for tp in self.consumer.assignment() if tp.topic == self.source]
+        owned = [tp.partition for tp in assigned if tp.topic == self.source]
         if not sources or not owned or self._merge.complete_to == -math.inf:
             return None
         return encode_frontier(len(sources), owned, self._merge.complete_to)

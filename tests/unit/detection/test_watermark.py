@@ -76,6 +76,9 @@ def test_a_revoked_partition_given_back_holds_the_merge_until_it_delivers_again(
     merge.release(now=0)
     assert merge.complete_to == 100.0 and merge.pending(2) == 1
     merge.drop([1, 2])  # a rebalance revokes everything: b150 is dropped, to be re-read
+    assert merge.complete_to == -math.inf
+    merge.release(now=1)  # released before the new assignment is tracked: still no claim
+    assert merge.complete_to == -math.inf
     merge.clock.track([1, 2], now=1)  # and gives both back
     merge.add(1, [(130.0, "a130")], now=1)
     merge.release(now=1)

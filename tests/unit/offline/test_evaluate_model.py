@@ -77,3 +77,5 @@ def test_training_datasets_come_from_the_recipe_and_unknown_stays_unknown():
     recipe = {"recipe": {"hyperparameters": {"datasets": "olid,edos"}}}
     assert training_datasets(SimpleNamespace(metadata=recipe)) == {"olid", "edos"}
     assert training_datasets(SimpleNamespace(metadata={})) is None
+    continued = {"recipe": {"hyperparameters": {"datasets": "trac1_en"}, "initialised_from": recipe}}
+    assert training_datasets(SimpleNamespace(metadata=continued)) == {"olid", "edos", "trac1_en"}
