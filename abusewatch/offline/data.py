@@ -490,10 +490,12 @@ def load_splits(
     return train, dev
 
 
-def pooled_dev_names(dev_parts: dict[str, LabelledTexts]) -> list[str]:
+def pooled_dev_names(dev_parts: dict[str, LabelledTexts], trained_on: set[str] | None = None) -> list[str]:
     """Dev splits to pool for calibration and pooled metrics: an evaluation-only dataset repeats
-    the rows of a trained one (TweetEval offensive val = OLID dev), so it is left out."""
-    return [name for name in dev_parts if DATASETS[name].train]
+    the rows of a trained one (TweetEval offensive val = OLID dev), so it is left out; and with
+    `trained_on` (what a model's training runs read), so is every dataset outside it."""
+    return [name for name in dev_parts
+            if DATASETS[name].train and (trained_on is None or DATASETS[name].trained_in(name, trained_on))]
 
 
 def merge_duplicates(parts: dict[str, LabelledTexts]) -> LabelledTexts:

@@ -135,10 +135,7 @@ def calibrate_and_measure(network, tokenizer, dev_parts: dict, max_length: int, 
 
     logits = {name: network_logits(network, tokenizer, max_length, part.texts, progress=True)
               for name, part in dev_parts.items()}
-    from abusewatch.offline.data import DATASETS
-
-    pooled = [name for name in pooled_dev_names(dev_parts)
-              if trained_on is None or DATASETS[name].trained_in(name, trained_on)]
+    pooled = pooled_dev_names(dev_parts, trained_on)
     pooled_logits = np.concatenate([logits[name] for name in pooled])
     pooled_targets = np.concatenate([dev_parts[name].targets for name in pooled])
     pooled_mask = np.concatenate([dev_parts[name].mask for name in pooled])
@@ -330,8 +327,7 @@ def evaluate_dev(
     per_label = []
     trained_on = training_datasets(artifact)
     # Pooled over what the model and its parents trained on, as training calibrates; the rest is out of domain.
-    pooled_names = [name for name in data.pooled_dev_names(dev)
-                    if trained_on is None or data.DATASETS[name].trained_in(name, trained_on)]
+    pooled_names = data.pooled_dev_names(dev, trained_on)
     for column, label in enumerate(LABELS):
         threshold = artifact.thresholds[label]
         pooled_model, pooled_baseline, pooled_truth = [], [], []
@@ -510,8 +506,8 @@ def run(args: argparse.Namespace) -> int:
     out_of_domain = [row for row in results["per_label"] if row.get("trained_on") is False]
     if out_of_domain:
         print()
-        print("out of domain: dev splits of datasets the model did not train on (leave-one-dataset-out when "
-              "a run leaves one out with --datasets)")
+        print("out of domain: dev splits of datasets the model and its --init-from parents did not train on "
+              "(leave-one-dataset-out when a run from the encoder leaves one out with --datasets)")
         print(format_table(out_of_domain, [c for c in ("split", "label", "n", "positives", "roc_auc", "ece",
                                                        "baseline_roc_auc", "baseline_ece") if c in columns]))
     if "language_id" in results:

@@ -128,3 +128,9 @@ def test_an_evaluation_only_dataset_counts_as_trained_on_through_the_one_it_repe
     assert spec.trained_in("tweeteval_offensive", {"olid", "edos"})
     assert not spec.trained_in("tweeteval_offensive", {"edos"})
     assert data.DATASETS["trac1_en"].trained_in("trac1_en", {"trac1_en"})
+
+
+def test_pooled_dev_names_leave_out_evaluation_only_and_untrained_datasets():
+    parts = {name: None for name in ("tweeteval_offensive", "olid", "trac1_en")}
+    assert data.pooled_dev_names(parts) == ["olid", "trac1_en"]
+    assert data.pooled_dev_names(parts, {"olid"}) == ["olid"]
