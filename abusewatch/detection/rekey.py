@@ -19,6 +19,7 @@ header, for partitions that got no posts in a while (abusewatch.detection.waterm
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
@@ -99,16 +100,17 @@ def encode_frontier(sources: int, partitions: Iterable[int], complete_to: float)
     return orjson.dumps({"sources": sources, "partitions": sorted(partitions), "complete_to": complete_to})
 
 
-def decode_frontier(value: bytes) -> tuple[int, list[int], float] | None:
+def decode_frontier(value: bytes, not_after: float = math.inf) -> tuple[int, list[int], float] | None:
     """(sources, partitions, complete_to) from a frontier header; None when it is not one (the
-    topic is internal, but a header that does not parse must not stop the detector)."""
+    topic is internal, but a header that does not parse must not stop the detector), or when
+    complete_to is past `not_after` (no post the rekeyer accepts is that far in the future)."""
     try:
         frontier = orjson.loads(value)
         sources, partitions, complete_to = frontier["sources"], frontier["partitions"], frontier["complete_to"]
     except (orjson.JSONDecodeError, TypeError, KeyError):
         return None
     if (not isinstance(sources, int) or not 0 < sources <= MAX_SOURCE_PARTITIONS
-            or isinstance(complete_to, bool) or not isinstance(complete_to, (int, float))
+            or isinstance(complete_to, bool) or not isinstance(complete_to, (int, float)) or complete_to > not_after
             or not isinstance(partitions, list) or len(partitions) > sources
             or not all(isinstance(p, int) and 0 <= p < sources for p in partitions)):
         return None

@@ -145,9 +145,8 @@ def build(ctx: ServiceContext) -> faust.App:
                     partition = event.message.partition
                     detector = detector_for(partition)
                     frontier = event.headers.get(FRONTIER_HEADER)
-                    decoded = decode_frontier(frontier) if frontier is not None else None
-                    if decoded is not None and decoded[2] > time.time() + ingest.max_ahead_s:
-                        decoded = None  # from the future, as no post the rekeyer accepts is
+                    decoded = (decode_frontier(frontier, not_after=time.time() + ingest.max_ahead_s)
+                               if frontier is not None else None)
                     if decoded is not None:
                         frontiers.setdefault(partition, SourceFrontier()).update(*decoded)
                         told.add(partition)

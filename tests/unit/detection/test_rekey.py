@@ -93,6 +93,8 @@ def test_frontier_header_round_trips_and_garbage_is_not_a_frontier():
                   b'{"sources": 0, "partitions": [], "complete_to": 1}',
                   b'{"sources": 9223372036854775807, "partitions": [1], "complete_to": 1}'):  # would stall the loop
         assert decode_frontier(value) is None, value
+    assert decode_frontier(encode_frontier(8, [1], 2_000.0), not_after=1_000.0) is None  # from the future
+    assert decode_frontier(encode_frontier(8, [1], 900.0), not_after=1_000.0) == (8, [1], 900.0)
 
 
 def test_the_frontier_goes_on_the_last_record_of_each_partition_only():
