@@ -65,9 +65,11 @@ class WindowStats:
     total_posts: int
     authors: tuple[str, ...]  # distinct authors of abusive posts, first seen first
     new_account_share: float
+    explicit_new_account_share: float  # over the abusive posts that are not hostile replies
     non_follower_share: float
     near_duplicate_share: float
     repeat_author_share: float
+    hostile_replies: int  # abusive posts counted only as hostile replies from new non-followers
     peak_minute_abusive_posts: int
     zscore: float
     poisson_p: float  # chance of at least abusive_posts in the window at the baseline rate
@@ -120,6 +122,7 @@ class PileOnDetector:
         self._clock = clock
         self._thresholds = tuple(settings.thresholds().items())
         self._new_account_s = settings.new_account_days * 86_400.0
+        self._hostile_reply_age_s = self._new_account_s if settings.count_hostile_replies else None
         self._windows = settings.windows()
         self._longest_s = self._windows[-1][0]
         self._min_floor = min(posts for _, posts, _ in self._windows)
@@ -145,14 +148,18 @@ class PileOnDetector:
         lifecycle and expiry run whenever event time has moved a bucket on; a caller that must
         control when state is written (the Faust service) passes sweep=False and calls `sweep()`
         once per batch."""
-        post = extract(message, self._thresholds)
+        post = extract(message, self._thresholds, self._hostile_reply_age_s)
         self.stats.posts += 1
         if self._first_ts is None:
             self._first_ts = post.ts
         targets = post.targets
         alerts = self._observe(targets[0], post, post.follows_first_target) if targets else []
-        for target in targets[1:]:
-            alerts = alerts + self._observe(target, post, None)
+        if len(targets) > 1:
+            # A hostile reply counts only towards the replied-to user, whom author_follows_target
+            # describes; for the accounts it mentions it is an ordinary post.
+            others = post._replace(abusive=False, hostile_reply=False) if post.hostile_reply else post
+            for target in targets[1:]:
+                alerts = alerts + self._observe(target, others, None)
         watermark = post.ts - self._grace_s
         if watermark > self._watermark:
             self._watermark = watermark
@@ -361,7 +368,7 @@ class PileOnDetector:
         else:  # a lone abusive post: no index (most targets never get a second one)
             signature, cluster = b"", post.post_id
         item = Evidence(post.ts, post.post_id, post.author_id, post.new_account(self._new_account_s), follows,
-                        post.scores(), cluster, signature, post.media)
+                        post.scores(), cluster, signature, post.media, post.hostile_reply)
         if evidence and post.ts < evidence[-1].ts:
             bisect.insort(evidence, item, key=_event_time)  # late post: evidence stays in time order
         else:
@@ -457,6 +464,10 @@ class PileOnDetector:
         end = state.newest_ts
         start = end - size_s
         evidence = tuple(e for e in state.evidence or () if e.ts > start)
+        if self._hostile_reply_age_s is not None:
+            hostile_authors = {e.author_id for e in evidence if e.hostile_reply}
+            if hostile_authors and len(hostile_authors) < self.settings.min_hostile_reply_authors:
+                evidence = tuple(e for e in evidence if not e.hostile_reply)  # a rude stranger, not a crowd
         total = self._total_posts(state, start)
 
         per_author: Counter[str] = Counter(e.author_id for e in evidence)
@@ -481,6 +492,9 @@ class PileOnDetector:
                 lo += 1
             peak = max(peak, hi - lo + 1)
 
+        new_accounts = sum(e.new_account for e in evidence)
+        hostile = sum(e.hostile_reply for e in evidence)
+        others = abusive - hostile
         buckets_in_window = size_s / self._bucket_s
         mean, mad = state.base_mean / state.base_weight, state.base_mad / state.base_weight
         expected = mean * buckets_in_window
@@ -497,10 +511,14 @@ class PileOnDetector:
             counted_abusive_posts=counted,
             total_posts=max(total, abusive),
             authors=tuple(per_author),
-            new_account_share=sum(e.new_account for e in evidence) / abusive if abusive else 0.0,
+            new_account_share=new_accounts / abusive if abusive else 0.0,
+            # A hostile reply counts only from a new account, so the posts it let in say nothing
+            # about coordination: the coordination test takes the share over the other abusive posts.
+            explicit_new_account_share=(new_accounts - hostile) / others if others else 0.0,
             non_follower_share=_non_follower_share(evidence),
             near_duplicate_share=near_dups / abusive if abusive else 0.0,
             repeat_author_share=repeat / len(per_author) if per_author else 0.0,
+            hostile_replies=hostile,
             peak_minute_abusive_posts=peak,
             zscore=(abusive - expected) / spread,
             poisson_p=poisson_upper_tail(abusive, max(expected, mad_sigma**2, volume_expected)),
@@ -544,8 +562,10 @@ class PileOnDetector:
         if stats.non_follower_share < s.min_non_follower_share:
             return []
         coordination = []
-        if stats.new_account_share >= s.coordinated_min_new_account_share:
-            coordination.append(f"new_account_share={stats.new_account_share:.2f}>={s.coordinated_min_new_account_share}")
+        if stats.explicit_new_account_share >= s.coordinated_min_new_account_share:
+            coordination.append(f"new_account_share={stats.explicit_new_account_share:.2f}>="
+                                f"{s.coordinated_min_new_account_share}"
+                                + (" (hostile replies left out)" if stats.hostile_replies else ""))
         if stats.near_duplicate_share >= s.coordinated_min_near_duplicate_share:
             coordination.append(
                 f"near_duplicate_share={stats.near_duplicate_share:.2f}>={s.coordinated_min_near_duplicate_share}"
@@ -581,7 +601,16 @@ class PileOnDetector:
             f"non_follower_share={stats.non_follower_share:.2f}>={s.min_non_follower_share}",
             share_reason,
             *coordination,
+            *self._hostile_reply_reasons(stats),
         ]
+
+    @staticmethod
+    def _hostile_reply_reasons(stats: WindowStats) -> list[str]:
+        if not stats.hostile_replies:
+            return []
+        return [f"hostile_replies={stats.hostile_replies} of {stats.abusive_posts} abusive posts: dismissive, mocking "
+                f"or menacing replies without profanity (hostility rule layer) from new accounts that do not follow "
+                f"the target"]
 
     # -- campaigns -----------------------------------------------------------------------------
 

@@ -36,6 +36,9 @@ class ScoredPost(NamedTuple):
     # The (bank, bank_hash) entries the post's media matched, flooding matches left out; () for
     # the posts without media, which are nearly all.
     media: tuple[tuple[str, str], ...] = ()
+    # Abusive only because the hostility rule layer found it dismissive or menacing and its author is
+    # a new account not following the (first) target: crowd evidence, not abuse in itself.
+    hostile_reply: bool = False
 
     def new_account(self, new_account_s: float) -> bool:
         """Whether the author was younger than new_account_s at posting time (parsed only for
@@ -78,18 +81,36 @@ def rule_layer_found(message: dict[str, Any]) -> bool:
     return any((message.get(layer) or {}).get("detected", False) for layer in ("threats", "extortion"))
 
 
-def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...]) -> ScoredPost:
+def hostile_reply(message: dict[str, Any], ts: float, new_account_s: float) -> bool:
+    """Whether the hostility rule layer found the reply dismissive, mocking or menacing and its
+    author was a new account (younger than new_account_s) that does not follow the replied-to user.
+    From anyone else such a reply is ordinary rudeness or banter and counts as nothing; from a crowd
+    of strangers days old it is what most of a pile-on looks like. Older messages lack the field."""
+    post = message["post"]
+    if not (message.get("hostility") or {}).get("detected", False) or post.get("author_follows_target") is not False:
+        return False
+    created = post.get("author_created_at")
+    return bool(created) and ts - epoch_seconds(created) < new_account_s
+
+
+def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...],
+            hostile_reply_age_s: float | None = None) -> ScoredPost:
+    """The post as the detector reads it. hostile_reply_age_s: count hostile replies from accounts
+    younger than this that do not follow the target as abusive (`hostile_reply`); None: do not."""
     post = message["post"]
     label_scores = message["scores"]
     language = message.get("language")  # optional: messages written before it are supported
     scored = language is None or language["supported"]
     media = known_media(message)
+    ts = epoch_seconds(post["created_at"])
+    abusive = (scored and is_abusive(label_scores, thresholds)) or bool(media) or rule_layer_found(message)
+    hostile = not abusive and hostile_reply_age_s is not None and hostile_reply(message, ts, hostile_reply_age_s)
     return ScoredPost(
         message["post_id"],
         message["author_id"],
         message["targets"],
-        epoch_seconds(post["created_at"]),
-        (scored and is_abusive(label_scores, thresholds)) or bool(media) or rule_layer_found(message),
+        ts,
+        abusive or hostile,
         label_scores,
         post.get("author_created_at"),
         post.get("author_follows_target"),
@@ -97,6 +118,7 @@ def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...]) 
         message.get("model"),
         scored,
         media,
+        hostile,
     )
 
 

@@ -140,6 +140,21 @@ class DetectorSettings:
     new_account_days: float = setting(
         "ABUSEWATCH_DETECTOR_NEW_ACCOUNT_DAYS", 30.0, "An author younger than this at posting time is a new account."
     )
+    count_hostile_replies: bool = setting(
+        "ABUSEWATCH_DETECTOR_COUNT_HOSTILE_REPLIES",
+        True,
+        "Count a reply the hostility rule layer found dismissive, mocking or menacing (post-scores "
+        "`hostility`) as abusive when its author is a new account that does not follow the target: the "
+        "bulk of a pile-on carries no profanity and the model scores it clean. Such replies from anyone "
+        "else count as nothing, so civil crowds and friends' banter stay out, and every window test "
+        "still applies (the crowd alone never alerts, the crowd plus hostility does).",
+    )
+    min_hostile_reply_authors: int = setting(
+        "ABUSEWATCH_DETECTOR_MIN_HOSTILE_REPLY_AUTHORS",
+        3,
+        "Hostile replies count in a window only when at least this many distinct authors sent them: "
+        "one rude stranger among a viral crowd's replies is not a hostile crowd.",
+    )
     hot_min_abusive_posts: int = setting(
         "ABUSEWATCH_DETECTOR_HOT_MIN_ABUSIVE_POSTS",
         3,

@@ -36,6 +36,8 @@ class Evidence(NamedTuple):
     # (bank, bank_hash) of each hash-bank entry the post's media matched (not flooding), for shared
     # media; the shared empty tuple for the posts without, so they cost one slot.
     media: tuple[tuple[str, str], ...] = ()
+    # Counted only as a hostile reply from a new non-follower (features.hostile_reply).
+    hostile_reply: bool = False
 
 
 class Campaign:
@@ -129,7 +131,7 @@ class TargetState:
         self.unscored: dict[int, int] | None = None
 
     def to_bytes(self) -> bytes:
-        evidence = media = None
+        evidence = media = hostile = None
         if self.evidence:
             evidence = [
                 [e.ts, e.post_id, e.author_id, e.new_account, e.follows_target, e.scores, e.cluster,
@@ -140,6 +142,7 @@ class TargetState:
             # detector from before them reads records of exactly eight fields and ignores extra ones
             # at the end, so a rollback keeps working.
             media = [[position, e.media] for position, e in enumerate(self.evidence) if e.media] or None
+            hostile = [position for position, e in enumerate(self.evidence) if e.hostile_reply] or None
         return orjson.dumps(
             [
                 self.newest_ts,
@@ -153,6 +156,7 @@ class TargetState:
                 self.campaign.to_list() if self.campaign else None,
                 [[k, v] for k, v in self.unscored.items()] if self.unscored else None,
                 media,
+                hostile,
             ]
         )
 
@@ -166,9 +170,10 @@ class TargetState:
             # Absent from state written before media entries were kept.
             media = {position: tuple((bank, bank_hash) for bank, bank_hash in entries)
                      for position, entries in (rest[1] if len(rest) > 1 and rest[1] else ())}
+            hostile = frozenset(rest[2] or ()) if len(rest) > 2 else frozenset()  # absent before hostile replies
             state.evidence = [
                 Evidence(ts, pid, aid, new, follows, tuple(scores), cluster, base64.b64decode(sig),
-                         media.get(position, ()))
+                         media.get(position, ()), position in hostile)
                 for position, (ts, pid, aid, new, follows, scores, cluster, sig) in enumerate(evidence)
             ]
         if campaign:

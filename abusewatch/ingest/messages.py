@@ -83,6 +83,7 @@ class PostScores(Message):
     doxxing: dict[str, Any]
     threats: dict[str, Any] | None = None
     extortion: dict[str, Any] | None = None
+    hostility: dict[str, Any] | None = None
     media_matches: dict[str, Any] | None = None
     language: dict[str, Any] | None = None
     model: dict[str, str]

@@ -17,11 +17,19 @@ from abusewatch.offline.evaluate_detection import score_alerts
 from abusewatch.offline.replay import read_messages, read_truth, replay, scan_truth
 
 
+def _parse_bool(value: str) -> bool:
+    if value.lower() not in ("true", "false", "1", "0"):
+        raise SystemExit(f"not a boolean: {value!r} (true or false)")
+    return value.lower() in ("true", "1")
+
+
 def compare(stream: Path, truth_path: Path, setting: str, values: list[str], slack_s: float = 600.0) -> list[dict]:
     field = {f.name: f for f in dataclasses.fields(DetectorSettings)}.get(setting)
     if field is None:
         raise SystemExit(f"no detector setting {setting!r}; see docs/configuration.md (DetectorSettings)")
     kind = typing.get_type_hints(DetectorSettings)[setting]
+    if kind is bool:  # bool("false") is True
+        kind = _parse_bool
     truth = read_truth(truth_path)
     messages = list(read_messages(stream, None))
     benign, crowd = scan_truth(stream, truth, slack_s)

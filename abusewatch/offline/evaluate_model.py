@@ -403,7 +403,13 @@ def _extortion_flags(texts: list[str]) -> np.ndarray:
     return np.array([detect_extortion(text).detected for text in texts])
 
 
-RULE_LAYERS = {"threat": _threat_flags, "extortion": _extortion_flags}
+def _hostility_flags(texts: list[str]) -> np.ndarray:
+    from abusewatch.scoring.hostility import detect_hostility
+
+    return np.array([detect_hostility(text).detected for text in texts])
+
+
+RULE_LAYERS = {"threat": _threat_flags, "extortion": _extortion_flags, "hostility": _hostility_flags}
 
 
 def rule_layer_report(

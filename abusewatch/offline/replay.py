@@ -78,7 +78,7 @@ def read_messages(path: Path, scorer: str | None) -> Iterator[dict[str, Any]]:
     scores, model = model_scores([post.text for post in posts])
     for post, post_scores in zip(posts, scores):
         yield post_scores_message(post.raw, post.targets, post_scores, model, scored_at=post.raw["created_at"],
-                                  latency_ms=0.0, rules=rule_findings(post))
+                                  latency_ms=0.0, rules=rule_findings(post.text, post.targets))
 
 
 def _post(path: Path, number: int, line: bytes, ingest: IngestSettings) -> Post:

@@ -41,7 +41,7 @@ import orjson
 
 from abusewatch.ingest.contract import format_time, targets_of
 from abusewatch.ingest.messages import Post
-from abusewatch.scoring.classify import post_scores_message
+from abusewatch.scoring.classify import RuleFindings, post_scores_message, rule_findings
 from abusewatch.offline import corpus
 
 _EMOJI = ("", "", " 😡", " 🤡", " !!", " 👎", " lol", " 🙄")
@@ -422,12 +422,15 @@ def post_message(index: int, raw: RawPost) -> dict[str, Any]:
     ).to_message()
 
 
-def score_message(post: dict[str, Any], scores: dict[str, float], model: dict[str, str]) -> dict[str, Any]:
+def score_message(post: dict[str, Any], scores: dict[str, float], model: dict[str, str],
+                  rules: RuleFindings | None = None) -> dict[str, Any]:
     """post-scores/v1 for one simulated post, by the classifier's own builder (scored_at = event
-    time: simulated streams have no processing time; no doxxing: the simulator writes none; no
-    threats or extortion fields: no rule layer ran)."""
+    time: simulated streams have no processing time). `rules`: what the rule layers found, as the
+    classifier runs them (the model scorer); None leaves their fields out (the label-proxy scorer,
+    whose streams stay as they were before the layers existed)."""
     targets, _ = targets_of(post)
-    return post_scores_message(post, targets, scores, model, scored_at=post["created_at"], latency_ms=0.0)
+    return post_scores_message(post, targets, scores, model, scored_at=post["created_at"], latency_ms=0.0,
+                               rules=rules)
 
 
 def open_text(path: Path, mode: str) -> IO[Any]:
@@ -443,15 +446,19 @@ def messages(builder: ScenarioBuilder, scorer: str) -> Iterator[dict[str, Any]]:
             yield post_message(index, raw)
         return
     unique = sorted({(raw.text, raw.abusive, raw.hostile) for raw in builder.posts})
+    rules: dict[str, RuleFindings | None] = {}
     if scorer == "model":
-        # Copy-pasted variants carry an emoji suffix; score each exact text once.
+        # Copy-pasted variants carry an emoji suffix; score each exact text once. Every simulated
+        # post is a reply, so the rule layers run on each text as the classifier would run them.
         scored, model = corpus.model_scores([text for text, _, _ in unique])
         by_text = {key: scores for key, scores in zip(unique, scored)}
+        rules = {text: rule_findings(text, ("target",)) for text, _, _ in unique}
     else:
         by_text = {key: corpus.proxy_scores(*key) for key in unique}
         model = corpus.PROXY_MODEL
     for index, raw in enumerate(builder.posts):
-        yield score_message(post_message(index, raw), by_text[(raw.text, raw.abusive, raw.hostile)], model)
+        yield score_message(post_message(index, raw), by_text[(raw.text, raw.abusive, raw.hostile)], model,
+                            rules.get(raw.text))
 
 
 def generate(config: ScenarioConfig, out_dir: Path, scorer: str = "label-proxy", compress: bool = False,

@@ -18,6 +18,7 @@ from abusewatch.ingest.contract import Post, Rejection, format_time, utcnow, val
 from abusewatch.ingest.messages import PostScores
 from abusewatch.scoring.doxxing import detect_personal_data
 from abusewatch.scoring.extortion import detect_extortion
+from abusewatch.scoring.hostility import detect_hostility
 from abusewatch.scoring.language import LanguageIdentifier
 from abusewatch.scoring.media.banks import HashBanks, MediaCheck
 from abusewatch.scoring.threats import detect_threat
@@ -182,7 +183,7 @@ class PostClassifier:
     ) -> dict[str, Any]:
         return post_scores_message(
             post.raw, post.targets, scores, self._model_info, scored_at=scored_at, latency_ms=latency_ms,
-            rules=rule_findings(post), media_matches=media.to_field() if media is not None else None,
+            rules=rule_findings(post.text, post.targets), media_matches=media.to_field() if media is not None else None,
             language=self._language.identify(post.text, post.raw.get("lang")).to_field(),
         )
 
@@ -194,21 +195,25 @@ class RuleFindings:
     doxxing_kinds: tuple[str, ...] | None = None
     threat_kinds: tuple[str, ...] | None = None
     extortion_kinds: tuple[str, ...] | None = None
+    hostility_kinds: tuple[str, ...] | None = None
 
 
-def rule_findings(post: Post) -> RuleFindings:
-    """The rule layers beside the model, for the classifier and for replay alike. Each reports only
-    for a post aimed at someone (a reply-to or a mention): personal data in a post aimed at nobody is
-    people sharing their own contact details, and a threat or a demand needs someone to receive it."""
-    if not post.targets:
+def rule_findings(text: str, targets: Sequence[str]) -> RuleFindings:
+    """The rule layers beside the model, for the classifier, replay and the simulator alike. Each
+    reports only for a post aimed at someone (a reply-to or a mention): personal data in a post aimed
+    at nobody is people sharing their own contact details, and a threat, a demand or a dismissive
+    reply needs someone to receive it."""
+    if not targets:
         return RuleFindings()
-    personal_data = detect_personal_data(post.text)
-    threat = detect_threat(post.text)
-    extortion = detect_extortion(post.text)
+    personal_data = detect_personal_data(text)
+    threat = detect_threat(text)
+    extortion = detect_extortion(text)
+    hostility = detect_hostility(text)
     return RuleFindings(
         doxxing_kinds=personal_data.kinds if personal_data.detected else None,
         threat_kinds=threat.kinds if threat.detected else None,
         extortion_kinds=extortion.kinds if extortion.detected else None,
+        hostility_kinds=hostility.kinds if hostility.detected else None,
     )
 
 
@@ -227,7 +232,7 @@ def post_scores_message(
     """The post-scores/v1 message for a validated post (`post` as received, `targets` as the
     contract derives them): the one builder, for the classifier, the simulator and replay.
     `rules`: what the rule layers found (`rule_findings`); None when no rule layer ran (the
-    simulator), which leaves the optional threats and extortion fields out rather than claiming
+    label-proxy simulator), which leaves the optional threats, extortion and hostility fields out rather than claiming
     nothing was found. `media_matches`: what the hash banks found for a post with media
     (`MediaCheck.to_field`), None for one without. `language`: the post's language
     (`PostLanguage.to_field`); None (the simulator, which writes English, and `replay --scorer
@@ -245,6 +250,7 @@ def post_scores_message(
         doxxing={"detected": found.doxxing_kinds is not None, "kinds": list(found.doxxing_kinds or ())},
         threats=layer(found.threat_kinds),
         extortion=layer(found.extortion_kinds),
+        hostility=layer(found.hostility_kinds),
         media_matches=media_matches,
         language=language,
         model=model,

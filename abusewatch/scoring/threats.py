@@ -138,8 +138,13 @@ def _gap_negated(match: re.Match) -> bool:
     return bool(_NEGATION.search(gap)) or bool(_NEGATED_BEFORE.search(match.string[max(0, match.start() - 12) : match.start()]))
 
 
-def _quoted_or_reported(text: str, start: int, end: int, reports: bool) -> bool:
-    """The threat is someone else's words the author quotes, reports or condemns: in quotation
+def reporting_words(normalised: str) -> bool:
+    """Whether a normalised text has a reporting word at all ("said", "reported", "police")."""
+    return _REPORTED.search(normalised) is not None
+
+
+def quoted_or_reported(text: str, start: int, end: int, reports: bool) -> bool:
+    """The span is someone else's words the author quotes, reports or condemns: in quotation
     marks, or near a reporting word ("said", "reported", "police", "in the movie"). `reports`:
     whether the text has a reporting word at all (searched once per text)."""
     before, after = text[max(0, start - 60) : start], text[end : end + 60]
@@ -158,7 +163,7 @@ def detect_threat(text: str) -> ThreatResult:
         return NOTHING_FOUND
     spans: list[tuple[str, int, int]] = []
     figurative = _FIGURATIVE.search(normalised)
-    reports = _REPORTED.search(normalised) is not None
+    reports = reporting_words(normalised)
     for kind, pattern in (("intent_to_harm", _INTENT_TO_HARM), ("intent_to_harm", _INTENT_TO_HARM_BODY),
                           ("intent_to_harm", _MEANS),
                           ("intent_to_harm", _COMING), ("fate", _FATE),
@@ -173,7 +178,7 @@ def detect_threat(text: str) -> ThreatResult:
                 continue
             if kind == "knows_victim" and _INVITATION.search(normalised):
                 continue
-            if _quoted_or_reported(normalised, start, end, reports):
+            if quoted_or_reported(normalised, start, end, reports):
                 continue
             spans.append((kind, start, end))
             break

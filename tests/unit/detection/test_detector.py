@@ -515,3 +515,73 @@ def test_shared_media_needs_at_least_two_authors():
 
     with pytest.raises(ConfigError, match="SHARED_MEDIA_MIN_AUTHORS must be at least 2"):
         load(DetectorSettings, env={"ABUSEWATCH_DETECTOR_SHARED_MEDIA_MIN_AUTHORS": "1"})
+
+
+# -- hostile-but-clean replies (issue 21) ------------------------------------------------------
+
+HOSTILE_REPLIES = ("log off", "nobody asked", "we know who you are", "you're finished", "ratio", "touch grass",
+                   "your employer will hear about this", "delete your account")
+
+
+def hostile_reply(stream: Stream, target, author, at_s, new_account=True, follows=False, extra_targets=()):
+    """A reply the model scores clean and the hostility rule layer finds, with the layers' fields
+    as the classifier writes them."""
+    from abusewatch.scoring.classify import rule_findings
+
+    message = stream.post(target, author, at_s, abusive=False, new_account=new_account, follows=follows,
+                          text=HOSTILE_REPLIES[stream.count % len(HOSTILE_REPLIES)], extra_targets=extra_targets)
+    return score_message(message["post"], BENIGN, {"name": "test", "version": "1"},
+                         rule_findings(message["post"]["text"], message["targets"]))
+
+
+def hostile_crowd(stream: Stream, posts=12, **kwargs):
+    return [hostile_reply(stream, "victim", f"crowd{i}", i * 4.0, **kwargs) for i in range(posts)]
+
+
+def test_a_crowd_of_new_strangers_replying_with_clean_hostility_opens_a_campaign_that_says_so():
+    alerts = run(detector(), hostile_crowd(Stream()))
+    opened = [a for a in alerts if a["status"] == "opened"]
+    assert len(opened) == 1
+    contract.validate("target-alerts", opened[0])
+    assert any(r.startswith("hostile_replies=") for r in opened[0]["reasons"]), opened[0]["reasons"]
+    # New accounts are how hostile replies get counted at all: they are no sign of coordination.
+    assert not any(r.startswith("new_account_share=") for r in opened[0]["reasons"])
+
+
+@pytest.mark.parametrize("who", [{"follows": True}, {"follows": None}, {"new_account": False}])
+def test_the_same_replies_from_followers_old_accounts_or_unknown_followers_count_as_nothing(who):
+    det = detector()
+    assert run(det, hostile_crowd(Stream(), **who)) == []
+    assert det.stats.abusive_target_posts == 0
+
+
+def test_counting_hostile_replies_can_be_switched_off():
+    det = detector(count_hostile_replies=False)
+    assert run(det, hostile_crowd(Stream())) == []
+
+
+def test_a_hostile_reply_counts_only_towards_the_replied_to_user_not_the_accounts_it_mentions():
+    stream = Stream()
+    det = detector()
+    run(det, [hostile_reply(stream, "victim", f"crowd{i}", i * 4.0, extra_targets=("bystander",)) for i in range(12)])
+    assert det.store.get("victim").evidence and not det.store.get("bystander").evidence
+
+
+def test_a_crowd_of_new_strangers_without_hostility_stays_quiet():
+    stream = Stream()
+    welcomes = [stream.post("joined", f"fan{i}", i * 2.0, abusive=False, text="welcome to the app!")
+                for i in range(200)]
+    assert run(detector(), welcomes) == []
+
+
+def test_hostile_replies_count_only_from_a_crowd_of_their_authors():
+    def minute(hostile_authors):
+        stream = Stream()
+        explicit = [stream.post("victim", f"troll{i}", i * 5.0, new_account=False) for i in range(5)]
+        hostile = [hostile_reply(stream, "victim", f"crowd{i}", 26.0 + i * 5.0) for i in range(hostile_authors)]
+        return explicit + hostile
+
+    # Five abusive posts and one rude stranger: short of the floor of six.
+    assert run(detector(), minute(1)) == []
+    assert run(detector(min_hostile_reply_authors=1), minute(1))[0]["status"] == "opened"
+    assert run(detector(), minute(3))[0]["status"] == "opened"

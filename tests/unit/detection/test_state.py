@@ -89,3 +89,17 @@ def test_evidence_media_entries_round_trip_and_records_without_them_stay_as_befo
     assert fields[10] == [[1, [["ncii", "ab" * 32], ["csam", "cd" * 32]]]]
     # State written before media entries were kept reads as records without any.
     assert TargetState.from_bytes(orjson.dumps(fields[:10])).evidence == [plain, matched._replace(media=())]
+
+
+def test_hostile_reply_marks_round_trip_and_state_from_before_them_reads_as_none():
+    from abusewatch.detection.state import Evidence
+
+    state = TargetState(1_793_000_000.0, 10, 0.5)
+    explicit = Evidence(1_793_000_000.0, "p1", "a1", True, False, (0.9,) * 6, "p1", b"")
+    hostile = explicit._replace(post_id="p2", cluster="p2", scores=(0.01,) * 6, hostile_reply=True)
+    state.evidence = [explicit, hostile]
+    raw = state.to_bytes()
+    assert TargetState.from_bytes(raw).evidence == [explicit, hostile]
+    fields = orjson.loads(raw)
+    assert [len(row) for row in fields[7]] == [8, 8] and fields[11] == [1]
+    assert TargetState.from_bytes(orjson.dumps(fields[:11])).evidence == [explicit, hostile._replace(hostile_reply=False)]
