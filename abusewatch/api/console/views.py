@@ -135,6 +135,8 @@ def evidence_post(record: ChainRecord) -> dict[str, Any]:
         "doxxing": (scored.get("doxxing") or {}).get("kinds", []),
         "threats": (scored.get("threats") or {}).get("kinds", []),
         "extortion": (scored.get("extortion") or {}).get("kinds", []),
+        # Hostile-but-clean kinds ("dismissal", ...) say why a post the model scored clean is evidence.
+        "hostility": [f"hostile reply: {kind}" for kind in (scored.get("hostility") or {}).get("kinds", [])],
         "model": scored["model"],
         "seq": record.seq,
         "hash": record.hash,

@@ -355,3 +355,17 @@ def test_only_console_paths_skip_the_api_token(locker, tmp_path):
             assert (await client.get("/console/campaigns/nope/bundle.zip")).status_code == 303  # not signed in
 
     run(scenario())
+
+
+def test_an_evidence_post_says_which_hostile_reply_kinds_made_it_evidence():
+    from types import SimpleNamespace
+
+    from abusewatch.api.console.views import evidence_post
+
+    scored = {"post_id": "p1", "author_id": "a1", "scores": {"toxicity": 0.02}, "model": {"name": "m", "version": "1"},
+              "post": {"created_at": "2026-12-02T10:00:00Z", "text": "log off"},
+              "hostility": {"detected": True, "kinds": ["dismissal"]}}
+    post = evidence_post(SimpleNamespace(payload={"scored": scored}, seq=1, hash="h"))
+    assert post["hostility"] == ["hostile reply: dismissal"]
+    del scored["hostility"]  # written before the field existed
+    assert evidence_post(SimpleNamespace(payload={"scored": scored}, seq=1, hash="h"))["hostility"] == []
