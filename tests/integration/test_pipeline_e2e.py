@@ -137,6 +137,36 @@ def test_pile_on_raises_alert_and_reply_limit_and_threat_escalates(pipeline, pro
     assert threat["reasons"]["scores"]["threat"] >= threat["reasons"]["thresholds"]["threat"]
 
 
+def test_a_crowd_of_clean_but_hostile_replies_from_new_strangers_is_a_pile_on_and_from_followers_is_not(
+        pipeline, producer):
+    # The real model scores these replies clean; the classifier's hostility layer finds them, and
+    # the detector counts them only from new accounts that do not follow the target.
+    stack, readers = pipeline
+    texts = ["log off", "nobody asked", "we know who you are", "delete your account", "ratio",
+             "your employer will hear about this", "touch grass", "you're finished"]
+    start = datetime.now(timezone.utc) - timedelta(minutes=3)
+
+    def crowd(target, follows):
+        return [_post(f"hc-{target}-{i}", text=texts[i % len(texts)], author_id=f"hc-{target}-a{i}",
+                      reply_to_user_id=target, created_at=contract.format_time(start + timedelta(seconds=5 * i)),
+                      author_created_at=contract.format_time(start - timedelta(days=3)),
+                      author_follows_target=follows)
+                for i in range(16)]
+
+    send_posts(producer, stack.kafka.topic("posts"), crowd("hc-victim", False) + crowd("hc-friend", True))
+    alerts = readers["target-alerts"].wait_for(lambda ms: any(m["target_id"] == "hc-victim" for m in ms), 180,
+                                               "a pile-on alert on hc-victim")
+    alert = next(m for m in alerts if m["target_id"] == "hc-victim")
+    contract.validate("target-alerts", alert)
+    assert any(reason.startswith("hostile_replies=") for reason in alert["reasons"]), alert["reasons"]
+    scores = readers["post-scores"].wait_for(
+        lambda ms: sum(m["post_id"].startswith("hc-hc-friend-") for m in ms) >= 16, 60, "the followers' scores")
+    assert all(m["hostility"]["detected"] for m in scores if m["post_id"].startswith("hc-"))
+    # The followers' identical crowd is scored, and stays quiet: a few seconds more for its alert, if any.
+    time.sleep(5)
+    assert not any(m["target_id"] == "hc-friend" for m in readers["target-alerts"].messages())
+
+
 def test_nothing_is_lost_when_the_classifier_is_killed_mid_stream(pipeline, producer):
     stack, readers = pipeline
     posts_topic = stack.kafka.topic("posts")

@@ -112,3 +112,15 @@ def test_every_post_score_says_its_language_and_whether_the_model_reads_it():
     assert by_id["p2"]["language"] == {"detected": "en", "confidence": None, "supported": True, "source": "assumed"}
     # Too short, but the platform tagged it: the tag decides.
     assert by_id["p3"]["language"] == {"detected": "pt", "confidence": None, "supported": False, "source": "platform"}
+
+
+def test_the_hostility_rule_layer_is_reported_for_posts_aimed_at_someone_only():
+    classifier = PostClassifier(_scorer([]), {"name": "m", "version": "1"}, IngestSettings(), language=ENGLISH)
+    messages = [_message(0, text="log off, nobody asked", reply_to_user_id="t"), _message(1, text="log off"),
+                _message(2, text="I need to log off for the night", reply_to_user_id="t")]
+    by_id = {m["post_id"]: m for _, m in asyncio.run(classifier.classify(messages)).scores}
+    assert by_id["p0"]["hostility"] == {"detected": True, "kinds": ["dismissal"]}
+    assert by_id["p1"]["hostility"] == {"detected": False, "kinds": []}
+    assert by_id["p2"]["hostility"] == {"detected": False, "kinds": []}
+    for message in by_id.values():
+        contract.validate("post-scores", message)
