@@ -22,22 +22,15 @@ Like the threat layer, the classifier runs it only for a post aimed at someone.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import re
 
+from abusewatch.scoring.findings import NOTHING_FOUND, KindsFound
 from abusewatch.scoring.threats import normalise
 
 # The enum of schemas/post-scores.v1.json extortion.kinds, in schema order (a unit test checks it).
 KINDS: tuple[str, ...] = ("intimate_images", "private_messages", "personal_data", "secrets", "deadline")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ExtortionResult:
-    detected: bool
-    kinds: tuple[str, ...]
-
-
-NOTHING_FOUND = ExtortionResult(detected=False, kinds=())
 
 _MONEY = r"(?:[$€£]\s?\d[\d,.]*k?|\d[\d,.]*\s?(?:k\s)?(?:\$|€|£|usd|eur|euros?|dollars?|bucks|btc|bitcoin|eth)\b)"
 _DEMAND_VERB = r"(?:pay|send|transfer|wire|venmo|cashapp|give)"
@@ -105,7 +98,7 @@ def _quoted(spans: list[tuple[int, int]], position: int) -> bool:
     return any(start < position < end for start, end in spans)
 
 
-def detect_extortion(text: str) -> ExtortionResult:
+def detect_extortion(text: str) -> KindsFound:
     """Find the structure of extortion in `text`. Pure and thread-safe."""
     normalised = normalise(text)
     if not normalised:
@@ -129,4 +122,4 @@ def detect_extortion(text: str) -> ExtortionResult:
     if not leverage:
         return NOTHING_FOUND
     found = set(leverage) | ({"deadline"} if _DEADLINE.search(normalised) else set())
-    return ExtortionResult(detected=True, kinds=tuple(kind for kind in KINDS if kind in found))
+    return KindsFound(detected=True, kinds=tuple(kind for kind in KINDS if kind in found))

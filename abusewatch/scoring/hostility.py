@@ -25,22 +25,15 @@ classifier runs it only for a post aimed at someone.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
+from abusewatch.scoring.findings import NOTHING_FOUND, KindsFound
 from abusewatch.scoring.threats import normalise, quoted_or_reported, reporting_words
 
 # The enum of schemas/post-scores.v1.json hostility.kinds, in schema order (a unit test checks it).
 KINDS: tuple[str, ...] = ("dismissal", "contempt", "menace")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class HostilityResult:
-    detected: bool
-    kinds: tuple[str, ...]
-
-
-NOTHING_FOUND = HostilityResult(detected=False, kinds=())
 
 _YOU = r"(?:you|u|ya|y'all|yall)"
 _YOU_ARE = r"(?:you(?:'re|\s+are|\s+r|re)|ur|u\s+r|your\s+a)"
@@ -187,7 +180,7 @@ def _scorn_only(normalised: str) -> bool:
     return 0 < len(words) <= 2 and all(word in _SCORN_WORDS for word in words)
 
 
-def detect_hostility(text: str) -> HostilityResult:
+def detect_hostility(text: str) -> KindsFound:
     """Find hostile-but-clean replies in `text`. Pure and thread-safe."""
     normalised = normalise(_MENTION.sub(" ", text))
     if not normalised:
@@ -212,4 +205,4 @@ def detect_hostility(text: str) -> HostilityResult:
         found.add("contempt")
     if not found:
         return NOTHING_FOUND
-    return HostilityResult(detected=True, kinds=tuple(kind for kind in KINDS if kind in found))
+    return KindsFound(detected=True, kinds=tuple(kind for kind in KINDS if kind in found))
