@@ -48,6 +48,7 @@ class DetectorStats:
     posts: int = 0
     target_posts: int = 0
     abusive_target_posts: int = 0
+    hostile_reply_target_posts: int = 0  # of the abusive ones, counted as hostile replies
     unscored_target_posts: int = 0  # language not supported by the model: neither abusive nor benign
     late_dropped: int = 0
     duplicates_dropped: int = 0
@@ -276,6 +277,7 @@ class PileOnDetector:
         alerts: list[dict[str, Any]] = []
         if post.abusive:
             stats.abusive_target_posts += 1
+            stats.hostile_reply_target_posts += post.hostile_reply
             alerts = self._on_abusive(target, state, post, follows)
         self.store.put(target, state)
         return alerts
@@ -362,8 +364,10 @@ class PileOnDetector:
     def _on_abusive(self, target: str, state: TargetState, post: ScoredPost, follows: bool | None) -> list[dict]:
         evidence = state.evidence if state.evidence is not None else []
         if len(evidence) + 1 >= self.settings.hot_min_abusive_posts:
-            # Unsigned posts still join the index (redelivery checks) as their own cluster.
-            signature = self._near_dups.signature(post.text) if self._worth_signing(state, evidence) else b""
+            # Unsigned posts still join the index (redelivery checks) as their own cluster. Hostile
+            # replies are not signed: the near-duplicate share leaves them out (stock words).
+            worth = not post.hostile_reply and self._worth_signing(state, evidence)
+            signature = self._near_dups.signature(post.text) if worth else b""
             cluster = self._near_dups.add(target, evidence, post.post_id, post.author_id, signature)
         else:  # a lone abusive post: no index (most targets never get a second one)
             signature, cluster = b"", post.post_id
@@ -379,6 +383,8 @@ class PileOnDetector:
 
         campaign = state.campaign
         if campaign is not None:
+            if post.hostile_reply and not self._hostile_crowd(evidence, post.ts - self._longest_s):
+                return []  # kept as evidence; one rude stranger neither prolongs nor escalates a campaign
             return self._continue_campaign(target, state, campaign, post)
         if len(evidence) >= self._min_floor:
             for size_s, min_posts, min_authors in self._windows:
@@ -393,6 +399,17 @@ class PileOnDetector:
             # nearly all, skip this.
             return self._open_on_shared_media(target, state, post)
         return []
+
+    def _hostile_crowd(self, evidence: Iterable[Evidence], start: float) -> bool:
+        """Whether enough distinct authors sent hostile replies after start for them to count."""
+        need = self.settings.min_hostile_reply_authors
+        authors: set[str] = set()
+        for e in evidence:
+            if e.hostile_reply and e.ts > start:
+                authors.add(e.author_id)
+                if len(authors) >= need:
+                    return True
+        return False
 
     def _open_on_shared_media(self, target: str, state: TargetState, post: ScoredPost) -> list[dict]:
         """A campaign when, in some window (shortest first), enough distinct authors sent media
@@ -464,10 +481,8 @@ class PileOnDetector:
         end = state.newest_ts
         start = end - size_s
         evidence = tuple(e for e in state.evidence or () if e.ts > start)
-        if self._hostile_reply_age_s is not None:
-            hostile_authors = {e.author_id for e in evidence if e.hostile_reply}
-            if hostile_authors and len(hostile_authors) < self.settings.min_hostile_reply_authors:
-                evidence = tuple(e for e in evidence if not e.hostile_reply)  # a rude stranger, not a crowd
+        if any(e.hostile_reply for e in evidence) and not self._hostile_crowd(evidence, start):
+            evidence = tuple(e for e in evidence if not e.hostile_reply)  # a rude stranger, not a crowd
         total = self._total_posts(state, start)
 
         per_author: Counter[str] = Counter(e.author_id for e in evidence)
@@ -478,8 +493,9 @@ class PileOnDetector:
             cluster_authors.setdefault(e.cluster, set()).add(e.author_id)
         abusive = len(evidence)
         # Copy-paste needs 3+ authors on one text: two strangers sending the same short insult
-        # ("fuck you") is common and means nothing.
-        near_dups = sum(1 for e in evidence if len(cluster_authors[e.cluster]) >= 3)
+        # ("fuck you") is common and means nothing. Hostile replies are left out: a crowd's "ratio"
+        # and "log off" are the same words by nature, not a script.
+        near_dups = sum(1 for e in evidence if len(cluster_authors[e.cluster]) >= 3 and not e.hostile_reply)
         repeat = 0
         for author in per_author:
             entry = self.authors.get(author)
@@ -516,7 +532,7 @@ class PileOnDetector:
             # about coordination: the coordination test takes the share over the other abusive posts.
             explicit_new_account_share=(new_accounts - hostile) / others if others else 0.0,
             non_follower_share=_non_follower_share(evidence),
-            near_duplicate_share=near_dups / abusive if abusive else 0.0,
+            near_duplicate_share=near_dups / others if others else 0.0,
             repeat_author_share=repeat / len(per_author) if per_author else 0.0,
             hostile_replies=hostile,
             peak_minute_abusive_posts=peak,

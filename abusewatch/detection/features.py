@@ -43,12 +43,16 @@ class ScoredPost(NamedTuple):
     def new_account(self, new_account_s: float) -> bool:
         """Whether the author was younger than new_account_s at posting time (parsed only for
         abusive posts: the benign majority never needs it)."""
-        created = self.author_created_at
-        return bool(created) and self.ts - epoch_seconds(created) < new_account_s
+        return younger_than(self.author_created_at, self.ts, new_account_s)
 
     def scores(self) -> tuple[float, ...]:
         """Scores in LABELS order (kept with evidence; computed for abusive posts only)."""
         return tuple(float(self.label_scores.get(label, 0.0)) for label in LABELS)
+
+
+def younger_than(author_created_at: str | None, ts: float, age_s: float) -> bool:
+    """Whether an author created at author_created_at (None: unknown) was younger than age_s at ts."""
+    return bool(author_created_at) and ts - epoch_seconds(author_created_at) < age_s
 
 
 def is_abusive(label_scores: dict[str, float], thresholds: Iterable[tuple[str, float]]) -> bool:
@@ -83,14 +87,14 @@ def rule_layer_found(message: dict[str, Any]) -> bool:
 
 def hostile_reply(message: dict[str, Any], ts: float, new_account_s: float) -> bool:
     """Whether the hostility rule layer found the reply dismissive, mocking or menacing and its
-    author was a new account (younger than new_account_s) that does not follow the replied-to user.
+    author was a new account (younger than new_account_s) that does not follow the replied-to user
+    (a post that replies to nobody has no such user: its mentions are not described).
     From anyone else such a reply is ordinary rudeness or banter and counts as nothing; from a crowd
     of strangers days old it is what most of a pile-on looks like. Older messages lack the field."""
     post = message["post"]
     if not (message.get("hostility") or {}).get("detected", False) or post.get("author_follows_target") is not False:
         return False
-    created = post.get("author_created_at")
-    return bool(created) and ts - epoch_seconds(created) < new_account_s
+    return bool(post.get("reply_to_user_id")) and younger_than(post.get("author_created_at"), ts, new_account_s)
 
 
 def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...],

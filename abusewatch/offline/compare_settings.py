@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import typing
 from pathlib import Path
 
 from abusewatch.common import config
@@ -17,29 +16,21 @@ from abusewatch.offline.evaluate_detection import score_alerts
 from abusewatch.offline.replay import read_messages, read_truth, replay, scan_truth
 
 
-def _parse_bool(value: str) -> bool:
-    if value.lower() not in ("true", "false", "1", "0"):
-        raise SystemExit(f"not a boolean: {value!r} (true or false)")
-    return value.lower() in ("true", "1")
-
-
 def compare(stream: Path, truth_path: Path, setting: str, values: list[str], slack_s: float = 600.0) -> list[dict]:
     field = {f.name: f for f in dataclasses.fields(DetectorSettings)}.get(setting)
     if field is None:
         raise SystemExit(f"no detector setting {setting!r}; see docs/configuration.md (DetectorSettings)")
-    kind = typing.get_type_hints(DetectorSettings)[setting]
-    if kind is bool:  # bool("false") is True
-        kind = _parse_bool
+    env = field.metadata["env"]  # values are read as the environment variable would be
     truth = read_truth(truth_path)
     messages = list(read_messages(stream, None))
     benign, crowd = scan_truth(stream, truth, slack_s)
     rows = []
     for value in values:
-        settings = config.load(DetectorSettings, env={}, **{setting: kind(value)})
+        settings = config.load(DetectorSettings, env={env: value})
         result = replay(iter(messages), settings)
         evaluation = score_alerts(result.alerts, truth, benign, slack_s, crowd)
         rows.append({
-            setting: kind(value),
+            setting: getattr(settings, setting),
             "detector_posts_per_s": round(result.posts / result.detector_s) if result.detector_s else None,
             "false_campaigns": evaluation["false_campaigns"],
             "false_alerts_per_million_benign_posts": evaluation["false_alerts_per_million_benign_posts"],

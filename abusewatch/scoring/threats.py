@@ -138,13 +138,8 @@ def _gap_negated(match: re.Match) -> bool:
     return bool(_NEGATION.search(gap)) or bool(_NEGATED_BEFORE.search(match.string[max(0, match.start() - 12) : match.start()]))
 
 
-def reporting_words(normalised: str) -> bool:
-    """Whether a normalised text has a reporting word at all ("said", "reported", "police")."""
-    return _REPORTED.search(normalised) is not None
-
-
-def quoted_or_reported(text: str, start: int, end: int, reports: bool) -> bool:
-    """The span is someone else's words the author quotes, reports or condemns: in quotation
+def _quoted_or_reported(text: str, start: int, end: int, reports: bool) -> bool:
+    """The threat is someone else's words the author quotes, reports or condemns: in quotation
     marks, or near a reporting word ("said", "reported", "police", "in the movie"). `reports`:
     whether the text has a reporting word at all (searched once per text)."""
     before, after = text[max(0, start - 60) : start], text[end : end + 60]
@@ -163,7 +158,7 @@ def detect_threat(text: str) -> ThreatResult:
         return NOTHING_FOUND
     spans: list[tuple[str, int, int]] = []
     figurative = _FIGURATIVE.search(normalised)
-    reports = reporting_words(normalised)
+    reports = _REPORTED.search(normalised) is not None
     for kind, pattern in (("intent_to_harm", _INTENT_TO_HARM), ("intent_to_harm", _INTENT_TO_HARM_BODY),
                           ("intent_to_harm", _MEANS),
                           ("intent_to_harm", _COMING), ("fate", _FATE),
@@ -178,7 +173,7 @@ def detect_threat(text: str) -> ThreatResult:
                 continue
             if kind == "knows_victim" and _INVITATION.search(normalised):
                 continue
-            if quoted_or_reported(normalised, start, end, reports):
+            if _quoted_or_reported(normalised, start, end, reports):
                 continue
             spans.append((kind, start, end))
             break

@@ -19,7 +19,7 @@ BLIND = Path(__file__).resolve().parents[1] / "data" / "hostility_blind"
 def test_the_layer_fires_on_few_real_clean_posts():
     result = real_post_rates(data.default_datasets_dir())
     assert result["clean_posts"] == 102_544
-    assert result["clean_flagged"] == pytest.approx(557, abs=15)  # documented: 0.54 %
+    assert result["clean_flagged"] == pytest.approx(519, abs=15)  # documented: 0.51 %
     for name, row in result["per_set"].items():
         if row["clean"]:
-            assert row["clean_flagged"] / row["clean"] <= 0.015, name  # documented: at most 0.93 %
+            assert row["clean_flagged"] / row["clean"] <= 0.015, name  # documented: at most 1.08 %

@@ -135,8 +135,9 @@ def evidence_post(record: ChainRecord) -> dict[str, Any]:
         "doxxing": (scored.get("doxxing") or {}).get("kinds", []),
         "threats": (scored.get("threats") or {}).get("kinds", []),
         "extortion": (scored.get("extortion") or {}).get("kinds", []),
-        # Hostile-but-clean kinds ("dismissal", ...) say why a post the model scored clean is evidence.
-        "hostility": [f"hostile reply: {kind}" for kind in (scored.get("hostility") or {}).get("kinds", [])],
+        # What the hostility layer found ("dismissal", ...): why a post the model scored clean may be
+        # evidence (the detector counts it only from new accounts not following the target).
+        "hostility": [f"hostility: {kind}" for kind in (scored.get("hostility") or {}).get("kinds", [])],
         "model": scored["model"],
         "seq": record.seq,
         "hash": record.hash,

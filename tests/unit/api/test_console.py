@@ -357,7 +357,7 @@ def test_only_console_paths_skip_the_api_token(locker, tmp_path):
     run(scenario())
 
 
-def test_an_evidence_post_says_which_hostile_reply_kinds_made_it_evidence():
+def test_an_evidence_post_says_what_the_hostility_layer_found():
     from types import SimpleNamespace
 
     from abusewatch.api.console.views import evidence_post
@@ -366,6 +366,6 @@ def test_an_evidence_post_says_which_hostile_reply_kinds_made_it_evidence():
               "post": {"created_at": "2026-12-02T10:00:00Z", "text": "log off"},
               "hostility": {"detected": True, "kinds": ["dismissal"]}}
     post = evidence_post(SimpleNamespace(payload={"scored": scored}, seq=1, hash="h"))
-    assert post["hostility"] == ["hostile reply: dismissal"]
+    assert post["hostility"] == ["hostility: dismissal"]
     del scored["hostility"]  # written before the field existed
     assert evidence_post(SimpleNamespace(payload={"scored": scored}, seq=1, hash="h"))["hostility"] == []

@@ -585,3 +585,41 @@ def test_hostile_replies_count_only_from_a_crowd_of_their_authors():
     assert run(detector(), minute(1)) == []
     assert run(detector(min_hostile_reply_authors=1), minute(1))[0]["status"] == "opened"
     assert run(detector(), minute(3))[0]["status"] == "opened"
+
+
+def test_one_rude_stranger_neither_resumes_nor_prolongs_a_campaign_but_a_hostile_crowd_does():
+    def cooled_then(replies):
+        stream = Stream()
+        messages = pile_on(stream, posts=20, authors=10)
+        messages += [stream.post("elsewhere", "o", 80 + 60.0 * i, abusive=False) for i in range(12)]  # 12 min quiet
+        messages += [hostile_reply(stream, "victim", author, 800 + 5.0 * i) for i, author in enumerate(replies)]
+        return [a["status"] for a in run(detector(), messages) if a["target_id"] == "victim"]
+
+    assert cooled_then(["rude"])[-1] == "cooling"
+    assert cooled_then(["rude"] * 4)[-1] == "cooling"  # the same stranger again and again
+    assert cooled_then(["c1", "c2", "c3"])[-1] == "escalating"
+
+
+def test_hostile_replies_in_the_same_stock_words_are_not_counted_as_copy_paste():
+    from abusewatch.scoring.classify import rule_findings
+
+    stream = Stream()
+    det = detector()
+    replies = [stream.post("victim", f"crowd{i}", i * 3.0, abusive=False, text="ratio") for i in range(12)]
+    messages = [score_message(m["post"], BENIGN, {"name": "test", "version": "1"}, rule_findings("ratio", m["targets"]))
+                for m in replies]
+    opened = [a for a in run(det, messages) if a["status"] == "opened"]
+    assert len(opened) == 1 and opened[0]["near_duplicate_share"] == 0.0
+    assert not any(r.startswith("near_duplicate_share=") for r in opened[0]["reasons"])
+
+
+def test_a_hostile_reply_that_replies_to_nobody_does_not_count_for_the_account_it_mentions():
+    from abusewatch.scoring.classify import rule_findings
+
+    stream = Stream()
+    det = detector()
+    for i in range(12):
+        message = stream.post("victim", f"crowd{i}", i * 4.0, abusive=False, text="log off")
+        post = {**message["post"], "reply_to_user_id": None, "mentioned_user_ids": ["victim"]}
+        det.process(score_message(post, BENIGN, {"name": "test", "version": "1"}, rule_findings("log off", ["victim"])))
+    assert det.stats.abusive_target_posts == 0 and det.stats.hostile_reply_target_posts == 0
