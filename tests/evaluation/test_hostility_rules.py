@@ -23,3 +23,13 @@ def test_the_layer_fires_on_few_real_clean_posts():
     for name, row in result["per_set"].items():
         if row["clean"]:
             assert row["clean_flagged"] / row["clean"] <= 0.015, name  # documented: at most 1.08 %
+
+
+def test_the_blind_sets_recall_and_false_positives_stay_where_documented():
+    result = blind_rates(BLIND)
+    hostile, negatives = result["hostile"], result["negatives"]
+    assert (hostile["posts"], negatives["posts"]) == (400, 400)
+    assert hostile["flagged"] == pytest.approx(116, abs=8)  # documented: 116 of 400 (0.29)
+    assert negatives["flagged"] <= 16  # documented: 12 of 400 (banter and quoted reports)
+    for style in ("friendly", "disagreement", "ordinary"):  # documented: none flagged
+        assert negatives["per_style"][style]["flagged"] <= 2, style
