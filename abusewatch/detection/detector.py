@@ -3,9 +3,10 @@
 Per target it keeps event-time window counters (all posts and abusive posts), an EWMA baseline of
 abusive posts per bucket, and one evidence record per recent abusive post. A target's campaign
 opens when, in some window, the abusive posts clear absolute floors (posts, capped per author, and
-distinct authors), stand out against the target's own baseline (robust z-score) and make up a large
-share of everything the target received (a lower share is enough when the crowd looks
-coordinated: new accounts, copy-paste, or authors of other campaigns). The share test is what keeps
+distinct authors; lower ones for a crowd coordinated beyond chance), stand out against the
+target's own baseline (robust z-score) and make up a large share of everything the target received
+(a lower share is enough when the crowd looks coordinated: new accounts, copy-paste, or authors of
+other campaigns). The share test is what keeps
 a pop star's 50,000 friendly replies quiet even though the classifier flags a few percent of them.
 Several authors sending the target media that matched the same hash-bank entry open a campaign
 whatever the floors and the share say (shared media).
@@ -26,7 +27,7 @@ from abusewatch.ingest.contract import format_time, utcnow
 from abusewatch.ingest.messages import TargetAlert
 from abusewatch.detection.features import ScoredPost, extract
 from abusewatch.detection.neardup import NearDuplicateIndex
-from abusewatch.detection.settings import DetectorSettings
+from abusewatch.detection.settings import DetectorSettings, Window
 from abusewatch.detection.state import Campaign, Evidence, PACK, TargetState, unpack
 from abusewatch.detection.stores import AuthorIndex, StateStore, TargetStates
 from abusewatch.scoring.labels import LABELS
@@ -49,6 +50,7 @@ class DetectorStats:
     target_posts: int = 0
     abusive_target_posts: int = 0
     hostile_reply_target_posts: int = 0  # of the abusive ones, counted as hostile replies
+    new_account_explicit_target_posts: int = 0  # of the abusive ones that are not hostile replies, from new accounts
     unscored_target_posts: int = 0  # language not supported by the model: neither abusive nor benign
     late_dropped: int = 0
     duplicates_dropped: int = 0
@@ -67,6 +69,7 @@ class WindowStats:
     authors: tuple[str, ...]  # distinct authors of abusive posts, first seen first
     new_account_share: float
     explicit_new_account_share: float  # over the abusive posts that are not hostile replies
+    explicit_new_accounts: int  # abusive posts that are not hostile replies, from new accounts
     non_follower_share: float
     near_duplicate_share: float
     repeat_author_share: float
@@ -125,8 +128,8 @@ class PileOnDetector:
         self._new_account_s = settings.new_account_days * 86_400.0
         self._hostile_reply_age_s = self._new_account_s if settings.count_hostile_replies else None
         self._windows = settings.windows()
-        self._longest_s = self._windows[-1][0]
-        self._min_floor = min(posts for _, posts, _ in self._windows)
+        self._longest_s = self._windows[-1].size_s
+        self._min_floor = min(w.coordinated_min_posts for w in self._windows)
         self._bucket_s = settings.bucket_s
         self._grace_s = settings.grace_s
         self._min_history_s = settings.min_history_s
@@ -279,6 +282,8 @@ class PileOnDetector:
             stats.abusive_target_posts += 1
             stats.hostile_reply_target_posts += post.hostile_reply
             alerts = self._on_abusive(target, state, post, follows)
+            if not post.hostile_reply and post.new_account(self._new_account_s):
+                stats.new_account_explicit_target_posts += 1
         self.store.put(target, state)
         return alerts
 
@@ -387,11 +392,11 @@ class PileOnDetector:
                 return []  # kept as evidence; one rude stranger neither prolongs nor escalates a campaign
             return self._continue_campaign(target, state, campaign, post)
         if len(evidence) >= self._min_floor:
-            for size_s, min_posts, min_authors in self._windows:
-                if not self._may_trigger(state, size_s, min_posts):
+            for window in self._windows:
+                if not self._may_trigger(state, window.size_s, window.coordinated_min_posts):
                     continue
-                stats = self._window_stats(target, state, size_s)
-                reasons = self._trigger_reasons(stats, min_posts, min_authors)
+                stats = self._window_stats(target, state, window.size_s)
+                reasons = self._trigger_reasons(stats, window)
                 if reasons:
                     return [self._open_campaign(target, state, stats, post, reasons)]
         if post.media and len(evidence) >= self.settings.shared_media_min_authors:
@@ -417,11 +422,11 @@ class PileOnDetector:
         spreading a victim's image is coordinated by definition, however quiet the rest is."""
         need = self.settings.shared_media_min_authors
         evidence = state.evidence or ()
-        for size_s, _, _ in self._windows:
-            start = state.newest_ts - size_s
+        for window in self._windows:
+            start = state.newest_ts - window.size_s
             shared = shared_media(e for e in evidence if e.ts > start)
             if shared and shared[0].authors >= need:
-                return [self._open_campaign(target, state, self._window_stats(target, state, size_s), post, [])]
+                return [self._open_campaign(target, state, self._window_stats(target, state, window.size_s), post, [])]
         return []
 
     def _shared_media_reasons(self, shared: list[SharedMedia], size_s: int) -> list[str]:
@@ -434,6 +439,27 @@ class PileOnDetector:
         ]
 
     # -- evaluation ----------------------------------------------------------------------------
+
+    def platform_abusive_share(self) -> float:
+        """The share of scored posts to targets that were abusive, over every post this detector has
+        seen, with the configured share counted as expected_abusive_share_prior_posts posts before them."""
+        s, stats = self.settings, self.stats
+        seen = stats.target_posts - stats.unscored_target_posts - stats.late_dropped - stats.duplicates_dropped
+        prior = s.expected_abusive_share_prior_posts
+        if seen + prior <= 0:
+            return s.expected_abusive_share
+        return (stats.abusive_target_posts + s.expected_abusive_share * prior) / (seen + prior)
+
+    def platform_new_account_share(self) -> float:
+        """The share of abusive posts (hostile replies left out: they count only from new accounts)
+        from new accounts, over every such post this detector has seen, with the configured share
+        counted as expected_abusive_share_prior_posts posts before them."""
+        s, stats = self.settings, self.stats
+        explicit = stats.abusive_target_posts - stats.hostile_reply_target_posts
+        prior = s.expected_abusive_share_prior_posts
+        if explicit + prior <= 0:
+            return s.expected_new_account_share
+        return (stats.new_account_explicit_target_posts + s.expected_new_account_share * prior) / (explicit + prior)
 
     def _may_trigger(self, state: TargetState, size_s: int, min_posts: int) -> bool:
         """Cheap necessary conditions (post count and the lowest share) before the full stats,
@@ -450,8 +476,8 @@ class PileOnDetector:
         among a viral crowd's replies stay far below it and would take most of the MinHash time."""
         if self._signing_share <= 0.0:
             return True
-        for size_s, _, _ in self._windows:
-            start = state.newest_ts - size_s
+        for window in self._windows:
+            start = state.newest_ts - window.size_s
             if self._share_reaches(state, start, _abusive_after(evidence, start) + 1, self._signing_share):
                 return True
         return False
@@ -531,6 +557,7 @@ class PileOnDetector:
             # A hostile reply counts only from a new account, so the posts it let in say nothing
             # about coordination: the coordination test takes the share over the other abusive posts.
             explicit_new_account_share=(new_accounts - hostile) / others if others else 0.0,
+            explicit_new_accounts=new_accounts - hostile,
             non_follower_share=_non_follower_share(evidence),
             near_duplicate_share=near_dups / others if others else 0.0,
             repeat_author_share=repeat / len(per_author) if per_author else 0.0,
@@ -568,10 +595,11 @@ class PileOnDetector:
             return float(unflagged_in_window)
         return max(rates) * size_s
 
-    def _trigger_reasons(self, stats: WindowStats, min_posts: int, min_authors: int) -> list[str]:
+    def _trigger_reasons(self, stats: WindowStats, window: Window) -> list[str]:
         """The reasons a window is a pile-on, or [] when it is not."""
         s = self.settings
-        if stats.counted_abusive_posts < min_posts or len(stats.authors) < min_authors:
+        # The cheap floors first, at the lower, coordinated level: most windows fail here.
+        if stats.counted_abusive_posts < window.coordinated_min_posts or len(stats.authors) < window.coordinated_min_authors:
             return []
         if stats.zscore < s.min_zscore or stats.poisson_p > s.max_poisson_p:
             return []
@@ -582,27 +610,40 @@ class PileOnDetector:
             coordination.append(f"new_account_share={stats.explicit_new_account_share:.2f}>="
                                 f"{s.coordinated_min_new_account_share}"
                                 + (" (hostile replies left out)" if stats.hostile_replies else ""))
+        scripted = []  # coordination that holds at any sample size: copy-paste, repeat campaigners
         if stats.near_duplicate_share >= s.coordinated_min_near_duplicate_share:
-            coordination.append(
+            scripted.append(
                 f"near_duplicate_share={stats.near_duplicate_share:.2f}>={s.coordinated_min_near_duplicate_share}"
             )
         if stats.repeat_author_share >= s.coordinated_min_repeat_author_share:
-            coordination.append(
+            scripted.append(
                 f"repeat_author_share={stats.repeat_author_share:.2f}>={s.coordinated_min_repeat_author_share}"
             )
+        coordination += scripted
+        min_posts, min_authors, floor_note = window.min_posts, window.min_authors, ""
+        if stats.counted_abusive_posts < min_posts or len(stats.authors) < min_authors:
+            # Below the ordinary floors only a crowd coordinated beyond chance reaches the lower
+            # ones: half of 4 abusive posts from new accounts is ordinary at a viral account.
+            young_crowd = self._young_crowd_reason(stats)
+            if not young_crowd and not scripted:
+                return []
+            coordination += [young_crowd] if young_crowd else []
+            min_posts, min_authors = window.coordinated_min_posts, window.coordinated_min_authors
+            floor_note = " (coordinated crowd)"
         share = stats.abusive_share
         if share >= s.min_abusive_share and coordination:
             share_reason = f"abusive_share={share:.2f}>={s.min_abusive_share}"
         elif share >= s.min_abusive_share:
             # Nothing about the crowd looks coordinated: the share alone must be beyond chance
             # for the window's sample size (a viral burst's noisy first minute is not).
-            share_p = binomial_upper_tail(stats.counted_abusive_posts, stats.total_posts, s.expected_abusive_share)
+            platform_share = self.platform_abusive_share()
+            share_p = binomial_upper_tail(stats.counted_abusive_posts, stats.total_posts, platform_share)
             if share_p > s.max_uncoordinated_share_p:
                 return []
             share_reason = (
                 f"abusive_share={share:.2f}>={s.min_abusive_share}, share_p={share_p:.1e}<="
                 f"{s.max_uncoordinated_share_p:.0e} (binomial: {stats.counted_abusive_posts} of "
-                f"{stats.total_posts} posts at {s.expected_abusive_share})"
+                f"{stats.total_posts} posts at the platform's measured share {platform_share:.3f})"
             )
         elif coordination and share >= s.coordinated_min_abusive_share:
             share_reason = f"abusive_share={share:.2f}>={s.coordinated_min_abusive_share} (coordinated)"
@@ -610,8 +651,8 @@ class PileOnDetector:
             return []
         return [
             f"abusive_posts={stats.counted_abusive_posts}>={min_posts} in {stats.size_s}s "
-            f"(at most {s.max_posts_per_author} per author)",
-            f"distinct_authors={len(stats.authors)}>={min_authors}",
+            f"(at most {s.max_posts_per_author} per author){floor_note}",
+            f"distinct_authors={len(stats.authors)}>={min_authors}{floor_note}",
             f"zscore={stats.zscore:.1f}>={s.min_zscore} (baseline {stats.baseline_per_min:.2f}/min)",
             f"poisson_p={stats.poisson_p:.1e}<={s.max_poisson_p:.0e}",
             f"non_follower_share={stats.non_follower_share:.2f}>={s.min_non_follower_share}",
@@ -619,6 +660,28 @@ class PileOnDetector:
             *coordination,
             *self._hostile_reply_reasons(stats),
         ]
+
+    def _young_crowd_reason(self, stats: WindowStats) -> str:
+        """A reason when the window's abusive posts (hostile replies left out) come from new accounts
+        far more often than the platform's abusive posts do, and make up a share of the window's
+        posts far above the platform's flag rate (two binomial tests, each at max_young_crowd_p);
+        else ''."""
+        s = self.settings
+        explicit = stats.abusive_posts - stats.hostile_replies
+        if explicit <= 0:
+            return ""
+        new_share = self.platform_new_account_share()
+        young_p = binomial_upper_tail(stats.explicit_new_accounts, explicit, new_share)
+        if young_p > s.max_young_crowd_p:
+            return ""
+        flag_share = self.platform_abusive_share()
+        share_p = binomial_upper_tail(stats.counted_abusive_posts, stats.total_posts, flag_share)
+        if share_p > s.max_young_crowd_p:
+            return ""
+        return (f"young_crowd_p={young_p:.1e}<={s.max_young_crowd_p:.0e} (binomial: {stats.explicit_new_accounts} of "
+                f"{explicit} abusive posts from new accounts, platform share {new_share:.3f}), "
+                f"share_p={share_p:.1e}<={s.max_young_crowd_p:.0e} (binomial: {stats.counted_abusive_posts} of "
+                f"{stats.total_posts} posts abusive, platform share {flag_share:.3f})")
 
     @staticmethod
     def _hostile_reply_reasons(stats: WindowStats) -> list[str]:

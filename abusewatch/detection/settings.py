@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from abusewatch.common.config import ConfigError, setting, settings_class
 
 
@@ -32,6 +34,22 @@ class DetectorSettings:
         "ABUSEWATCH_DETECTOR_MIN_DISTINCT_AUTHORS",
         ("5", "5", "10"),
         "Absolute floor per window (same order as windows): distinct authors of abusive posts.",
+    )
+    coordinated_min_abusive_posts: tuple[str, ...] = setting(
+        "ABUSEWATCH_DETECTOR_COORDINATED_MIN_ABUSIVE_POSTS",
+        ("4", "6", "15"),
+        "Lower absolute floor per window (same order as windows) for a crowd that looks coordinated (new "
+        "accounts, copy-paste or repeat campaigners; see the coordinated_* settings): abusive posts, at most "
+        "ABUSEWATCH_DETECTOR_MAX_POSTS_PER_AUTHOR per author. Every other test still applies. A crowd of "
+        "young strangers is evidence the model's flags alone are not, so it needs fewer of them; a crowd that "
+        "does not look coordinated needs ABUSEWATCH_DETECTOR_MIN_ABUSIVE_POSTS. Set it equal to that to turn "
+        "the lower floor off.",
+    )
+    coordinated_min_distinct_authors: tuple[str, ...] = setting(
+        "ABUSEWATCH_DETECTOR_COORDINATED_MIN_DISTINCT_AUTHORS",
+        ("4", "5", "10"),
+        "Lower absolute floor per window (same order as windows) for a crowd that looks coordinated: distinct "
+        "authors of abusive posts.",
     )
     max_posts_per_author: int = setting(
         "ABUSEWATCH_DETECTOR_MAX_POSTS_PER_AUTHOR",
@@ -104,9 +122,39 @@ class DetectorSettings:
     expected_abusive_share: float = setting(
         "ABUSEWATCH_DETECTOR_EXPECTED_ABUSIVE_SHARE",
         0.05,
-        "Share of ordinary posts the classifier flags abusive (platform-wide). With the benign posts a "
-        "target got in the window it sets a floor under the expected abusive count, so a busy target "
-        "with little history (cold start) is judged against its own volume.",
+        "Share of ordinary posts the classifier flags abusive (platform-wide). Two uses: the prior of the "
+        "share the detector measures for the uncoordinated binomial test "
+        "(ABUSEWATCH_DETECTOR_EXPECTED_ABUSIVE_SHARE_PRIOR_POSTS), and, with the benign posts a target got in "
+        "the window, a floor under the expected abusive count, so a busy target with little history (cold "
+        "start) is judged against its own volume. That floor stays at this value: raised to the measured "
+        "share it made the Poisson test miss a pile-on at a busy target (docs/benchmarks.md).",
+    )
+    expected_new_account_share: float = setting(
+        "ABUSEWATCH_DETECTOR_EXPECTED_NEW_ACCOUNT_SHARE",
+        0.1,
+        "Share of the platform's abusive posts (hostile replies left out) written by new accounts, before the "
+        "detector has seen any: the prior of the share it measures, counted as "
+        "ABUSEWATCH_DETECTOR_EXPECTED_ABUSIVE_SHARE_PRIOR_POSTS posts. The young-crowd test of the lower "
+        "floors compares with the measured share.",
+    )
+    max_young_crowd_p: float = setting(
+        "ABUSEWATCH_DETECTOR_MAX_YOUNG_CROWD_P",
+        0.01,
+        "A window below the ordinary floors reaches the coordinated ones (near-duplicates and repeat "
+        "campaigners aside) only when it is a young crowd beyond chance, two binomial tests each at most this: "
+        "the chance of at least that many of its abusive posts from new accounts, at the platform's measured "
+        "share of them, and of at least that many abusive posts among all the window's posts, at the platform's "
+        "measured flag rate. Together about as unlikely as ABUSEWATCH_DETECTOR_MAX_UNCOORDINATED_SHARE_P. A "
+        "fixed share cannot tell 2 of 4 from new accounts (ordinary at a viral account) from 40 of 80.",
+    )
+    expected_abusive_share_prior_posts: int = setting(
+        "ABUSEWATCH_DETECTOR_EXPECTED_ABUSIVE_SHARE_PRIOR_POSTS",
+        10_000,
+        "The uncoordinated binomial test compares with the platform's share of flagged posts as measured, not "
+        "assumed: the share of the scored posts to targets this detector has seen that were abusive, with "
+        "ABUSEWATCH_DETECTOR_EXPECTED_ABUSIVE_SHARE counted as this many posts seen beforehand (so a fresh "
+        "detector starts at that share and a few posts cannot move it far). A model or community that flags "
+        "more posts makes a chance cluster of flags likelier, and the test follows it.",
     )
     min_history_s: int = setting(
         "ABUSEWATCH_DETECTOR_MIN_HISTORY_S",
@@ -236,16 +284,38 @@ class DetectorSettings:
         if self.shared_media_min_authors < 2:
             raise ConfigError(
                 f"ABUSEWATCH_DETECTOR_SHARED_MEDIA_MIN_AUTHORS must be at least 2, got {self.shared_media_min_authors}")
+        self.windows()  # a window list that does not add up fails at startup, not at the first post
 
     def thresholds(self) -> dict[str, float]:
         pairs = (item.split("=", 1) for item in self.abusive_thresholds)
         return {label.strip(): float(value) for label, value in pairs}
 
-    def windows(self) -> tuple[tuple[int, int, int], ...]:
-        """(size_s, min_abusive_posts, min_distinct_authors) per window, shortest first."""
-        sizes = [int(v) for v in self.windows_s]
-        posts = [int(v) for v in self.min_abusive_posts]
-        authors = [int(v) for v in self.min_distinct_authors]
-        if not len(sizes) == len(posts) == len(authors):
-            raise ValueError("windows, min_abusive_posts and min_distinct_authors need the same number of values")
-        return tuple(sorted(zip(sizes, posts, authors)))
+    def windows(self) -> tuple[Window, ...]:
+        """The windows with their floors, shortest first."""
+        columns = {
+            "ABUSEWATCH_DETECTOR_WINDOWS_S": self.windows_s,
+            "ABUSEWATCH_DETECTOR_MIN_ABUSIVE_POSTS": self.min_abusive_posts,
+            "ABUSEWATCH_DETECTOR_MIN_DISTINCT_AUTHORS": self.min_distinct_authors,
+            "ABUSEWATCH_DETECTOR_COORDINATED_MIN_ABUSIVE_POSTS": self.coordinated_min_abusive_posts,
+            "ABUSEWATCH_DETECTOR_COORDINATED_MIN_DISTINCT_AUTHORS": self.coordinated_min_distinct_authors,
+        }
+        if len({len(values) for values in columns.values()}) != 1:
+            raise ConfigError(f"{', '.join(columns)} need the same number of values")
+        rows = [Window(*(int(v) for v in row)) for row in zip(*columns.values())]
+        for w in rows:
+            if w.coordinated_min_posts > w.min_posts or w.coordinated_min_authors > w.min_authors:
+                raise ConfigError(f"the coordinated floors of the {w.size_s}s window ({w.coordinated_min_posts} "
+                                  f"posts, {w.coordinated_min_authors} authors) must not exceed its floors "
+                                  f"({w.min_posts}, {w.min_authors})")
+        return tuple(sorted(rows))
+
+
+class Window(NamedTuple):
+    """One event-time window and its floors: abusive posts (capped per author) and distinct authors,
+    for any crowd and for one that looks coordinated."""
+
+    size_s: int
+    min_posts: int
+    min_authors: int
+    coordinated_min_posts: int
+    coordinated_min_authors: int

@@ -36,8 +36,11 @@ def compare(stream: Path, truth_path: Path, setting: str, values: list[str], sla
             "false_alerts_per_million_benign_posts": evaluation["false_alerts_per_million_benign_posts"],
             "recall": evaluation["recall"],
             "delay_s_median": evaluation["delay_s_median"],
+            "delay_s_p95": evaluation["delay_s_p95"],
+            "delay_posts_median": evaluation["delay_posts_median"],
             "per_kind": {
-                name: {key: row[key] for key in ("detected", "episodes", "delay_s_median", "episodes_alerted") if key in row}
+                name: {key: row[key] for key in ("detected", "episodes", "delay_s_median", "delay_s_p95",
+                                                 "delay_posts_median", "episodes_alerted") if key in row}
                 for name, row in evaluation["per_kind"].items()
             },
             "false_campaign_examples": evaluation["false_campaign_examples"],

@@ -30,7 +30,7 @@ from abusewatch.common.settings import IngestSettings
 from abusewatch.ingest.contract import Post, Rejection, validate, validate_post
 from abusewatch.scoring.classify import post_scores_message, rule_findings
 from abusewatch.detection.detector import PileOnDetector
-from abusewatch.offline.evaluate_detection import PILE_ON_KINDS, Episode, TruthError, score_alerts
+from abusewatch.offline.evaluate_detection import BURST_KINDS, PILE_ON_KINDS, Episode, TruthError, score_alerts
 from abusewatch.detection.features import epoch_seconds
 from abusewatch.detection.settings import DetectorSettings
 from abusewatch.offline.simulate import open_text
@@ -112,6 +112,8 @@ def replay(messages: Iterator[dict[str, Any]], settings: DetectorSettings) -> Re
     total_cpu_s = time.process_time() - started_cpu
     stats = dataclasses.asdict(detector.stats)
     stats["alerts"] = dict(detector.stats.alerts)
+    stats["platform_abusive_share"] = round(detector.platform_abusive_share(), 5)
+    stats["platform_new_account_share"] = round(detector.platform_new_account_share(), 5)
     stats["targets_in_memory_at_end"] = len(detector.store)  # type: ignore[arg-type]
     return ReplayResult(posts, alerts, detector_s, total_s, total_cpu_s, stats)
 
@@ -260,6 +262,10 @@ def _print_report(report: dict[str, Any]) -> None:
           f"({evaluation['delay_posts_median']} / {evaluation['delay_posts_p95']} crowd posts), "
           f"false alerts per million benign posts {evaluation['false_alerts_per_million_benign_posts']} "
           f"({evaluation['false_campaigns']} in {evaluation['benign_posts']})")
+    bursts = evaluation["bursts"]
+    print(f"  pile-ons lasting minutes ({', '.join(sorted(BURST_KINDS))}): {bursts['detected']} of "
+          f"{bursts['episodes']}, delay median {bursts['delay_s_median']} s, p95 {bursts['delay_s_p95']} s "
+          f"({bursts.get('delay_posts_median')} / {bursts.get('delay_posts_p95')} crowd posts)")
     for kind, row in evaluation["per_kind"].items():
         print(f"  {kind}: {row}")
     print(f"  later hops detected {evaluation['later_hops_detected']}, linked {evaluation['later_hops_linked']}")

@@ -14,10 +14,12 @@ share the authors of their campaigns through `detector-campaign-authors`
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
 import faust
+from prometheus_client import Gauge
 
 from abusewatch.common import config
 from abusewatch.ingest.topics import create_topics
@@ -77,6 +79,13 @@ def build(ctx: ServiceContext) -> faust.App:
     # bytes keys and values: Faust stores them raw; TargetState encodes itself.
     table = app.Table(STATE_TABLE, key_type=bytes, value_type=bytes, partitions=ctx.kafka.partitions)
     metrics = ctx.metrics
+    # What the uncoordinated binomial test compares with (docs/detection.md); a model or a community
+    # that flags more shows here first.
+    platform_share = Gauge(
+        "abusewatch_detector_platform_abusive_share",
+        "Share of the scored posts to targets flagged abusive, as the detector of each re-keyed partition measures it",
+        ["partition"], registry=metrics.registry,
+    )
     rekeyed_name, alerts_name = by_target.get_topic_name(), target_alerts.get_topic_name()
     tracing = ctx.tracing
 
@@ -132,7 +141,9 @@ def build(ctx: ServiceContext) -> faust.App:
             partitions = {tp.partition for tp in revoked if tp.topic == rekeyed_name}
             store.drop_partitions(partitions)
             for partition in partitions:
-                detectors.pop(partition, None)
+                if detectors.pop(partition, None) is not None:
+                    with contextlib.suppress(KeyError):  # no take finished since it was created
+                        platform_share.remove(str(partition))
                 frontiers.pop(partition, None)
         async for events in stream.take_events(stream_settings.detect_take_max, within=stream_settings.take_within_s):
             started = time.perf_counter()
@@ -182,6 +193,8 @@ def build(ctx: ServiceContext) -> faust.App:
                     target_alerts.send_soon(key=alert["target_id"].encode(), value=encode(alert), headers=headers)
                 for record in authors_feed.drain():
                     campaign_authors.send_soon(value=record)
+            for partition, detector in detectors.items():
+                platform_share.labels(str(partition)).set(detector.platform_abusive_share())
             metrics.messages_in.labels(rekeyed_name).inc(copies)
             metrics.messages_out.labels(alerts_name).inc(len(alerts))
             metrics.batch_size.observe(copies)

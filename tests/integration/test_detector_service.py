@@ -77,7 +77,7 @@ def test_detector_service_alerts_on_pile_on_only(broker, producer, tmp_path, tab
         assert {a["target_id"] for a in received} == {"victim"}
         assert {r.key for r in alerts.records} == {b"victim"}
         opened = next(a for a in received if a["status"] == "opened")
-        assert opened["distinct_authors"] >= 5 and opened["new_account_share"] == 1.0
+        assert opened["distinct_authors"] >= 4 and opened["new_account_share"] == 1.0  # the coordinated floor
         assert len({a["campaign_id"] for a in received}) == 1
 
         # Counts reconcile (in = re-keyed copies + dead-lettered; one target per post here), and the
@@ -98,6 +98,11 @@ def test_detector_service_alerts_on_pile_on_only(broker, producer, tmp_path, tab
                 break
             assert time.monotonic() < deadline, f"counts {counts}, lag reported {lag_reported} after 30 s"
             time.sleep(0.5)
+        # The flag rate the binomial test compares with, measured per re-keyed partition from the 5 %
+        # prior (10,000 posts): the victim's partition saw 40 abusive posts of 40 on top of it.
+        shares = [float(v) for v in re.findall(r'^abusewatch_detector_platform_abusive_share\{partition="\d+"\} (\S+)$',
+                                                 body, re.MULTILINE)]
+        assert shares and max(shares) >= (40 + 500) / (40 + 10_000) - 1e-9 and min(shares) > 0.049, shares
     finally:
         admin.close()
         alerts.close()
@@ -127,9 +132,10 @@ def test_detector_killed_and_restarted_continues_the_same_campaign(broker, produ
         send([scored(i, "victim", f"troll{i % 25}", START + timedelta(seconds=3 * i), ABUSIVE, True)
               for i in range(20, 60)])
         # Redelivered posts arrive after later ones (re-keying interleaves partitions): they must
-        # still count once, so the campaign reaches 48 posts (escalation doubles: 6, 12, 24, 48).
+        # still count once, so the campaign reaches 32 posts (a crowd of new accounts opens at 4 and
+        # escalation doubles: 4, 8, 16, 32) and no more than the 60 sent.
         received = alerts.wait_for(
-            lambda m: any(a["counts"]["campaign_abusive_posts"] >= 48 for a in m), 60, "the campaign escalating"
+            lambda m: any(a["counts"]["campaign_abusive_posts"] >= 32 for a in m), 60, "the campaign escalating"
         )
         unique = {a["alert_id"]: a for a in received}  # consumers deduplicate by alert_id
         assert len({a["campaign_id"] for a in unique.values()}) == 1
@@ -189,7 +195,8 @@ def test_campaign_authors_link_across_workers_and_survive_a_restart(broker, prod
 
         own = own_records(published.wait_for(
             lambda m: len({a for r in own_records(m) for a in r["authors"]}) == claimed(), 30, "this worker's campaign authors"))
-        assert {a for r in own for a in r["authors"]} <= set(crowd) and len(own) <= 2
+        # at most one record per alert that claimed authors: opened (4 posts), escalating at 8 and 16
+        assert {a for r in own for a in r["authors"]} <= set(crowd) and len(own) <= 3
         assert {r["target_id"] for r in own} == {"first-target"} and len({r["origin"] for r in own}) == 1
 
         stack.kill_role("detector")

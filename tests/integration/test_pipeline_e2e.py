@@ -111,9 +111,9 @@ def test_pile_on_raises_alert_and_reply_limit_and_threat_escalates(pipeline, pro
     )
     alert = next(m for m in alerts if m["target_id"] == stream.pile_on_target)
     contract.validate("target-alerts", alert)
-    floors = config.load(DetectorSettings)
-    assert alert["distinct_authors"] >= min(int(n) for n in floors.min_distinct_authors)
-    assert alert["counts"]["abusive_posts"] >= min(int(n) for n in floors.min_abusive_posts)
+    windows = config.load(DetectorSettings).windows()  # a crowd of new accounts: the coordinated floors
+    assert alert["distinct_authors"] >= min(w.coordinated_min_authors for w in windows)
+    assert alert["counts"]["abusive_posts"] >= min(w.coordinated_min_posts for w in windows)
     assert alert["new_account_share"] > 0.5 and alert["non_follower_share"] > 0.5
     assert set(alert["top_post_ids"]) <= set(stream.pile_on_post_ids)
     assert not any(m["target_id"].startswith("po-u-") and m["target_id"] != stream.pile_on_target for m in alerts)

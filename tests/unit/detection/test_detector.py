@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from abusewatch.common import config
+from abusewatch.common.config import ConfigError
 
 from abusewatch.ingest import contract
 from abusewatch.detection import DetectorSettings, PileOnDetector
@@ -58,11 +59,15 @@ def pile_on(stream: Stream, target="victim", posts=30, authors=15, start_s=0.0, 
 def test_settings_parse_thresholds_and_windows():
     settings = config.load(DetectorSettings, env={"ABUSEWATCH_DETECTOR_WINDOWS_S": "30,300",
                                                   "ABUSEWATCH_DETECTOR_MIN_ABUSIVE_POSTS": "4,9",
-                                                  "ABUSEWATCH_DETECTOR_MIN_DISTINCT_AUTHORS": "3,5"})
-    assert settings.windows() == ((30, 4, 3), (300, 9, 5))
+                                                  "ABUSEWATCH_DETECTOR_MIN_DISTINCT_AUTHORS": "3,5",
+                                                  "ABUSEWATCH_DETECTOR_COORDINATED_MIN_ABUSIVE_POSTS": "3,9",
+                                                  "ABUSEWATCH_DETECTOR_COORDINATED_MIN_DISTINCT_AUTHORS": "3,4"})
+    assert settings.windows() == ((30, 4, 3, 3, 3), (300, 9, 5, 9, 4))
     assert settings.thresholds()["toxicity"] == 0.8
-    with pytest.raises(ValueError):
-        config.load(DetectorSettings, env={"ABUSEWATCH_DETECTOR_WINDOWS_S": "60"}).windows()
+    with pytest.raises(ConfigError, match="same number of values"):
+        config.load(DetectorSettings, env={"ABUSEWATCH_DETECTOR_WINDOWS_S": "60"})
+    with pytest.raises(ConfigError, match="coordinated floors of the 60s window"):
+        config.load(DetectorSettings, env={"ABUSEWATCH_DETECTOR_COORDINATED_MIN_ABUSIVE_POSTS": "7,6,15"})
 
 
 def test_pile_on_opens_one_campaign_fast_with_valid_evidence():
@@ -74,8 +79,10 @@ def test_pile_on_opens_one_campaign_fast_with_valid_evidence():
     contract.validate("target-alerts", alert)
     assert alert["target_id"] == "victim"
     assert contract.parse_time(alert["event_time"]) - T0 <= timedelta(seconds=60)
-    assert alert["distinct_authors"] >= 5 and alert["new_account_share"] == 1.0 and alert["non_follower_share"] == 1.0
-    assert alert["counts"]["abusive_posts"] >= 6 and alert["top_post_ids"] and alert["author_sample"]
+    # days-old strangers: a crowd that looks coordinated, held to the lower floor of the 60 s window
+    assert alert["distinct_authors"] >= 4 and alert["new_account_share"] == 1.0 and alert["non_follower_share"] == 1.0
+    assert alert["counts"]["abusive_posts"] >= 4 and alert["top_post_ids"] and alert["author_sample"]
+    assert "abusive_posts=4>=4 in 60s (at most 2 per author) (coordinated crowd)" in alert["reasons"]
     assert alert["score_summary"]["toxicity"]["max"] == 0.95
     assert any(reason.startswith("distinct_authors=") for reason in alert["reasons"])
     assert {a["campaign_id"] for a in alerts} == {alert["campaign_id"]}
@@ -83,10 +90,59 @@ def test_pile_on_opens_one_campaign_fast_with_valid_evidence():
 
 def test_floors_a_handful_of_abusive_posts_never_alert():
     stream = Stream()
-    # 5 abusive posts from 5 authors in a minute: below the posts floor of every window
-    assert run(detector(), [stream.post("quiet", f"a{i}", i * 10) for i in range(5)]) == []
+    # 5 abusive posts from 5 old accounts in a minute: nothing looks coordinated, below the posts floor
+    assert run(detector(), [stream.post("quiet", f"a{i}", i * 10, new_account=False) for i in range(5)]) == []
+    # 3 from days-old accounts: below even the coordinated crowd's floor
+    assert run(detector(), [stream.post("quiet1", f"y{i}", i * 10) for i in range(3)]) == []
     # many posts but from 2 authors only: one persistent abuser is not a crowd
     assert run(detector(), [stream.post("quiet2", f"b{i % 2}", i * 5) for i in range(60)]) == []
+
+
+def test_a_crowd_of_young_strangers_needs_fewer_abusive_posts_than_one_that_looks_ordinary():
+    stream = Stream()
+    young = [stream.post("journalist", f"y{i}", i * 10.0) for i in range(4)]
+    opened = [a for a in run(detector(), young) if a["status"] == "opened"]
+    assert len(opened) == 1 and "distinct_authors=4>=4 (coordinated crowd)" in opened[0]["reasons"]
+    # 4 of 4 from new accounts where a tenth of abusive posts are: 1e-4 (the prior share, 4 posts seen);
+    # 4 of 4 posts abusive where about 5 % are: 6e-6
+    new_share, flag_share = (4 + 0.1 * 10_000) / (4 + 10_000), (4 + 0.05 * 10_000) / (4 + 10_000)
+    assert (f"young_crowd_p={new_share ** 4:.1e}<=1e-02 (binomial: 4 of 4 abusive posts from new accounts, platform "
+            f"share {new_share:.3f}), share_p={flag_share ** 4:.1e}<=1e-02 (binomial: 4 of 4 posts abusive, platform "
+            f"share {flag_share:.3f})") in opened[0]["reasons"]
+    # half of them new is a share of 0.5 but ordinary at this sample size (p 0.05): the ordinary floor holds
+    mixed = [stream.post("journalist3", f"m{i}", i * 10.0, new_account=i % 2 == 0) for i in range(4)]
+    assert run(detector(), mixed) == []
+    assert [a["status"] for a in run(detector(max_young_crowd_p=0.1), mixed)] == ["opened"]
+    # a young crowd whose 4 abusive posts are a fifth of the minute's 20 replies: the share is ordinary
+    # at this sample size (p 0.016), though it clears the coordinated share floor of 0.2
+    # (the detector has run for an hour, so the target's quiet hour is history)
+    diluted = [stream.post("elsewhere", "someone", -3600.0, abusive=False)] + [
+        stream.post("journalist4", f"d{i}", i * 3.0, abusive=i % 5 == 4) for i in range(20)]
+    assert run(detector(), diluted) == []
+    assert [a["status"] for a in run(detector(max_young_crowd_p=0.05), diluted)][:1] == ["opened"]
+    # the same four posts from old accounts are held to the ordinary floor
+    old = [stream.post("journalist2", f"o{i}", i * 10.0, new_account=False) for i in range(4)]
+    assert run(detector(), old) == []
+    # coordinated floors equal to the ordinary ones turn the lower floor off
+    same = detector(coordinated_min_abusive_posts=("6", "6", "15"), coordinated_min_distinct_authors=("5", "5", "10"))
+    assert run(same, young) == []
+
+
+def test_the_binomial_test_compares_with_the_share_of_posts_the_platform_flags():
+    det = detector()
+    assert det.platform_abusive_share() == pytest.approx(0.05)
+    stream = Stream()
+    # 20,000 ordinary posts elsewhere, 1 in 5 flagged: a model (or a community) that flags far more
+    for i in range(20_000):
+        det.process(stream.post(f"someone{i % 5000}", f"u{i}", i * 0.01, abusive=i % 5 == 0, new_account=False))
+    assert det.platform_abusive_share() == pytest.approx((4000 + 500) / 30_000)
+    # 6 of 17 flagged in a minute from old accounts clears p <= 1e-4 against 5 % but is ordinary against 15 %
+    late = [stream.post("t", f"old{i}", 300.0 + i * 3.0, abusive=i % 3 == 0, new_account=False) for i in range(17)]
+    assert [a for a in run(det, late) if a["status"] == "opened"] == []
+    fixed = detector(expected_abusive_share_prior_posts=10**12)
+    for i in range(20_000):
+        fixed.process(stream.post(f"someone{i % 5000}", f"v{i}", i * 0.01, abusive=i % 5 == 0, new_account=False))
+    assert [a["status"] for a in run(fixed, late)][:1] == ["opened"]
 
 
 def test_viral_benign_burst_with_a_few_percent_flagged_does_not_alert():
@@ -256,7 +312,9 @@ def test_same_crowd_moving_to_another_target_is_linked():
 def test_copy_paste_is_measured_as_near_duplicate_share():
     stream = Stream()
     script = "you are a disgrace and everyone knows it, log off forever and never come back here"
-    messages = [stream.post("victim", f"c{i}", i * 3.0, text=f"@victim {script} {'!' * (i % 3)}") for i in range(20)]
+    # old accounts: the copy-paste is what coordinates them
+    messages = [stream.post("victim", f"c{i}", i * 3.0, new_account=False, text=f"@victim {script} {'!' * (i % 3)}")
+                for i in range(20)]
     opened = next(a for a in run(detector(), messages) if a["status"] == "opened")
     # every post is a copy; the first two abusive posts of a target get no signature (cheap quiet targets)
     assert opened["near_duplicate_share"] >= 0.6
@@ -323,7 +381,9 @@ def test_six_abusive_replies_of_six_in_a_minute_from_old_accounts_still_alert():
     posts = [stream.post("journalist", f"troll{i}", i * 8.0, new_account=False) for i in range(6)]
     opened = [a for a in run(detector(), posts) if a["status"] == "opened"]
     assert len(opened) == 1
-    assert any(reason.startswith("abusive_share=1.00>=0.3, share_p=1.6e-08") for reason in opened[0]["reasons"])
+    # the platform's share, measured: 6 abusive posts seen on top of 10,000 prior posts at 5 %
+    assert "abusive_share=1.00>=0.3, share_p=1.7e-08<=1e-04 (binomial: 6 of 6 posts at the platform's measured " \
+           "share 0.051)" in opened[0]["reasons"]
 
 
 def test_a_coordinated_crowd_of_new_accounts_is_not_held_to_the_binomial_test():

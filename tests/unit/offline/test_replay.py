@@ -57,6 +57,19 @@ def test_alert_during_overlapping_episodes_counts_for_the_pile_on():
     assert lone["false_campaigns"] == 1  # only the single abuser spans it: a false alert
 
 
+def test_burst_pile_ons_are_summarised_apart_from_slow_burns():
+    truth = [Episode("t1", 0.0, 300.0, "pile_on", "pile-1"), Episode("t2", 0.0, 7200.0, "slow_burn", "slow-1"),
+             Episode("t3", 0.0, 300.0, "hop", "hop-1")]
+    alerts = [{"campaign_id": "c1", "target_id": "t1", "status": "opened", "event_time": "1970-01-01T00:00:20.000Z"},
+              {"campaign_id": "c2", "target_id": "t2", "status": "opened", "event_time": "1970-01-01T00:30:00.000Z"}]
+    crowd = {truth[0]: [1.0, 5.0, 20.0, 30.0], truth[1]: [float(i * 60) for i in range(40)]}
+    report = score_alerts(alerts, truth, benign_posts=1000, match_slack_s=600, crowd_times=crowd)
+    assert report["bursts"] == {"episodes": 2, "detected": 1, "recall": 0.5, "delay_s_median": 20.0,
+                                "delay_s_p95": 20.0, "delay_posts_median": 3, "delay_posts_p95": 3}
+    assert report["delay_s_median"] == (20.0 + 1800.0) / 2 and report["recall"] == 2 / 3
+    assert report["per_kind"]["slow_burn"]["delay_posts_median"] == 31
+
+
 def test_truth_with_an_unknown_kind_is_refused_with_the_accepted_kinds(tmp_path):
     from abusewatch.offline.evaluate_detection import EPISODE_KINDS
     from abusewatch.offline.replay import read_truth
