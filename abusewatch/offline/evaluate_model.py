@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", type=Path, default=None, help="evaluate on a CSV with text,label columns instead")
     parser.add_argument("--label", default="toxicity", choices=LABELS, help="model label the CSV's label column means")
     parser.add_argument(
-        "--rule-layer", choices=sorted(RULE_LAYERS), default=None,
+        "--rule-layer", choices=sorted(rule_layers()), default=None,
         help="also report this rule layer alone, the model (--label at its threshold) alone, and both, on the CSV "
              "(default: the threat layer for --label threat); e.g. --rule-layer extortion on extortion-dev.csv",
     )
@@ -391,25 +391,14 @@ def evaluate_csv(
     return results
 
 
-def _threat_flags(texts: list[str]) -> np.ndarray:
+def rule_layers() -> dict:
+    """The text rule layers `rule_layer_report` measures, by name: each maps a text to a finding
+    with `.detected`."""
+    from abusewatch.scoring.extortion import detect_extortion
+    from abusewatch.scoring.hostility import detect_hostility
     from abusewatch.scoring.threats import detect_threat
 
-    return np.array([detect_threat(text).detected for text in texts])
-
-
-def _extortion_flags(texts: list[str]) -> np.ndarray:
-    from abusewatch.scoring.extortion import detect_extortion
-
-    return np.array([detect_extortion(text).detected for text in texts])
-
-
-def _hostility_flags(texts: list[str]) -> np.ndarray:
-    from abusewatch.scoring.hostility import detect_hostility
-
-    return np.array([detect_hostility(text).detected for text in texts])
-
-
-RULE_LAYERS = {"threat": _threat_flags, "extortion": _extortion_flags, "hostility": _hostility_flags}
+    return {"threat": detect_threat, "extortion": detect_extortion, "hostility": detect_hostility}
 
 
 def rule_layer_report(
@@ -418,7 +407,8 @@ def rule_layer_report(
     """Precision and recall of a rule layer alone, the model alone (at its threshold) and both
     (either flags), over posts taken as aimed at someone; per family where the file has one (the
     written corpora do: the false-positive rate on each kind of hard negative)."""
-    rule_flags = RULE_LAYERS[layer](texts)
+    detect = rule_layers()[layer]
+    rule_flags = np.array([detect(text).detected for text in texts], dtype=bool)
 
     def summary(flags: np.ndarray) -> dict:
         tp, fp = int((flags & truth).sum()), int((flags & ~truth).sum())

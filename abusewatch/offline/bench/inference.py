@@ -76,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="realistic traffic at --stream-rates abusive, transformer alone vs cascade (bench/stream.py)")
     parser.add_argument("--stream-rates", default="0.05,0.01,0.2", help="--stream: comma list of abusive base rates")
     parser.add_argument("--stream-posts", type=int, default=4000, help="--stream: posts per stream")
+    parser.add_argument("--student-dir", default="",
+                        help="--stream: also a smaller model artifact (e.g. a distilled student), alone and with the "
+                        "cascade, measured against the transformer alone on the same posts")
     parser.add_argument(
         "--pipeline",
         action="store_true",

@@ -10,10 +10,12 @@ toxicity positive; benign = gold toxicity negative), drawn with a fixed seed, fo
                transformer alone) and with it on, and ratios to the naive baseline
   latency      p50/p99 at a steady open-loop offered load of --load x each engine's own throughput
   cascade      share of posts sent to the transformer
-  quality      per label against the transformer alone on the same posts: posts flagged at the
-               label's operating point (first_pass.operating_points) by each, flags lost (flagged by
-               the transformer alone, not with the cascade), and macro-F1 against gold at 0.5 where
-               the label's gold is known
+  quality      per label, each contender against the transformer alone on the same posts: posts
+               flagged at the label's operating point (first_pass.operating_points of the
+               transformer) by each, flags lost (flagged by the transformer alone, not by the
+               contender), extra flags, and macro-F1 against gold at 0.5 where the label's gold is known
+With --student-dir, a second artifact (a distilled student, `abusewatch train --student-layers`)
+joins as two more contenders, alone and with the cascade.
 """
 
 from __future__ import annotations
@@ -53,34 +55,35 @@ def stream_posts(pool: Any, rate: float, count: int, seed: int = STREAM_SEED) ->
     return [pool.texts[i] for i in rows], pool.targets[rows], pool.mask[rows]
 
 
-def quality(transformer: np.ndarray, cascade: np.ndarray, targets: np.ndarray, mask: np.ndarray,
+def quality(transformer: np.ndarray, contender: np.ndarray, targets: np.ndarray, mask: np.ndarray,
             labels: tuple[str, ...], points: dict[str, float]) -> list[dict[str, Any]]:
+    """Per label: a contender's scores against the transformer alone's on the same posts."""
     from sklearn.metrics import f1_score
 
     from abusewatch.offline.first_pass import EVAL_DECISION, flags
 
-    alone_flags, cascade_flags = flags(transformer, labels, points), flags(cascade, labels, points)
+    alone_flags, contender_flags = flags(transformer, labels, points), flags(contender, labels, points)
     rows = []
     for column, label in enumerate(labels):
         row: dict[str, Any] = {
             "label": label,
             "operating_point": points[label],
             "flagged_transformer_alone": int(alone_flags[:, column].sum()),
-            "flagged_with_cascade": int(cascade_flags[:, column].sum()),
-            "lost_flags": int((alone_flags[:, column] & ~cascade_flags[:, column]).sum()),
-            "extra_flags": int((cascade_flags[:, column] & ~alone_flags[:, column]).sum()),
+            "flagged_by_contender": int(contender_flags[:, column].sum()),
+            "lost_flags": int((alone_flags[:, column] & ~contender_flags[:, column]).sum()),
+            "extra_flags": int((contender_flags[:, column] & ~alone_flags[:, column]).sum()),
         }
         known = mask[:, column] > 0
         gold = targets[known, column] > 0.5
         if known.sum() >= 20 and gold.any() and not gold.all():
             row["gold_posts"] = int(known.sum())
             row["macro_f1_transformer_alone"] = float(f1_score(gold, transformer[known, column] >= EVAL_DECISION, average="macro"))
-            row["macro_f1_with_cascade"] = float(f1_score(gold, cascade[known, column] >= EVAL_DECISION, average="macro"))
+            row["macro_f1_contender"] = float(f1_score(gold, contender[known, column] >= EVAL_DECISION, average="macro"))
         rows.append(row)
     return rows
 
 
-async def measure_rate(args: argparse.Namespace, artifact: Any, texts: list[str]) -> dict[str, Any]:
+async def measure_rate(args: argparse.Namespace, artifact: Any, student: Any | None, texts: list[str]) -> dict[str, Any]:
     from prometheus_client import CollectorRegistry
 
     from abusewatch.offline.bench.common import Contender, NaiveScorer, as_matrix, timed_run
@@ -99,6 +102,9 @@ async def measure_rate(args: argparse.Namespace, artifact: Any, texts: list[str]
         "transformer_alone": InferenceEngine.from_artifact(artifact, replace(base, cascade=False), CollectorRegistry()),
         "cascade": InferenceEngine.from_artifact(artifact, replace(base, cascade=True), CollectorRegistry()),
     }
+    if student is not None:
+        engines["student_alone"] = InferenceEngine.from_artifact(student, replace(base, cascade=False), CollectorRegistry())
+        engines["student_cascade"] = InferenceEngine.from_artifact(student, replace(base, cascade=True), CollectorRegistry())
     contenders = [Contender("naive", naive_score)] + [Contender(name, engine.score) for name, engine in engines.items()]
     await naive_score(naive_texts[:2])
     for engine in engines.values():
@@ -137,7 +143,11 @@ def run_stream_benchmark(args: argparse.Namespace, artifact: Any) -> dict[str, A
     from abusewatch.offline.bench.common import command_line, machine_description
     from abusewatch.offline.first_pass import dev_pool, halves, operating_points
     from abusewatch.scoring.inference.cascade import FirstPass
+    from abusewatch.scoring.model.artifact import load_artifact
 
+    student = load_artifact(args.student_dir) if args.student_dir else None
+    if student is not None and tuple(student.labels) != tuple(artifact.labels):
+        raise SystemExit(f"--student-dir labels {student.labels} differ from the model's {artifact.labels}")
     _, pool = dev_pool(args.datasets_dir)
     _, held_out = halves(pool)
     labels = tuple(artifact.labels)
@@ -146,14 +156,23 @@ def run_stream_benchmark(args: argparse.Namespace, artifact: Any) -> dict[str, A
     results = []
     for rate in [float(value) for value in args.stream_rates.split(",")]:
         texts, targets, mask = stream_posts(held_out, rate, args.stream_posts)
-        measured = asyncio.run(measure_rate(args, artifact, texts))
+        measured = asyncio.run(measure_rate(args, artifact, student, texts))
         scores = measured.pop("scores")
-        measured["quality"] = quality(scores["transformer_alone"], scores["cascade"], targets, mask, labels, points)
+        measured["quality"] = {
+            name: quality(scores["transformer_alone"], contender, targets, mask, labels, points)
+            for name, contender in scores.items()
+            if name != "transformer_alone"
+        }
         results.append({"abusive_rate": rate, "posts": len(texts), **measured})
     return {
         "machine": machine_description(),
         "command": command_line(),
         "model": {"name": artifact.name, "version": artifact.version},
+        "student": (
+            {"name": student.name, "version": student.version, "layers": student.network.encoder.config.num_hidden_layers}
+            if student is not None
+            else None
+        ),
         "first_pass": {**first_pass.info, "skip_below": first_pass.skip_below},
         "held_out_pool_posts": len(held_out.texts),
         "repeats": args.repeats,
@@ -166,6 +185,9 @@ def print_stream_report(report: dict[str, Any]) -> None:
     print(f"machine: {report['machine']}")
     print(f"model: {report['model']['name']} {report['model']['version']}; first pass {report['first_pass']['name']} "
           f"{report['first_pass']['version']}; stream from {report['held_out_pool_posts']} held-out dev posts")
+    if report.get("student"):
+        student = report["student"]
+        print(f"student: {student['name']} {student['version']} ({student['layers']} layers)")
     for result in report["rates"]:
         print(f"\nabusive rate {result['abusive_rate']:.0%}, {result['posts']} posts; "
               f"cascade sends {result['transformer_share']:.1%} to the transformer")
@@ -175,9 +197,12 @@ def print_stream_report(report: dict[str, Any]) -> None:
             runs = ", ".join(f"{value:.0f}" for value in row["runs_posts_per_s"])
             print(f"  {name:<18} {row['posts_per_s']:>8.1f} {row['ratio_to_naive']:>8.1f} {latency['p50_ms']:>7.1f} "
                   f"{latency['p99_ms']:>7.1f} {latency['offered_rate']:>7.0f}  {runs}")
-        print(f"  {'label':<18} {'op pt':>6} {'flagged TF':>10} {'cascade':>8} {'lost':>5} {'extra':>5} {'F1 TF':>6} {'F1 casc':>7}")
-        for row in result["quality"]:
-            f1_alone = f"{row['macro_f1_transformer_alone'] * 100:.1f}" if "macro_f1_transformer_alone" in row else "-"
-            f1_cascade = f"{row['macro_f1_with_cascade'] * 100:.1f}" if "macro_f1_with_cascade" in row else "-"
-            print(f"  {row['label']:<18} {row['operating_point']:>6.3f} {row['flagged_transformer_alone']:>10} "
-                  f"{row['flagged_with_cascade']:>8} {row['lost_flags']:>5} {row['extra_flags']:>5} {f1_alone:>6} {f1_cascade:>7}")
+        for name, rows in result["quality"].items():
+            print(f"  {name + ' vs the transformer alone':<40} {'op pt':>6} {'flagged TF':>10} {'flagged':>8} {'lost':>5} "
+                  f"{'extra':>5} {'F1 TF':>6} {'F1':>6}")
+            for row in rows:
+                f1_alone = f"{row['macro_f1_transformer_alone'] * 100:.1f}" if "macro_f1_transformer_alone" in row else "-"
+                f1_contender = f"{row['macro_f1_contender'] * 100:.1f}" if "macro_f1_contender" in row else "-"
+                print(f"  {row['label']:<40} {row['operating_point']:>6.3f} {row['flagged_transformer_alone']:>10} "
+                      f"{row['flagged_by_contender']:>8} {row['lost_flags']:>5} {row['extra_flags']:>5} {f1_alone:>6} "
+                      f"{f1_contender:>6}")

@@ -79,3 +79,17 @@ def test_training_datasets_come_from_the_recipe_and_unknown_stays_unknown():
     assert training_datasets(SimpleNamespace(metadata={})) is None
     continued = {"recipe": {"hyperparameters": {"datasets": "trac1_en"}, "initialised_from": recipe}}
     assert training_datasets(SimpleNamespace(metadata=continued)) == {"olid", "edos", "trac1_en"}
+
+
+def test_rule_layer_report_measures_the_layer_the_model_and_either():
+    from abusewatch.offline.evaluate_model import rule_layer_report
+
+    texts = ["I know where you live and I will burn your house down tonight", "see you at the gym tonight",
+             "great article, thanks", "you will regret this"]
+    truth = np.array([True, False, False, True])
+    model_flags = np.array([False, False, False, True])
+    report = rule_layer_report("threat", texts, truth, model_flags, ["veiled", "sports", "news", "plain"])
+    assert report["rule"] == {"precision": 1.0, "recall": 0.5, "false_positive_rate": 0.0}
+    assert report["model"]["recall"] == 0.5
+    assert report["both"]["recall"] == 1.0
+    assert report["per_family"]["veiled"] == {"rule": 1.0, "model": 0.0}

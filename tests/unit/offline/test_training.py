@@ -11,6 +11,8 @@ import torch
 from abusewatch.scoring.labels import LABELS
 from abusewatch.offline.data import LabelledTexts, drop_negatives
 from abusewatch.offline.train import (
+    distillation_loss,
+    kept_layers,
     length_grouped_batches,
     masked_bce,
     parse_dataset_weights,
@@ -18,6 +20,7 @@ from abusewatch.offline.train import (
     sampling_probabilities,
     schedule_factor,
     training_progress,
+    truncate_encoder,
 )
 
 
@@ -104,3 +107,42 @@ def test_schedule_warms_up_decays_to_zero_and_follows_the_time_budget():
     assert training_progress(10, 100, elapsed_s=30, budget_s=60) == pytest.approx(0.5)
     assert training_progress(80, 100, elapsed_s=30, budget_s=60) == pytest.approx(0.8)
     assert training_progress(10, 100, elapsed_s=1e6, budget_s=None) == pytest.approx(0.1)
+
+
+def test_a_student_keeps_evenly_spaced_layers_with_the_first_and_the_last():
+    assert kept_layers(6, 3) == [0, 2, 5]
+    assert kept_layers(6, 2) == [0, 5]
+    assert kept_layers(6, 1) == [5]
+    assert kept_layers(6, 6) == [0, 1, 2, 3, 4, 5]
+    with pytest.raises(ValueError):
+        kept_layers(6, 7)
+    with pytest.raises(ValueError):
+        kept_layers(6, 0)
+
+
+def test_a_truncated_encoder_is_the_parent_s_kept_layers_and_saves_as_the_smaller_network(tmp_path):
+    from abusewatch.scoring.model.artifact import load_artifact, save_artifact
+    from abusewatch.scoring.model.network import AbuseClassifier
+
+    parent = load_artifact()
+    layers_before = list(parent.network.encoder.encoder.layer)
+    kept = truncate_encoder(parent.network, 3)
+    assert [parent.network.encoder.encoder.layer[i] is layers_before[k] for i, k in enumerate(kept)] == [True] * 3
+    save_artifact(parent, tmp_path / "student")
+    student = load_artifact(tmp_path / "student")
+    assert isinstance(student.network, AbuseClassifier)
+    assert student.network.encoder.config.num_hidden_layers == 3
+    assert len(student.network.encoder.encoder.layer) == 3
+    ids = torch.tensor([[101, 7592, 2088, 102]])
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        before = parent.network.eval()(ids, mask)
+        after = student.network.eval()(ids, mask)
+    assert torch.allclose(before, after, atol=0.05)  # the same weights, stored in bf16
+
+
+def test_distillation_loss_is_smallest_at_the_teacher_s_probabilities():
+    teacher = torch.tensor([[0.9, 0.1, 0.5]])
+    at_teacher = distillation_loss(torch.logit(teacher), teacher)
+    elsewhere = distillation_loss(torch.logit(torch.tensor([[0.6, 0.3, 0.5]])), teacher)
+    assert at_teacher.item() < elsewhere.item()
