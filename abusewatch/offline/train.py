@@ -5,6 +5,10 @@ annotates (masked BCE). Datasets are sampled in proportion to size**sampling_pow
 datasets (the threat and harassment ones) are seen often enough. After training, dev logits
 calibrate each label (Platt scaling) and set per-label thresholds for a precision target; all of
 it, with the recipe and dev metrics, is written to the artifact's abusewatch.json.
+
+A smaller student: `--student-layers N` keeps N of the `--init-from` network's encoder layers, and
+`--distill-from TEACHER` adds the teacher's calibrated scores on the training texts as soft targets
+for every label (docs/benchmarks.md, "A distilled 3-layer student").
 """
 
 from __future__ import annotations
@@ -165,8 +169,8 @@ def parse_label_lists(text: str) -> dict[str, list[str]]:
 
 
 def kept_layers(total: int, keep: int) -> list[int]:
-    """`keep` of `total` layer indices, evenly spaced with the first and the last always kept: the
-    head was trained on the last layer's output and the first builds on the embeddings."""
+    """`keep` of `total` layer indices, evenly spaced, the last always kept (the head was trained on
+    its output) and the first too when keep > 1 (it builds on the embeddings)."""
     if not 1 <= keep <= total:
         raise ValueError(f"cannot keep {keep} of {total} layers")
     if keep == 1:
@@ -286,6 +290,8 @@ def run(args: argparse.Namespace) -> int:
 
     datasets_dir = args.datasets_dir or data.default_datasets_dir()
     train_names = [name.strip() for name in args.datasets.split(",") if name.strip()]
+    if not 0.0 <= args.distill_weight <= 1.0:
+        raise SystemExit(f"--distill-weight must be within [0, 1], got {args.distill_weight}")
     unknown = [name for name in train_names if name not in data.DATASETS or not data.DATASETS[name].train]
     unknown += [name for name in [*args.dataset_weights, *args.drop_negatives] if name not in train_names]
     if unknown:
