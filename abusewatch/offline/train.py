@@ -168,6 +168,16 @@ def parse_label_lists(text: str) -> dict[str, list[str]]:
     return lists
 
 
+def load_with_our_labels(path: Path):
+    """The artifact at `path` (a parent or a teacher), refused unless it scores `LABELS` in order."""
+    from abusewatch.scoring.model.artifact import load_artifact
+
+    artifact = load_artifact(path)
+    if artifact.labels != LABELS:
+        raise SystemExit(f"{path}: labels {artifact.labels} differ from {LABELS}")
+    return artifact
+
+
 def kept_layers(total: int, keep: int) -> list[int]:
     """`keep` of `total` layer indices, evenly spaced, the last always kept (the head was trained on
     its output) and the first too when keep > 1 (it builds on the embeddings)."""
@@ -271,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
 
     from abusewatch.common.config import load
     from abusewatch.offline import data
-    from abusewatch.scoring.model.artifact import ModelArtifact, load_artifact, save_artifact
+    from abusewatch.scoring.model.artifact import ModelArtifact, save_artifact
     from abusewatch.offline.evaluate_model import calibrate_and_measure, training_datasets
     from abusewatch.scoring.model.network import AbuseClassifier, pretrained_encoder_dir
     from abusewatch.scoring.model.scoring import autocast, bf16_pays, encode, pad_batch, pick_device
@@ -309,9 +319,7 @@ def run(args: argparse.Namespace) -> int:
     parent, student_layers, teacher = None, None, None
     if args.init_from is not None:
         # Weights come back upcast from the parent's bf16 file; its recipe is kept in ours.
-        parent = load_artifact(args.init_from)
-        if parent.labels != LABELS:
-            raise SystemExit(f"{args.init_from}: labels {parent.labels} differ from {LABELS}")
+        parent = load_with_our_labels(args.init_from)
         tokenizer, network = parent.tokenizer, parent.network
         if args.student_layers is not None:
             parent_layers = network.encoder.config.num_hidden_layers
@@ -355,9 +363,7 @@ def run(args: argparse.Namespace) -> int:
     if args.distill_from is not None:
         from abusewatch.offline.first_pass import DEFAULT_CACHE, teacher_scores
 
-        teacher = load_artifact(args.distill_from)
-        if teacher.labels != LABELS:
-            raise SystemExit(f"{args.distill_from}: labels {teacher.labels} differ from {LABELS}")
+        teacher = load_with_our_labels(args.distill_from)
         soft_all = torch.from_numpy(teacher_scores(teacher, training.texts, args.cache_dir or DEFAULT_CACHE, "train"))
         del teacher.network  # only its scores are needed from here on
 
