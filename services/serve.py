@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 from typing import NoReturn
@@ -43,6 +44,16 @@ def check_resources(role: str) -> None:
                           "ABUSEWATCH_POLICY_FILE", "policy file")
 
 
+def tune_garbage_collector(gen0_threshold: int) -> None:
+    """Collect the youngest generation every gen0_threshold allocations (0: CPython's default) and
+    freeze what exists now (modules, the app, its settings) out of every later collection: the
+    services' garbage is short-lived per-message dicts, and a full collection walks everything."""
+    if gen0_threshold:
+        gc.set_threshold(gen0_threshold, *gc.get_threshold()[1:])
+    gc.collect()
+    gc.freeze()
+
+
 def serve(role: str) -> int:
     from abusewatch.common import resources
 
@@ -62,6 +73,7 @@ def serve(role: str) -> int:
 
     ctx = ServiceContext.from_env(role)
     app = importlib.import_module(STREAM_ROLES[role]).build(ctx)
+    tune_garbage_collector(ctx.service.gc_gen0_threshold)
     worker = BoundedWorker(
         app, ShutdownDeadline(role, ctx.service.shutdown_timeout_s),
         loglevel=logging.getLevelName(logging.getLogger().level), override_logging=False,

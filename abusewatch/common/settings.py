@@ -119,6 +119,19 @@ class ServiceSettings:
         "commit offsets); past it the service exits at once with code 75, and what it had not committed is "
         "re-read by its successor. Keep it below the orchestrator's grace period (Kubernetes: 30 s).",
     )
+    gc_gen0_threshold: int = setting(
+        "ABUSEWATCH_GC_GEN0_THRESHOLD",
+        50_000,
+        "Allocations between collections of the garbage collector's youngest generation in the stream "
+        "services (classifier, detector, actions; CPython's default is 700; 0 keeps it). They allocate a few "
+        "dicts per message and hold large long-lived state, so at the default the collector took about a "
+        "sixth of the detector's CPU (docs/benchmarks.md). What is loaded at startup is frozen out of "
+        "collections too.",
+    )
+
+    def __post_init__(self) -> None:
+        if self.gc_gen0_threshold < 0:
+            raise ConfigError(f"ABUSEWATCH_GC_GEN0_THRESHOLD must be 0 or more, got {self.gc_gen0_threshold}")
 
 
 @settings_class

@@ -19,6 +19,7 @@ header, for partitions that got no posts in a while (abusewatch.detection.waterm
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
@@ -34,6 +35,7 @@ FRONTIER_HEADER = "abusewatch-frontier"
 MAX_SOURCE_PARTITIONS = 100_000
 
 
+@functools.lru_cache(maxsize=1 << 16)  # busy targets recur; murmur2 is pure Python
 def partition_for(target: str, partitions: int) -> int:
     """Kafka's default partitioner (murmur2 of the key, sign bit cleared, modulo partitions)."""
     return (murmur2(target.encode()) & 0x7FFFFFFF) % partitions

@@ -85,7 +85,10 @@ def error_location(error: jsonschema_rs.ValidationError) -> str:
 
 def validate(topic: str, message: dict[str, Any]) -> None:
     """Raise ContractError naming the first violation (used on outputs and in tests)."""
-    error = next(validator_for(topic).iter_errors(message), None)
+    validator = validator_for(topic)
+    if validator.is_valid(message):  # the common case, without building an error iterator
+        return
+    error = next(validator.iter_errors(message), None)
     if error is not None:
         raise ContractError(f"{topic}: {error_location(error)}: {error.message}")
 

@@ -1,13 +1,15 @@
 """Compare detector settings on one stream: `python -m abusewatch.offline.compare_settings
-FILE --setting NAME --values A,B[,...]` replays FILE (post-scores/v1 JSONL, with its truth.jsonl
+FILE --setting NAME --values A,B[,...] [--separator ';']` replays FILE (post-scores/v1 JSONL, with its truth.jsonl
 beside it) once per value, in one process on the same decoded messages, and prints one JSON line
-per value: false campaigns, recall and delay, and per episode kind what was found or alerted."""
+per value: false campaigns, recall and delay, and per episode kind what was found or alerted. Every
+other setting is read from the environment, as the detector service reads it."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 from abusewatch.common import config
@@ -26,7 +28,7 @@ def compare(stream: Path, truth_path: Path, setting: str, values: list[str], sla
     benign, crowd = scan_truth(stream, truth, slack_s)
     rows = []
     for value in values:
-        settings = config.load(DetectorSettings, env={env: value})
+        settings = config.load(DetectorSettings, env={**os.environ, env: value})
         result = replay(iter(messages), settings)
         evaluation = score_alerts(result.alerts, truth, benign, slack_s, crowd)
         rows.append({
@@ -38,6 +40,7 @@ def compare(stream: Path, truth_path: Path, setting: str, values: list[str], sla
             "delay_s_median": evaluation["delay_s_median"],
             "delay_s_p95": evaluation["delay_s_p95"],
             "delay_posts_median": evaluation["delay_posts_median"],
+            "bursts": evaluation["bursts"],
             "per_kind": {
                 name: {key: row[key] for key in ("detected", "episodes", "delay_s_median", "delay_s_p95",
                                                  "delay_posts_median", "episodes_alerted") if key in row}
@@ -53,9 +56,13 @@ def main() -> int:
     parser.add_argument("file", type=Path)
     parser.add_argument("--truth", type=Path, help="ground truth JSONL (default: truth.jsonl beside FILE)")
     parser.add_argument("--setting", required=True, help="a DetectorSettings field, e.g. max_uncoordinated_share_p")
-    parser.add_argument("--values", required=True, help="comma-separated values, the current default among them")
+    parser.add_argument("--values", required=True, help="values split by --separator, the current default among them")
+    parser.add_argument("--separator", default=",",
+                        help="what splits --values (default ','; use ';' for a per-window setting such as "
+                             "coordinated_min_abusive_posts, whose values are comma-separated lists)")
     args = parser.parse_args()
-    for row in compare(args.file, args.truth or args.file.parent / "truth.jsonl", args.setting, args.values.split(",")):
+    values = args.values.split(args.separator)
+    for row in compare(args.file, args.truth or args.file.parent / "truth.jsonl", args.setting, values):
         print(json.dumps(row))
     return 0
 

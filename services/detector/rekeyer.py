@@ -37,7 +37,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from mode import Service
 
 from abusewatch.ingest.contract import Rejection, event_time_rejection, parse_time, utcnow, validate_message
-from abusewatch.detection.features import epoch_seconds, fan_out
+from abusewatch.detection.features import fan_out
 from abusewatch.detection.rekey import FRONTIER_HEADER, collect_released, encode_frontier, pack, with_frontier
 from abusewatch.detection.watermark import EventTimeMerge
 from abusewatch.services.common import (
@@ -143,13 +143,14 @@ class PostScoresRekeyer(Service):
             posts += len(records)
             taken = []
             for record in records:
-                message = self._validated(record.value, wall_clock)
-                if isinstance(message, Rejection):
-                    await self.dead_letters.send(message, key=record.key, value=record.value, topic=tp.topic,
+                validated = self._validated(record.value, wall_clock)
+                if isinstance(validated, Rejection):
+                    await self.dead_letters.send(validated, key=record.key, value=record.value, topic=tp.topic,
                                                  partition=tp.partition, offset=record.offset)
                     taken.append((None, (record.offset, [], None)))  # its offset still moves on with its neighbours
                     continue
-                taken.append((epoch_seconds(message["post"]["created_at"]),
+                message, event_ts = validated
+                taken.append((event_ts,
                               (record.offset, fan_out(message, self.ingest.max_targets),
                                traceparent(record.headers) if traced else None)))
             self._merge.add(tp, taken, now)
@@ -193,16 +194,16 @@ class PostScoresRekeyer(Service):
                 self._told[partition] = frontier
         self._markers_sent_at = now
 
-    def _validated(self, raw: bytes | None, now: float) -> dict[str, Any] | Rejection:
+    def _validated(self, raw: bytes | None, now: float) -> tuple[dict[str, Any], float] | Rejection:
         """A post-scores message from any producer is untrusted: schema, timestamps, and no event time
-        from the future (it would move the detector's watermark)."""
+        from the future (it would move the detector's watermark). The message and its event time."""
         message = validate_message("post-scores", raw)
         if isinstance(message, Rejection):
             return message
-        return event_time_rejection(
-            parse_time(message["post"]["created_at"]), now=now, max_ahead_s=self.ingest.max_ahead_s,
-            post_id=message["post_id"],
-        ) or message
+        created_at = parse_time(message["post"]["created_at"])
+        rejection = event_time_rejection(created_at, now=now, max_ahead_s=self.ingest.max_ahead_s,
+                                         post_id=message["post_id"])
+        return rejection or (message, created_at.timestamp())
 
     async def _send_dead_letter(self, *, key: bytes | None, value: bytes) -> None:
         # Awaited to the broker's acknowledgement: a dead letter is rare, and its failure must surface
