@@ -451,15 +451,15 @@ class PileOnDetector:
         return (stats.abusive_target_posts + s.expected_abusive_share * prior) / (seen + prior)
 
     def platform_new_account_share(self) -> float:
-        """The share of abusive posts (hostile replies left out: they count only from new accounts)
-        from new accounts, over every such post this detector has seen, with the configured share
+        """The share of abusive posts from new accounts (hostile replies included: they count only
+        from new accounts), over every abusive post this detector has seen, with the configured share
         counted as expected_abusive_share_prior_posts posts before them."""
         s, stats = self.settings, self.stats
-        explicit = stats.abusive_target_posts - stats.hostile_reply_target_posts
         prior = s.expected_abusive_share_prior_posts
-        if explicit + prior <= 0:
+        if stats.abusive_target_posts + prior <= 0:
             return s.expected_new_account_share
-        return (stats.new_account_explicit_target_posts + s.expected_new_account_share * prior) / (explicit + prior)
+        young = stats.new_account_explicit_target_posts + stats.hostile_reply_target_posts
+        return (young + s.expected_new_account_share * prior) / (stats.abusive_target_posts + prior)
 
     def _may_trigger(self, state: TargetState, size_s: int, min_posts: int) -> bool:
         """Cheap necessary conditions (post count and the lowest share) before the full stats,
@@ -662,24 +662,26 @@ class PileOnDetector:
         ]
 
     def _young_crowd_reason(self, stats: WindowStats) -> str:
-        """A reason when the window's abusive posts (hostile replies left out) come from new accounts
-        far more often than the platform's abusive posts do, and make up a share of the window's
-        posts far above the platform's flag rate (two binomial tests, each at max_young_crowd_p);
-        else ''."""
+        """A reason when the window's abusive posts come from new accounts far more often than the
+        platform's abusive posts do, and make up a share of the window's posts far above the
+        platform's flag rate (two binomial tests, each at max_young_crowd_p); else ''. Hostile
+        replies (a crowd of them: _window_stats leaves a lone one out) count as from new accounts
+        here and in the platform's share alike: they are rare among the platform's abusive posts,
+        so 3 of them beside 1 new account's insult are a young crowd, as 4 insults would be."""
         s = self.settings
-        explicit = stats.abusive_posts - stats.hostile_replies
-        if explicit <= 0:
+        if stats.abusive_posts <= 0:
             return ""
+        young = stats.explicit_new_accounts + stats.hostile_replies
         new_share = self.platform_new_account_share()
-        young_p = binomial_upper_tail(stats.explicit_new_accounts, explicit, new_share)
+        young_p = binomial_upper_tail(young, stats.abusive_posts, new_share)
         if young_p > s.max_young_crowd_p:
             return ""
         flag_share = self.platform_abusive_share()
         share_p = binomial_upper_tail(stats.counted_abusive_posts, stats.total_posts, flag_share)
         if share_p > s.max_young_crowd_p:
             return ""
-        return (f"young_crowd_p={young_p:.1e}<={s.max_young_crowd_p:.0e} (binomial: {stats.explicit_new_accounts} of "
-                f"{explicit} abusive posts from new accounts, platform share {new_share:.3f}), "
+        return (f"young_crowd_p={young_p:.1e}<={s.max_young_crowd_p:.0e} (binomial: {young} of "
+                f"{stats.abusive_posts} abusive posts from new accounts, platform share {new_share:.3f}), "
                 f"share_p={share_p:.1e}<={s.max_young_crowd_p:.0e} (binomial: {stats.counted_abusive_posts} of "
                 f"{stats.total_posts} posts abusive, platform share {flag_share:.3f})")
 

@@ -132,7 +132,7 @@ class DetectorSettings:
     expected_new_account_share: float = setting(
         "ABUSEWATCH_DETECTOR_EXPECTED_NEW_ACCOUNT_SHARE",
         0.1,
-        "Share of the platform's abusive posts (hostile replies left out) written by new accounts, before the "
+        "Share of the platform's abusive posts (hostile replies included) written by new accounts, before the "
         "detector has seen any: the prior of the share it measures, counted as "
         "ABUSEWATCH_DETECTOR_EXPECTED_ABUSIVE_SHARE_PRIOR_POSTS posts. The young-crowd test of the lower "
         "floors compares with the measured share.",
@@ -142,8 +142,8 @@ class DetectorSettings:
         0.01,
         "A window below the ordinary floors reaches the coordinated ones (near-duplicates and repeat "
         "campaigners aside) only when it is a young crowd beyond chance, two binomial tests each at most this: "
-        "the chance of at least that many of its abusive posts from new accounts, at the platform's measured "
-        "share of them, and of at least that many abusive posts among all the window's posts, at the platform's "
+        "the chance of at least that many of its abusive posts from new accounts (a crowd's hostile replies "
+        "included), at the platform's measured share of them, and of at least that many abusive posts among all the window's posts, at the platform's "
         "measured flag rate. Together about as unlikely as ABUSEWATCH_DETECTOR_MAX_UNCOORDINATED_SHARE_P. A "
         "fixed share cannot tell 2 of 4 from new accounts (ordinary at a viral account) from 40 of 80.",
     )

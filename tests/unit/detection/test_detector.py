@@ -634,6 +634,35 @@ def test_a_crowd_of_new_strangers_without_hostility_stays_quiet():
     assert run(detector(), welcomes) == []
 
 
+def test_a_young_crowd_of_hostile_replies_and_one_insult_reaches_the_coordinated_floor():
+    # 4 abusive posts in a minute from 4 new strangers: 3 clean hostile replies and 1 insult. Hostile
+    # replies count as from new accounts in the young-crowd test (and in the platform's share, where
+    # they are rare), so this is the 4-of-4 young crowd that 4 insults would be.
+    def minute(insult_from_new_account):
+        stream = Stream()
+        return ([hostile_reply(stream, "victim", f"crowd{i}", i * 5.0) for i in range(3)]
+                + [stream.post("victim", "troll", 15.0, new_account=insult_from_new_account)])
+
+    opened = [a for a in run(detector(), minute(True)) if a["status"] == "opened"]
+    assert len(opened) == 1, "4 of 4 from new accounts: a young crowd"
+    assert any("(binomial: 4 of 4 abusive posts from new accounts" in r for r in opened[0]["reasons"]), opened[0]["reasons"]
+    assert "distinct_authors=4>=4 (coordinated crowd)" in opened[0]["reasons"]
+    # 3 of 4 from new accounts (the insult from an old account) is still beyond chance at the prior share
+    assert [a["status"] for a in run(detector(), minute(False))][:1] == ["opened"]
+    # and held to the ordinary floor when young crowds are not accepted at all
+    assert run(detector(max_young_crowd_p=1e-9), minute(True)) == []
+
+
+def test_a_friendly_flood_with_a_few_hostile_false_positives_stays_quiet():
+    # New accounts greeting a celebrity, four of whose replies the hostility layer misreads: a young
+    # crowd, but 4 flagged of 80 replies in the minute is an ordinary share, so no campaign.
+    stream = Stream()
+    welcomes = [stream.post("celebrity", f"fan{i}", i * 0.75, abusive=False, text="welcome to the app!")
+                for i in range(80)]
+    hostile = [hostile_reply(stream, "celebrity", f"misread{i}", 10.0 + i * 10.0) for i in range(4)]
+    assert run(detector(), sorted(welcomes + hostile, key=lambda m: m["post"]["created_at"])) == []
+
+
 def test_hostile_replies_count_only_from_a_crowd_of_their_authors():
     def minute(hostile_authors):
         stream = Stream()
