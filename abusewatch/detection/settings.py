@@ -143,8 +143,8 @@ class DetectorSettings:
         "A window below the ordinary floors reaches the coordinated ones (near-duplicates and repeat "
         "campaigners aside) only when it is a young crowd beyond chance, two binomial tests each at most this: "
         "the chance of at least that many of its abusive posts from new accounts (a crowd's hostile replies "
-        "included), at the platform's measured share of them, and of at least that many abusive posts among all the window's posts, at the platform's "
-        "measured flag rate. Together about as unlikely as ABUSEWATCH_DETECTOR_MAX_UNCOORDINATED_SHARE_P. A "
+        "included), at the platform's measured share of them, and of at least that many abusive posts among "
+        "all the window's posts, at the platform's measured flag rate. Together about as unlikely as ABUSEWATCH_DETECTOR_MAX_UNCOORDINATED_SHARE_P. A "
         "fixed share cannot tell 2 of 4 from new accounts (ordinary at a viral account) from 40 of 80.",
     )
     expected_abusive_share_prior_posts: int = setting(
