@@ -50,7 +50,7 @@ class DetectorStats:
     target_posts: int = 0
     abusive_target_posts: int = 0
     hostile_reply_target_posts: int = 0  # of the abusive ones, counted as hostile replies
-    new_account_explicit_target_posts: int = 0  # of the abusive ones that are not hostile replies, from new accounts
+    new_account_target_posts: int = 0  # of the abusive ones, from new accounts (every hostile reply is one)
     unscored_target_posts: int = 0  # language not supported by the model: neither abusive nor benign
     late_dropped: int = 0
     duplicates_dropped: int = 0
@@ -69,7 +69,7 @@ class WindowStats:
     authors: tuple[str, ...]  # distinct authors of abusive posts, first seen first
     new_account_share: float
     explicit_new_account_share: float  # over the abusive posts that are not hostile replies
-    explicit_new_accounts: int  # abusive posts that are not hostile replies, from new accounts
+    new_accounts: int  # abusive posts from new accounts (every hostile reply is one)
     non_follower_share: float
     near_duplicate_share: float
     repeat_author_share: float
@@ -282,8 +282,8 @@ class PileOnDetector:
             stats.abusive_target_posts += 1
             stats.hostile_reply_target_posts += post.hostile_reply
             alerts = self._on_abusive(target, state, post, follows)
-            if not post.hostile_reply and post.new_account(self._new_account_s):
-                stats.new_account_explicit_target_posts += 1
+            if post.new_account(self._new_account_s):
+                stats.new_account_target_posts += 1
         self.store.put(target, state)
         return alerts
 
@@ -458,8 +458,8 @@ class PileOnDetector:
         prior = s.expected_abusive_share_prior_posts
         if stats.abusive_target_posts + prior <= 0:
             return s.expected_new_account_share
-        young = stats.new_account_explicit_target_posts + stats.hostile_reply_target_posts
-        return (young + s.expected_new_account_share * prior) / (stats.abusive_target_posts + prior)
+        return ((stats.new_account_target_posts + s.expected_new_account_share * prior)
+                / (stats.abusive_target_posts + prior))
 
     def _may_trigger(self, state: TargetState, size_s: int, min_posts: int) -> bool:
         """Cheap necessary conditions (post count and the lowest share) before the full stats,
@@ -557,7 +557,7 @@ class PileOnDetector:
             # A hostile reply counts only from a new account, so the posts it let in say nothing
             # about coordination: the coordination test takes the share over the other abusive posts.
             explicit_new_account_share=(new_accounts - hostile) / others if others else 0.0,
-            explicit_new_accounts=new_accounts - hostile,
+            new_accounts=new_accounts,
             non_follower_share=_non_follower_share(evidence),
             near_duplicate_share=near_dups / others if others else 0.0,
             repeat_author_share=repeat / len(per_author) if per_author else 0.0,
@@ -671,16 +671,15 @@ class PileOnDetector:
         s = self.settings
         if stats.abusive_posts <= 0:
             return ""
-        young = stats.explicit_new_accounts + stats.hostile_replies
         new_share = self.platform_new_account_share()
-        young_p = binomial_upper_tail(young, stats.abusive_posts, new_share)
+        young_p = binomial_upper_tail(stats.new_accounts, stats.abusive_posts, new_share)
         if young_p > s.max_young_crowd_p:
             return ""
         flag_share = self.platform_abusive_share()
         share_p = binomial_upper_tail(stats.counted_abusive_posts, stats.total_posts, flag_share)
         if share_p > s.max_young_crowd_p:
             return ""
-        return (f"young_crowd_p={young_p:.1e}<={s.max_young_crowd_p:.0e} (binomial: {young} of "
+        return (f"young_crowd_p={young_p:.1e}<={s.max_young_crowd_p:.0e} (binomial: {stats.new_accounts} of "
                 f"{stats.abusive_posts} abusive posts from new accounts, platform share {new_share:.3f}), "
                 f"share_p={share_p:.1e}<={s.max_young_crowd_p:.0e} (binomial: {stats.counted_abusive_posts} of "
                 f"{stats.total_posts} posts abusive, platform share {flag_share:.3f})")
