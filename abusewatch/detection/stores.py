@@ -7,7 +7,7 @@ implementation used by replay, benchmarks and tests (the Faust service adapts a 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Protocol
 
 from abusewatch.detection.state import TargetState
@@ -22,6 +22,19 @@ class StateStore(Protocol):
         """Forget targets whose newest event is older than cutoff_ts and that have no open
         campaign; return their ids."""
         ...
+
+
+def stale_targets(states: Iterable[tuple[str, TargetState]], cutoff_ts: float) -> tuple[list[str], list[str]]:
+    """(target, state) pairs in least-recently-updated order, walked up to the first updated at or
+    after cutoff_ts (posts come in event-time order, so the rest are recent too): the targets to
+    forget, and the stale ones with an open campaign, which stay (moved behind the recent ones)."""
+    forget: list[str] = []
+    with_campaign: list[str] = []
+    for target, state in states:
+        if state.newest_ts >= cutoff_ts:
+            break
+        (forget if state.campaign is None else with_campaign).append(target)
+    return forget, with_campaign
 
 
 class TargetStates:
@@ -43,20 +56,12 @@ class TargetStates:
         states[target] = state
 
     def expire(self, cutoff_ts: float) -> list[str]:
-        expired: list[str] = []
-        with_campaign: list[tuple[str, TargetState]] = []
         states = self._states
-        for target, state in states.items():
-            if state.newest_ts >= cutoff_ts:
-                break
-            if state.campaign is None:
-                expired.append(target)
-            else:
-                with_campaign.append((target, state))
+        expired, with_campaign = stale_targets(states.items(), cutoff_ts)
         for target in expired:
             del states[target]
-        for target, state in with_campaign:  # still open: move behind the recent ones
-            self.put(target, state)
+        for target in with_campaign:  # still open: move behind the recent ones
+            self.put(target, states[target])
         return expired
 
     def items(self):

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from abusewatch.detection.state import TargetState
+from abusewatch.detection.stores import stale_targets
 
 
 class TableStateStore:
@@ -74,17 +75,13 @@ class TableStateStore:
     def expire(self, cutoff_ts: float, partition: int | None = None) -> list[str]:
         """Forget cached targets (of `partition`, if given) older than cutoff_ts with no open campaign.
         The cache is in least-recently-used order and posts arrive in event-time order, so the walk
-        stops at the partition's first recent target, as TargetStates' does, instead of visiting
-        every cached target once per partition per sweep. Open campaigns move behind the recent ones."""
-        expired: list[str] = []
-        with_campaign: list[str] = []
+        (stale_targets, as for TargetStates) stops at the partition's first recent target instead of
+        visiting every cached target once per partition per sweep. Open campaigns move behind."""
         partition_of = self._partition_of
-        for target, state in self._cache.items():
-            if partition is not None and partition_of.get(target) != partition:
-                continue
-            if state.newest_ts >= cutoff_ts:
-                break
-            (expired if state.campaign is None else with_campaign).append(target)
+        cached = self._cache.items()
+        if partition is not None:
+            cached = ((t, s) for t, s in cached if partition_of.get(t) == partition)
+        expired, with_campaign = stale_targets(cached, cutoff_ts)
         for target in expired:
             del self._cache[target]
             self._dirty.discard(target)
