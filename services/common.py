@@ -217,6 +217,8 @@ def create_app(ctx: ServiceContext) -> faust.App:
         topic_allow_declare=False,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_linger=ctx.kafka.producer_linger_ms / 1000,
+        producer_max_batch_size=ctx.kafka.producer_batch_bytes(),
         # One record limit for every client (check_message_limits): larger sends fail at the client
         # instead of at the broker, and no partition can hold a record its consumers cannot fetch.
         producer_max_request_size=ctx.kafka.max_message_bytes,

@@ -34,6 +34,21 @@ class KafkaSettings:
         "Kafka answers as soon as a record is there, so this only paces idle polling; the embedded broker "
         "holds fetches for most of the wait, so each hop adds about half of it (docs/benchmarks.md).",
     )
+    producer_linger_ms: int = setting(
+        "ABUSEWATCH_KAFKA_PRODUCER_LINGER_MS",
+        10,
+        "How long the stream services' Faust producer waits to batch records for one partition (alerts, "
+        "post-scores, table changelogs) before sending them; 0 sends each at once, and the detector then makes "
+        "a produce request for nearly every state changelog record (docs/benchmarks.md). Adds at most this to "
+        "an alert's or a score's delivery.",
+    )
+    producer_max_batch_bytes: int = setting(
+        "ABUSEWATCH_KAFKA_PRODUCER_MAX_BATCH_BYTES",
+        262_144,
+        "Largest batch of records for one partition that the stream services' Faust producer sends in one "
+        "request (Faust's default is 16 KiB); a record larger than this goes in a batch of its own. Capped at "
+        "ABUSEWATCH_KAFKA_MAX_MESSAGE_BYTES, the largest request the producers send.",
+    )
     table_store: str = setting(
         "ABUSEWATCH_TABLE_STORE",
         "memory://",
@@ -50,6 +65,17 @@ class KafkaSettings:
         "broker's message.max.bytes (Apache Kafka's default is about 1 MiB; the embedded broker has no "
         "limit). Ingest and dead-letter limits must fit inside it (checked at startup).",
     )
+
+    def __post_init__(self) -> None:
+        if self.producer_linger_ms < 0:
+            raise ConfigError(f"ABUSEWATCH_KAFKA_PRODUCER_LINGER_MS must be 0 or more, got {self.producer_linger_ms}")
+        if self.producer_max_batch_bytes < 1:
+            raise ConfigError(
+                f"ABUSEWATCH_KAFKA_PRODUCER_MAX_BATCH_BYTES must be at least 1, got {self.producer_max_batch_bytes}")
+
+    def producer_batch_bytes(self) -> int:
+        """The producer batch size the services use: the setting, capped at one request."""
+        return min(self.producer_max_batch_bytes, self.max_message_bytes)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

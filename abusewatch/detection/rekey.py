@@ -27,6 +27,8 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
+from abusewatch.detection.features import fan_out
+
 
 TRACE_SEPARATOR = b"\t"
 FRONTIER_HEADER = "abusewatch-frontier"
@@ -41,14 +43,26 @@ def partition_for(target: str, partitions: int) -> int:
     return (murmur2(target.encode()) & 0x7FFFFFFF) % partitions
 
 
-def pack(copies: Iterable[tuple[str, dict[str, Any]]], partitions: int, max_record_bytes: int,
+def copies_to_pack(message: dict[str, Any], raw: bytes, max_targets: int | None) -> list[tuple[str, dict[str, Any] | bytes]]:
+    """`fan_out`'s (target, copy) pairs for a validated message and the bytes it came as. A post with
+    one target is its own copy, so it goes as those bytes and pack need not encode it again, unless
+    they hold pack's separators (a newline or tab, which JSON from other encoders may hold between
+    tokens)."""
+    targets = message["targets"]
+    if len(targets) == 1 and (max_targets is None or max_targets >= 1) and b"\n" not in raw and TRACE_SEPARATOR not in raw:
+        return [(targets[0], raw)]
+    return fan_out(message, max_targets)
+
+
+def pack(copies: Iterable[tuple[str, dict[str, Any] | bytes]], partitions: int, max_record_bytes: int,
          traceparents: Sequence[bytes | None] | None = None) -> list[tuple[int, bytes]]:
-    """(partition, packed record) pairs for (target, copy) pairs from `fan_out`, in order within a
-    partition. A record stays under max_record_bytes unless a single copy is larger (it goes alone).
-    `traceparents`, when given, is parallel to `copies`: the trace each copy continues, or None."""
+    """(partition, packed record) pairs for (target, copy) pairs from `copies_to_pack` (a copy is a
+    message, or its encoding without newline or tab), in order within a partition. A record stays
+    under max_record_bytes unless a single copy is larger (it goes alone). `traceparents`, when
+    given, is parallel to `copies`: the trace each copy continues, or None."""
     lines: dict[int, list[bytes]] = {}
     for index, (target, copy) in enumerate(copies):
-        line = orjson.dumps(copy)
+        line = copy if isinstance(copy, bytes) else orjson.dumps(copy)
         if traceparents is not None and traceparents[index]:
             line += TRACE_SEPARATOR + traceparents[index]
         lines.setdefault(partition_for(target, partitions), []).append(line)

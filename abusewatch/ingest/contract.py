@@ -48,7 +48,9 @@ def format_time(ts: datetime) -> str:
 
 def parse_time(value: str) -> datetime:
     """Parse an RFC 3339 timestamp; an offset is required (naive times are ambiguous)."""
-    ts = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    if value[-1:] == "z":  # Python 3.11's fromisoformat reads a "Z" suffix, but not a lowercase one
+        value = value[:-1] + "Z"
+    ts = datetime.fromisoformat(value)
     if ts.tzinfo is None:
         raise ValueError(f"timestamp {value!r} has no UTC offset")
     return ts
@@ -248,6 +250,13 @@ _TIMESTAMPS: dict[str, Any] = {
 def validate_message(topic: str, raw: bytes | None) -> dict[str, Any] | Rejection:
     """The validate step for every topic a service consumes besides posts: raw bytes -> a message
     that matches the topic's schema (timestamps parsed), or a Rejection. Never raises."""
+    validated = validate_message_times(topic, raw)
+    return validated if isinstance(validated, Rejection) else validated[0]
+
+
+def validate_message_times(topic: str, raw: bytes | None) -> tuple[dict[str, Any], list[datetime]] | Rejection:
+    """validate_message, with the timestamps it parsed, in the order _TIMESTAMPS lists them (a
+    post-scores message's event time, post.created_at, first), for a consumer that computes with them."""
     if raw is None:
         return Rejection("invalid_json", "message value is empty (null)")
     decoded = decode_object(raw)
@@ -260,11 +269,10 @@ def validate_message(topic: str, raw: bytes | None) -> dict[str, Any] | Rejectio
     except ContractError as exc:
         return Rejection("schema_violation", str(exc), post_id)
     try:
-        for timestamp in _TIMESTAMPS[topic](message):
-            parse_time(timestamp)
+        times = [parse_time(timestamp) for timestamp in _TIMESTAMPS[topic](message)]
     except ValueError as exc:
         return Rejection("invalid_timestamp", f"invalid RFC 3339 timestamp: {exc}", post_id)
-    return message
+    return message, times
 
 
 DEAD_LETTER_TYPES = {cls.SCHEMA: cls for cls in (PostDeadLetter, DeadLetter)}

@@ -36,9 +36,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from mode import Service
 
-from abusewatch.ingest.contract import Rejection, event_time_rejection, parse_time, utcnow, validate_message
-from abusewatch.detection.features import fan_out
-from abusewatch.detection.rekey import FRONTIER_HEADER, collect_released, encode_frontier, pack, with_frontier
+from abusewatch.ingest.contract import Rejection, event_time_rejection, utcnow, validate_message_times
+from abusewatch.detection.rekey import (
+    FRONTIER_HEADER,
+    collect_released,
+    copies_to_pack,
+    encode_frontier,
+    pack,
+    with_frontier,
+)
 from abusewatch.detection.watermark import EventTimeMerge
 from abusewatch.services.common import (
     LAG_INTERVAL_S,
@@ -151,7 +157,7 @@ class PostScoresRekeyer(Service):
                     continue
                 message, event_ts = validated
                 taken.append((event_ts,
-                              (record.offset, fan_out(message, self.ingest.max_targets),
+                              (record.offset, copies_to_pack(message, record.value, self.ingest.max_targets),
                                traceparent(record.headers) if traced else None)))
             self._merge.add(tp, taken, now)
         await self._update_unread()
@@ -197,10 +203,10 @@ class PostScoresRekeyer(Service):
     def _validated(self, raw: bytes | None, now: float) -> tuple[dict[str, Any], float] | Rejection:
         """A post-scores message from any producer is untrusted: schema, timestamps, and no event time
         from the future (it would move the detector's watermark). The message and its event time."""
-        message = validate_message("post-scores", raw)
-        if isinstance(message, Rejection):
-            return message
-        created_at = parse_time(message["post"]["created_at"])
+        validated = validate_message_times("post-scores", raw)
+        if isinstance(validated, Rejection):
+            return validated
+        message, (created_at, *_) = validated
         rejection = event_time_rejection(created_at, now=now, max_ahead_s=self.ingest.max_ahead_s,
                                          post_id=message["post_id"])
         return rejection or (message, created_at.timestamp())

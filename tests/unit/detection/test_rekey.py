@@ -7,7 +7,15 @@ import pytest
 from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
 from abusewatch.detection.features import fan_out
-from abusewatch.detection.rekey import pack, partition_for, unpack, decode_frontier, encode_frontier, with_frontier
+from abusewatch.detection.rekey import (
+    copies_to_pack,
+    decode_frontier,
+    encode_frontier,
+    pack,
+    partition_for,
+    unpack,
+    with_frontier,
+)
 
 
 def message(post_id: str, targets: list[str], text: str = "hello") -> dict:
@@ -50,6 +58,31 @@ def test_records_are_split_at_the_byte_limit_and_an_oversized_copy_goes_alone() 
     assert all(len(record) <= 1000 for _, record in records[:-1])
     assert orjson.loads(unpack(records[-1][1])[0][0])["post_id"] == "big"
     assert sum(len(unpack(record)) for _, record in records) == 41
+
+
+def test_a_single_target_post_is_packed_as_the_bytes_it_came_as() -> None:
+    single = message("p1", ["t1"], "key order and spacing as the producer wrote them")
+    raw = b'{ "targets": ["t1"], ' + orjson.dumps(single)[1:]  # not what orjson would write
+    [(target, copy)] = copies_to_pack(single, raw, max_targets=20)
+    assert (target, copy) == ("t1", raw)
+    [(_, record)] = pack([(target, copy)], partitions=4, max_record_bytes=1 << 20)
+    assert unpack(record) == [(raw, None)]
+
+
+@pytest.mark.parametrize("separator", [b"\n", b"\t"])
+def test_bytes_holding_a_separator_are_encoded_again(separator: bytes) -> None:
+    single = message("p1", ["t1"])
+    raw = orjson.dumps(single, option=orjson.OPT_INDENT_2).replace(b"\n", separator)  # whitespace between tokens
+    [(target, copy)] = copies_to_pack(single, raw, max_targets=20)
+    assert target == "t1" and copy == single
+    [(_, record)] = pack([(target, copy)], partitions=1, max_record_bytes=1 << 20)
+    [(line, _)] = unpack(record)
+    assert orjson.loads(line) == single
+
+
+def test_a_post_with_several_targets_is_fanned_out() -> None:
+    several = message("p1", ["t1", "t2", "t3"])
+    assert copies_to_pack(several, orjson.dumps(several), max_targets=2) == fan_out(several, 2)
 
 
 def test_each_copy_keeps_the_traceparent_of_its_post() -> None:

@@ -171,3 +171,16 @@ def test_a_post_the_contract_accepts_has_an_event_time_the_detector_reads():
     post = validate_post(orjson.dumps(_post(created_at="2026-11-21T09:00:00z")), **LIMITS)
     assert isinstance(post, Post)
     assert epoch_seconds("2026-11-21T09:00:00z") == post.created_at.timestamp()
+
+
+def test_validating_a_message_gives_the_timestamps_it_parsed_event_time_first():
+    example = json.loads((ROOT / "schemas" / "examples" / "post-scores.json").read_text())
+    example["post"]["created_at"] = "2026-11-21T09:00:00.250z"  # lowercase: RFC 3339 allows it
+    message, times = contract.validate_message_times("post-scores", orjson.dumps(example))
+    assert message == example
+    assert times[0] == contract.parse_time("2026-11-21T09:00:00.250+00:00")
+    assert times[1] == contract.parse_time(example["scored_at"])
+    example["scored_at"] = "2026-11-21 nine o'clock"
+    rejection = contract.validate_message_times("post-scores", orjson.dumps(example))
+    assert isinstance(rejection, Rejection) and rejection.code == "invalid_timestamp"
+    assert contract.validate_message("post-scores", orjson.dumps(example)) == rejection
