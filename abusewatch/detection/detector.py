@@ -127,6 +127,7 @@ class PileOnDetector:
         self._thresholds = tuple(settings.thresholds().items())
         self._new_account_s = settings.new_account_days * 86_400.0
         self._hostile_reply_age_s = self._new_account_s if settings.count_hostile_replies else None
+        self._hostile_band = tuple(settings.hostile_band().items())
         self._windows = settings.windows()
         self._longest_s = self._windows[-1].size_s
         self._min_floor = min(w.coordinated_min_posts for w in self._windows)
@@ -152,7 +153,7 @@ class PileOnDetector:
         lifecycle and expiry run whenever event time has moved a bucket on; a caller that must
         control when state is written (the Faust service) passes sweep=False and calls `sweep()`
         once per batch."""
-        post = extract(message, self._thresholds, self._hostile_reply_age_s)
+        post = extract(message, self._thresholds, self._hostile_reply_age_s, self._hostile_band)
         self.stats.posts += 1
         if self._first_ts is None:
             self._first_ts = post.ts
@@ -684,13 +685,14 @@ class PileOnDetector:
                 f"share_p={share_p:.1e}<={s.max_young_crowd_p:.0e} (binomial: {stats.counted_abusive_posts} of "
                 f"{stats.total_posts} posts abusive, platform share {flag_share:.3f})")
 
-    @staticmethod
-    def _hostile_reply_reasons(stats: WindowStats) -> list[str]:
+    def _hostile_reply_reasons(self, stats: WindowStats) -> list[str]:
         if not stats.hostile_replies:
             return []
+        band = (" or scored in the hostile band (" + ", ".join(f"{label}>={value}" for label, value in self._hostile_band)
+                + ")") if self._hostile_band else ""
         return [f"hostile_replies={stats.hostile_replies} of {stats.abusive_posts} abusive posts: dismissive, mocking "
-                f"or menacing replies without profanity (hostility rule layer) from new accounts that do not follow "
-                f"the target"]
+                f"or menacing replies without profanity (hostility rule layer){band} from new accounts that do not "
+                f"follow the target"]
 
     # -- campaigns -----------------------------------------------------------------------------
 

@@ -85,22 +85,28 @@ def rule_layer_found(message: dict[str, Any]) -> bool:
     return any((message.get(layer) or {}).get("detected", False) for layer in ("threats", "extortion"))
 
 
-def hostile_reply(message: dict[str, Any], ts: float, new_account_s: float) -> bool:
-    """Whether the hostility rule layer found the reply dismissive, mocking or menacing and its
+def hostile_reply(message: dict[str, Any], ts: float, new_account_s: float,
+                  band: tuple[tuple[str, float], ...] = ()) -> bool:
+    """Whether the reply is hostile (the hostility rule layer found it dismissive, mocking or
+    menacing, or its scores reach one of the `band` thresholds, below the abusive ones) and its
     author was a new account (younger than new_account_s) that does not follow the replied-to user
     (a post that replies to nobody has no such user: its mentions are not described).
     From anyone else such a reply is ordinary rudeness or banter and counts as nothing; from a crowd
     of strangers days old it is what most of a pile-on looks like. Older messages lack the field."""
     post = message["post"]
-    if not (message.get("hostility") or {}).get("detected", False) or post.get("author_follows_target") is not False:
+    if post.get("author_follows_target") is not False or not post.get("reply_to_user_id"):
         return False
-    return bool(post.get("reply_to_user_id")) and younger_than(post.get("author_created_at"), ts, new_account_s)
+    if not (message.get("hostility") or {}).get("detected", False) and not (band and is_abusive(message["scores"], band)):
+        return False
+    return younger_than(post.get("author_created_at"), ts, new_account_s)
 
 
 def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...],
-            hostile_reply_age_s: float | None = None) -> ScoredPost:
+            hostile_reply_age_s: float | None = None, hostile_band: tuple[tuple[str, float], ...] = ()) -> ScoredPost:
     """The post as the detector reads it. hostile_reply_age_s: count hostile replies from accounts
-    younger than this that do not follow the target as abusive (`hostile_reply`); None: do not."""
+    younger than this that do not follow the target as abusive (`hostile_reply`); None: do not.
+    hostile_band: the score thresholds below the abusive ones at which a reply counts as hostile too
+    (only when the model reads the post's language)."""
     post = message["post"]
     label_scores = message["scores"]
     language = message.get("language")  # optional: messages written before it are supported
@@ -108,7 +114,8 @@ def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...],
     media = known_media(message)
     ts = epoch_seconds(post["created_at"])
     abusive = (scored and is_abusive(label_scores, thresholds)) or bool(media) or rule_layer_found(message)
-    hostile = not abusive and hostile_reply_age_s is not None and hostile_reply(message, ts, hostile_reply_age_s)
+    hostile = (not abusive and hostile_reply_age_s is not None
+               and hostile_reply(message, ts, hostile_reply_age_s, hostile_band if scored else ()))
     return ScoredPost(
         message["post_id"],
         message["author_id"],

@@ -197,6 +197,14 @@ class DetectorSettings:
         "else count as nothing, so civil crowds and friends' banter stay out, and every window test "
         "still applies (the crowd alone never alerts, the crowd plus hostility does).",
     )
+    hostile_band_thresholds: tuple[str, ...] = setting(
+        "ABUSEWATCH_DETECTOR_HOSTILE_BAND_THRESHOLDS",
+        (),
+        "label=threshold pairs below ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS: with "
+        "ABUSEWATCH_DETECTOR_COUNT_HOSTILE_REPLIES, a reply whose calibrated scores reach one of them counts as "
+        "a hostile reply, as the hostility rule layer's finds do (only from a new account that does not follow "
+        "the target, and only in a crowd). Empty: off.",
+    )
     min_hostile_reply_authors: int = setting(
         "ABUSEWATCH_DETECTOR_MIN_HOSTILE_REPLY_AUTHORS",
         3,
@@ -287,8 +295,10 @@ class DetectorSettings:
         self.windows()  # a window list that does not add up fails at startup, not at the first post
 
     def thresholds(self) -> dict[str, float]:
-        pairs = (item.split("=", 1) for item in self.abusive_thresholds)
-        return {label.strip(): float(value) for label, value in pairs}
+        return _label_thresholds(self.abusive_thresholds)
+
+    def hostile_band(self) -> dict[str, float]:
+        return _label_thresholds(self.hostile_band_thresholds)
 
     def windows(self) -> tuple[Window, ...]:
         """The windows with their floors, shortest first."""
@@ -319,3 +329,8 @@ class Window(NamedTuple):
     min_authors: int
     coordinated_min_posts: int
     coordinated_min_authors: int
+
+
+def _label_thresholds(pairs: tuple[str, ...]) -> dict[str, float]:
+    split = (item.split("=", 1) for item in pairs)
+    return {label.strip(): float(value) for label, value in split}

@@ -634,6 +634,39 @@ def test_a_crowd_of_new_strangers_without_hostility_stays_quiet():
     assert run(detector(), welcomes) == []
 
 
+MIDDLING = {**BENIGN, "toxicity": 0.6, "insult": 0.5}  # below the abusive thresholds, in the band below
+
+
+def band_crowd(stream: Stream, posts=12, new_account=True, follows=False, scores=MIDDLING, language=None):
+    """Replies the model scores in a band below its abusive thresholds (explicit abuse it half misses)."""
+    messages = []
+    for i in range(posts):
+        message = stream.post("victim", f"crowd{i}", i * 4.0, abusive=False, new_account=new_account, follows=follows)
+        message["scores"] = dict(scores)
+        if language is not None:
+            message["language"] = language
+        messages.append(message)
+    return messages
+
+
+def test_a_crowd_of_new_strangers_scored_in_the_hostile_band_opens_a_campaign_that_says_so():
+    band = ("toxicity=0.5", "insult=0.4")
+    alerts = run(detector(hostile_band_thresholds=band), band_crowd(Stream()))
+    opened = [a for a in alerts if a["status"] == "opened"]
+    assert len(opened) == 1
+    [reason] = [r for r in opened[0]["reasons"] if r.startswith("hostile_replies=")]
+    assert "hostile band (toxicity>=0.5, insult>=0.4)" in reason
+    assert run(detector(), band_crowd(Stream())) == []  # off by default: the same replies are clean
+
+
+@pytest.mark.parametrize("case", [{"follows": True}, {"new_account": False}, {"scores": {**BENIGN, "toxicity": 0.45}},
+                                  {"language": {"detected": "de", "confidence": 0.99, "supported": False, "source": "detected"}}])
+def test_band_scores_count_only_from_new_strangers_and_only_where_the_model_reads_the_language(case):
+    det = detector(hostile_band_thresholds=("toxicity=0.5", "insult=0.4"))
+    assert run(det, band_crowd(Stream(), **case)) == []
+    assert det.stats.abusive_target_posts == 0
+
+
 def test_a_young_crowd_of_hostile_replies_and_one_insult_reaches_the_coordinated_floor():
     # 4 abusive posts in a minute from 4 new strangers: 3 clean hostile replies and 1 insult. Hostile
     # replies count as from new accounts in the young-crowd test (and in the platform's share, where
