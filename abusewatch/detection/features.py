@@ -36,8 +36,9 @@ class ScoredPost(NamedTuple):
     # The (bank, bank_hash) entries the post's media matched, flooding matches left out; () for
     # the posts without media, which are nearly all.
     media: tuple[tuple[str, str], ...] = ()
-    # Abusive only because the hostility rule layer found it dismissive or menacing and its author is
-    # a new account not following the (first) target: crowd evidence, not abuse in itself.
+    # Abusive only because it is hostile (the hostility rule layer found it dismissive or menacing, or
+    # its scores are in the optional band below the abusive thresholds) and its author is a new
+    # account not following the (first) target: crowd evidence, not abuse in itself.
     hostile_reply: bool = False
 
     def new_account(self, new_account_s: float) -> bool:
