@@ -688,10 +688,10 @@ class PileOnDetector:
     def _hostile_reply_reasons(self, stats: WindowStats) -> list[str]:
         if not stats.hostile_replies:
             return []
-        band = (" or scored in the hostile band (" + ", ".join(f"{label}>={value}" for label, value in self._hostile_band)
-                + ")") if self._hostile_band else ""
+        band = (", or scored in the hostile band below the abusive thresholds ("
+                + ", ".join(f"{label}>={value}" for label, value in self._hostile_band) + ")") if self._hostile_band else ""
         return [f"hostile_replies={stats.hostile_replies} of {stats.abusive_posts} abusive posts: dismissive, mocking "
-                f"or menacing replies without profanity (hostility rule layer){band} from new accounts that do not "
+                f"or menacing replies without profanity (hostility rule layer){band}, from new accounts that do not "
                 f"follow the target"]
 
     # -- campaigns -----------------------------------------------------------------------------

@@ -9,7 +9,8 @@ value the copies as JSON lines. The partition is Kafka's default for the target 
 
 With tracing on, a line is the copy's JSON, a tab, and the W3C traceparent of its post
 (abusewatch.common.tracing): each copy keeps its own post's trace inside a record shared by many posts.
-JSON as orjson writes it never holds a raw tab or newline, so the framing cannot be confused.
+A copy's JSON never holds a raw tab or newline, so the framing cannot be confused: orjson writes
+none, and a post's own bytes are forwarded as its copy only when they hold neither (copies_to_pack).
 
 A record may carry a frontier header (FRONTIER_HEADER): which source partitions the rekeyer that
 wrote it owns, how many the source topic has, and the event time up to which those partitions'

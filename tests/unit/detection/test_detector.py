@@ -655,7 +655,7 @@ def test_a_crowd_of_new_strangers_scored_in_the_hostile_band_opens_a_campaign_th
     opened = [a for a in alerts if a["status"] == "opened"]
     assert len(opened) == 1
     [reason] = [r for r in opened[0]["reasons"] if r.startswith("hostile_replies=")]
-    assert "hostile band (toxicity>=0.5, insult>=0.4)" in reason
+    assert "hostile band below the abusive thresholds (toxicity>=0.5, insult>=0.4)" in reason
     assert run(detector(), band_crowd(Stream())) == []  # off by default: the same replies are clean
 
 
