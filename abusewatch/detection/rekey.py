@@ -50,7 +50,7 @@ def copies_to_pack(message: dict[str, Any], raw: bytes, max_targets: int | None)
     they hold pack's separators (a newline or tab, which JSON from other encoders may hold between
     tokens)."""
     targets = message["targets"]
-    if len(targets) == 1 and (max_targets is None or max_targets >= 1) and b"\n" not in raw and TRACE_SEPARATOR not in raw:
+    if len(targets) == 1 and b"\n" not in raw and TRACE_SEPARATOR not in raw:
         return [(targets[0], raw)]
     return fan_out(message, max_targets)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from abusewatch.common.config import ConfigError, setting, settings_class
+from abusewatch.scoring.labels import LABELS
 
 
 @settings_class
@@ -292,13 +293,16 @@ class DetectorSettings:
         if self.shared_media_min_authors < 2:
             raise ConfigError(
                 f"ABUSEWATCH_DETECTOR_SHARED_MEDIA_MIN_AUTHORS must be at least 2, got {self.shared_media_min_authors}")
-        self.windows()  # a window list that does not add up fails at startup, not at the first post
+        # A list that does not add up fails at startup, not at the first post.
+        self.windows()
+        self.thresholds()
+        self.hostile_band()
 
     def thresholds(self) -> dict[str, float]:
-        return _label_thresholds(self.abusive_thresholds)
+        return _label_thresholds("ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS", self.abusive_thresholds)
 
     def hostile_band(self) -> dict[str, float]:
-        return _label_thresholds(self.hostile_band_thresholds)
+        return _label_thresholds("ABUSEWATCH_DETECTOR_HOSTILE_BAND_THRESHOLDS", self.hostile_band_thresholds)
 
     def windows(self) -> tuple[Window, ...]:
         """The windows with their floors, shortest first."""
@@ -331,6 +335,19 @@ class Window(NamedTuple):
     coordinated_min_authors: int
 
 
-def _label_thresholds(pairs: tuple[str, ...]) -> dict[str, float]:
-    split = (item.split("=", 1) for item in pairs)
-    return {label.strip(): float(value) for label, value in split}
+def _label_thresholds(env: str, pairs: tuple[str, ...]) -> dict[str, float]:
+    """label=threshold pairs as a dict. A misspelt label would never be reached and silently switch
+    its threshold off, so only the post-scores contract's labels are accepted."""
+    thresholds = {}
+    for item in pairs:
+        label, equals, value = item.partition("=")
+        label = label.strip()
+        try:
+            threshold = float(value)
+        except ValueError:
+            threshold = float("nan")
+        if not equals or label not in LABELS or not 0.0 <= threshold <= 1.0:
+            raise ConfigError(f"{env}: {item!r} is not label=threshold with a threshold from 0 to 1 and one of "
+                              f"the labels {', '.join(LABELS)}")
+        thresholds[label] = threshold
+    return thresholds

@@ -70,6 +70,23 @@ def test_settings_parse_thresholds_and_windows():
         config.load(DetectorSettings, env={"ABUSEWATCH_DETECTOR_COORDINATED_MIN_ABUSIVE_POSTS": "7,6,15"})
 
 
+@pytest.mark.parametrize("env, value", [
+    ("ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS", "toxicity=0.8,insutl=0.65"),  # a misspelt label
+    ("ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS", "toxicity"),
+    ("ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS", "toxicity=high"),
+    ("ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS", "toxicity=80"),
+    ("ABUSEWATCH_DETECTOR_HOSTILE_BAND_THRESHOLDS", "toxicity=nan"),
+])
+def test_malformed_thresholds_fail_at_startup_naming_the_setting(env, value):
+    with pytest.raises(ConfigError, match=f"{env}: .* is not label=threshold"):
+        config.load(DetectorSettings, env={env: value})
+
+
+def test_threshold_pairs_accept_spaces_around_the_label():
+    settings = config.load(DetectorSettings, env={"ABUSEWATCH_DETECTOR_HOSTILE_BAND_THRESHOLDS": " toxicity=0.6, insult=0.45"})
+    assert settings.hostile_band() == {"toxicity": 0.6, "insult": 0.45}
+
+
 def test_pile_on_opens_one_campaign_fast_with_valid_evidence():
     stream = Stream()
     alerts = run(detector(), pile_on(stream))
