@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from abusewatch.offline.teacher import DEFAULT_CACHE, teacher_scores
 from abusewatch.scoring.inference.cascade import (
     CONFIG_FILE,
     FORMAT_VERSION,
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUTPUT = REPO_ROOT / SHIPPED_FIRST_PASS
-DEFAULT_CACHE = REPO_ROOT / "var" / "first-pass"
 NAME = "abusewatch-first-pass"
 EVAL_DECISION = 0.5  # `abusewatch eval` decides at 0.5 for its macro-F1
 # Labels whose skipped flags would be lost escalations: none may skip on the tuning half.
@@ -136,28 +136,6 @@ def operating_points(artifact: Any) -> dict[str, float]:
             if label in points:
                 points[label] = min(points[label], float(value))
     return points
-
-
-def teacher_scores(artifact: Any, texts: list[str], cache_dir: Path, tag: str) -> np.ndarray:
-    """The transformer's calibrated scores [N, L] for `texts`, cached by model version and texts."""
-    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
-    path = cache_dir / f"{tag}-{artifact.name}-{artifact.version}-{digest}.npy"
-    if path.is_file():
-        return np.load(path, allow_pickle=False)
-    from prometheus_client import CollectorRegistry
-
-    from abusewatch.common.config import load
-    from abusewatch.scoring.inference.engine import InferenceEngine
-    from abusewatch.scoring.inference.settings import EngineSettings
-
-    engine = InferenceEngine.from_artifact(artifact, load(EngineSettings, cascade=False), CollectorRegistry())
-    started = time.perf_counter()
-    results = engine.score_blocking(texts)
-    log.info("teacher scored %d %s texts in %.0f s", len(texts), tag, time.perf_counter() - started)
-    scores = np.array([[result[label] for label in artifact.labels] for result in results], dtype=np.float32)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    np.save(path, scores)
-    return scores
 
 
 def flags(scores: np.ndarray, labels: tuple[str, ...], points: dict[str, float]) -> np.ndarray:

@@ -361,7 +361,7 @@ def run(args: argparse.Namespace) -> int:
     mask_all = torch.from_numpy(training.mask)
     soft_all = None
     if args.distill_from is not None:
-        from abusewatch.offline.first_pass import DEFAULT_CACHE, teacher_scores
+        from abusewatch.offline.teacher import DEFAULT_CACHE, teacher_scores
 
         teacher = load_with_our_labels(args.distill_from)
         soft_all = torch.from_numpy(teacher_scores(teacher, training.texts, args.cache_dir or DEFAULT_CACHE, "train"))
