@@ -101,6 +101,10 @@ class EventTimeMerge(Generic[T]):
     def __init__(self, idle_s: float) -> None:
         self.clock = PartitionClock(idle_s)
         self._pending: dict[Hashable, deque[tuple[float, T]]] = {}
+        # Per partition, the pending entries (the same tuples) that are the least from their position
+        # on, in increasing event time (a sliding-window minimum): its head is the partition's oldest
+        # held item, so finding what is held costs a look per partition, not a scan of every item.
+        self._least: dict[Hashable, deque[tuple[float, T]]] = {}
         self._newest_released = -math.inf
         # The event time up to which every item of the assigned partitions has been released
         # (as of the last release); -inf until something is.
@@ -110,14 +114,20 @@ class EventTimeMerge(Generic[T]):
         """Items in the partition's order, each with its event time; an item without one (input that
         did not decode) takes its predecessor's, so it neither waits nor holds anything back."""
         queue = self._pending.setdefault(partition, deque())
+        least = self._least.setdefault(partition, deque())
         previous = queue[-1][0] if queue else -math.inf
         newest = -math.inf
         for ts, item in items:
             if ts is None:
                 ts = previous
-            queue.append((ts, item))
+            entry = (ts, item)
+            queue.append(entry)
+            while least and least[-1][0] > ts:
+                least.pop()
+            least.append(entry)
             previous = ts
-            newest = max(newest, ts)
+            if ts > newest:
+                newest = ts
         self.clock.delivered(partition, newest, now)
 
     def pending(self, partition: Hashable) -> int:
@@ -130,15 +140,18 @@ class EventTimeMerge(Generic[T]):
         bound = self.clock.low(now)
         released: list[tuple[float, Hashable, T]] = []
         for partition, queue in self._pending.items():
+            least = self._least[partition]
             while queue and queue[0][0] <= bound:
-                ts, item = queue.popleft()
-                released.append((ts, partition, item))
+                entry = queue.popleft()
+                if least[0] is entry:
+                    least.popleft()
+                released.append((entry[0], partition, entry[1]))
         released.sort(key=_event_time)  # stable: ties keep partition and offset order
         if released:
             self._newest_released = max(self._newest_released, released[-1][0])
         # Items up to the bound are out, except any held behind a newer item of their partition;
         # none past the newest released was ever taken.
-        held = min((ts for queue in self._pending.values() for ts, _ in queue), default=math.inf)
+        held = min((least[0][0] for least in self._least.values() if least), default=math.inf)
         # Nothing assigned is nothing complete (the bound of no partitions is inf).
         self.complete_to = min(bound, self._newest_released, held) if len(self.clock) else -math.inf
         return released
@@ -148,6 +161,7 @@ class EventTimeMerge(Generic[T]):
         partitions = list(partitions)
         for partition in partitions:
             self._pending.pop(partition, None)
+            self._least.pop(partition, None)
         self.clock.forget(partitions)
         self.complete_to = -math.inf  # until the next release says again
 
