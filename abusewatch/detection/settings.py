@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 from abusewatch.common.config import ConfigError, setting, settings_class
@@ -299,10 +300,10 @@ class DetectorSettings:
         self.hostile_band()
 
     def thresholds(self) -> dict[str, float]:
-        return _label_thresholds("ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS", self.abusive_thresholds)
+        return _label_thresholds(_env("abusive_thresholds"), self.abusive_thresholds)
 
     def hostile_band(self) -> dict[str, float]:
-        return _label_thresholds("ABUSEWATCH_DETECTOR_HOSTILE_BAND_THRESHOLDS", self.hostile_band_thresholds)
+        return _label_thresholds(_env("hostile_band_thresholds"), self.hostile_band_thresholds)
 
     def windows(self) -> tuple[Window, ...]:
         """The windows with their floors, shortest first."""
@@ -333,6 +334,11 @@ class Window(NamedTuple):
     min_authors: int
     coordinated_min_posts: int
     coordinated_min_authors: int
+
+
+def _env(field: str) -> str:
+    """The environment variable a DetectorSettings field is read from."""
+    return next(f.metadata["env"] for f in dataclasses.fields(DetectorSettings) if f.name == field)
 
 
 def _label_thresholds(env: str, pairs: tuple[str, ...]) -> dict[str, float]:
