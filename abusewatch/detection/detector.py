@@ -148,12 +148,12 @@ class PileOnDetector:
 
     # -- input ---------------------------------------------------------------------------------
 
-    def process(self, message: dict[str, Any], sweep: bool = True) -> list[dict[str, Any]]:
+    def process(self, message: dict[str, Any], sweep: bool = True, ts: float | None = None) -> list[dict[str, Any]]:
         """One post-scores/v1 message -> the alerts it causes (often none). With sweep, campaign
         lifecycle and expiry run whenever event time has moved a bucket on; a caller that must
         control when state is written (the Faust service) passes sweep=False and calls `sweep()`
-        once per batch."""
-        post = extract(message, self._thresholds, self._hostile_reply_age_s, self._hostile_band)
+        once per batch. ts: the post's event time (epoch seconds), when the caller has parsed it."""
+        post = extract(message, self._thresholds, self._hostile_reply_age_s, self._hostile_band, ts)
         self.stats.posts += 1
         if self._first_ts is None:
             self._first_ts = post.ts

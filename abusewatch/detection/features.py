@@ -103,17 +103,20 @@ def hostile_reply(message: dict[str, Any], ts: float, new_account_s: float,
 
 
 def extract(message: dict[str, Any], thresholds: tuple[tuple[str, float], ...],
-            hostile_reply_age_s: float | None = None, hostile_band: tuple[tuple[str, float], ...] = ()) -> ScoredPost:
+            hostile_reply_age_s: float | None = None, hostile_band: tuple[tuple[str, float], ...] = (),
+            ts: float | None = None) -> ScoredPost:
     """The post as the detector reads it. hostile_reply_age_s: count hostile replies from accounts
     younger than this that do not follow the target as abusive (`hostile_reply`); None: do not.
     hostile_band: the score thresholds below the abusive ones at which a reply counts as hostile too
-    (only when the model reads the post's language)."""
+    (only when the model reads the post's language). ts: post.created_at as epoch seconds, when the
+    caller has parsed it already (None: parsed here)."""
     post = message["post"]
     label_scores = message["scores"]
     language = message.get("language")  # optional: messages written before it are supported
     scored = language is None or language["supported"]
     media = known_media(message)
-    ts = epoch_seconds(post["created_at"])
+    if ts is None:
+        ts = epoch_seconds(post["created_at"])
     abusive = (scored and is_abusive(label_scores, thresholds)) or bool(media) or rule_layer_found(message)
     hostile = (not abusive and hostile_reply_age_s is not None
                and hostile_reply(message, ts, hostile_reply_age_s, hostile_band if scored else ()))

@@ -23,7 +23,7 @@ from prometheus_client import Gauge
 
 from abusewatch.common import config
 from abusewatch.ingest.topics import create_topics
-from abusewatch.ingest.contract import Rejection, encode, validate_message
+from abusewatch.ingest.contract import Rejection, encode, validate_message_times
 from abusewatch.detection import DetectorSettings, PileOnDetector
 from abusewatch.detection.rekey import FRONTIER_HEADER, decode_frontier, unpack
 from abusewatch.detection.watermark import SourceFrontier
@@ -89,11 +89,11 @@ def build(ctx: ServiceContext) -> faust.App:
     rekeyed_name, alerts_name = by_target.get_topic_name(), target_alerts.get_topic_name()
     tracing = ctx.tracing
 
-    def traced_process(detector: PileOnDetector, message: dict, parent: bytes) -> list[tuple[dict, list]]:
+    def traced_process(detector: PileOnDetector, message: dict, ts: float, parent: bytes) -> list[tuple[dict, list]]:
         """detector.process in a span continuing the post's trace; an alert it raises carries it on."""
         with tracing.span("detect post", parent, **{"abusewatch.post_id": message["post_id"],
                                                     "abusewatch.target_id": message["targets"][0]}) as span:
-            raised = detector.process(message)
+            raised = detector.process(message, ts=ts)
             headers = headers_of(span)
             for alert in raised:
                 span.add_event("alert", {"abusewatch.alert_id": alert["alert_id"]})
@@ -166,15 +166,17 @@ def build(ctx: ServiceContext) -> faust.App:
                     # Anything else empty or undecodable is dead-lettered as any bad input is.
                     for index, (line, parent) in enumerate(unpack(event.value or b"")):
                         copies += 1
-                        message = validate_message("post-scores", line)
-                        rejection = message if isinstance(message, Rejection) else None
+                        validated = validate_message_times("post-scores", line)
+                        rejection = validated if isinstance(validated, Rejection) else None
                         if rejection is None:
+                            message, (created_at, *_) = validated
+                            ts = created_at.timestamp()  # validation parsed it: not again in the detector
                             try:
                                 # Swept as it goes (as in an in-process replay): state is written once per take anyway.
                                 if tracing.enabled and parent is not None:
-                                    alerts.extend(traced_process(detector, message, parent))
+                                    alerts.extend(traced_process(detector, message, ts, parent))
                                 else:
-                                    alerts.extend((alert, None) for alert in detector.process(message))
+                                    alerts.extend((alert, None) for alert in detector.process(message, ts=ts))
                             except Exception as exc:  # noqa: BLE001 - a detector bug on one post must not stop the stream
                                 log.exception("detector failed on copy %d of %s", index, event.message.offset)
                                 rejection = Rejection("processing_error", f"{type(exc).__name__}: {exc}",

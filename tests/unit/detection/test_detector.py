@@ -87,6 +87,20 @@ def test_threshold_pairs_accept_spaces_around_the_label():
     assert settings.hostile_band() == {"toxicity": 0.6, "insult": 0.45}
 
 
+def test_a_caller_that_parsed_the_event_time_gives_the_same_alerts():
+    stream = Stream()
+    messages = pile_on(stream)
+    parsed = detector()
+    with_ts = [a for m in messages
+               for a in parsed.process(m, ts=contract.parse_time(m["post"]["created_at"]).timestamp())]
+    assert with_ts and with_ts == run(detector(), messages)
+    # The time given is the one used: the same posts an hour later open their campaign an hour later.
+    later = detector()
+    shifted = [a for m in messages
+               for a in later.process(m, ts=contract.parse_time(m["post"]["created_at"]).timestamp() + 3600)]
+    assert shifted[0]["window"]["end"] != with_ts[0]["window"]["end"]
+
+
 def test_pile_on_opens_one_campaign_fast_with_valid_evidence():
     stream = Stream()
     alerts = run(detector(), pile_on(stream))
