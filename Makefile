@@ -58,6 +58,8 @@ bench: venv
 	$(BIN)/python -m abusewatch.offline.bench.detector_ceiling $(BENCH_DIR)/scenario/post-scores.jsonl.gz --posts 150000
 	$(BIN)/python -m abusewatch.offline.bench.detector_service $(BENCH_DIR)/scenario/post-scores.jsonl.gz --posts 150000
 	$(BIN)/python -m abusewatch.offline.bench.api --clients 1000 --seconds 30 --json $(BENCH_DIR)/api-overload.json
+	$(BIN)/python -m abusewatch.offline.bench.evidence --runs 5
+	$(BIN)/python -m abusewatch.offline.bench.merge
 
 train: venv
 	$(BIN)/abusewatch train

@@ -17,7 +17,9 @@ class DetectorSettings:
         "ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS",
         ("toxicity=0.8", "insult=0.65", "threat=0.5", "identity_attack=0.6", "sexual_harassment=0.6"),
         "label=threshold pairs: a post is abusive when any calibrated score reaches its threshold. An operating "
-        "point on one model's scores: `abusewatch eval` shows what it flags; re-check it when the model changes.",
+        "point on one model's scores: `abusewatch eval` shows what it flags; re-check it when the model changes. "
+        "At least one pair; a malformed pair, a label the post-scores contract does not have or a repeated one "
+        "fails at startup.",
     )
     windows_s: tuple[str, ...] = setting(
         "ABUSEWATCH_DETECTOR_WINDOWS_S",
@@ -205,7 +207,7 @@ class DetectorSettings:
         "label=threshold pairs below ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS: with "
         "ABUSEWATCH_DETECTOR_COUNT_HOSTILE_REPLIES, a reply whose calibrated scores reach one of them counts as "
         "a hostile reply, as the hostility rule layer's finds do (only from a new account that does not follow "
-        "the target, and only in a crowd). Empty: off.",
+        "the target, and only in a crowd). Empty: off. Each must be below the label's abusive threshold.",
     )
     min_hostile_reply_authors: int = setting(
         "ABUSEWATCH_DETECTOR_MIN_HOSTILE_REPLY_AUTHORS",
@@ -296,8 +298,13 @@ class DetectorSettings:
                 f"ABUSEWATCH_DETECTOR_SHARED_MEDIA_MIN_AUTHORS must be at least 2, got {self.shared_media_min_authors}")
         # A list that does not add up fails at startup, not at the first post.
         self.windows()
-        self.thresholds()
-        self.hostile_band()
+        abusive = self.thresholds()
+        if not abusive:  # no score could make a post abusive: the model would be switched off unnoticed
+            raise ConfigError(f"{_env('abusive_thresholds')} needs at least one label=threshold pair")
+        for label, value in self.hostile_band().items():
+            if label in abusive and value >= abusive[label]:
+                raise ConfigError(f"{_env('hostile_band_thresholds')}: {label}={value} is not below "
+                                  f"{_env('abusive_thresholds')}'s {label}={abusive[label]}")
 
     def thresholds(self) -> dict[str, float]:
         return _label_thresholds(_env("abusive_thresholds"), self.abusive_thresholds)
@@ -355,5 +362,7 @@ def _label_thresholds(env: str, pairs: tuple[str, ...]) -> dict[str, float]:
         if not equals or label not in LABELS or not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"{env}: {item!r} is not label=threshold with a threshold from 0 to 1 and one of "
                               f"the labels {', '.join(LABELS)}")
+        if label in thresholds:
+            raise ConfigError(f"{env}: {label} is given twice")
         thresholds[label] = threshold
     return thresholds

@@ -82,6 +82,16 @@ def test_malformed_thresholds_fail_at_startup_naming_the_setting(env, value):
         config.load(DetectorSettings, env={env: value})
 
 
+@pytest.mark.parametrize("env, match", [
+    ({"ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS": "toxicity=0.8,toxicity=0.5"}, "toxicity is given twice"),
+    ({"ABUSEWATCH_DETECTOR_ABUSIVE_THRESHOLDS": ""}, "needs at least one label=threshold pair"),
+    ({"ABUSEWATCH_DETECTOR_HOSTILE_BAND_THRESHOLDS": "insult=0.65"}, "insult=0.65 is not below .*insult=0.65"),
+])
+def test_thresholds_that_switch_a_label_off_or_overlap_fail_at_startup(env, match):
+    with pytest.raises(ConfigError, match=match):
+        config.load(DetectorSettings, env=env)
+
+
 def test_threshold_pairs_accept_spaces_around_the_label():
     settings = config.load(DetectorSettings, env={"ABUSEWATCH_DETECTOR_HOSTILE_BAND_THRESHOLDS": " toxicity=0.6, insult=0.45"})
     assert settings.hostile_band() == {"toxicity": 0.6, "insult": 0.45}
