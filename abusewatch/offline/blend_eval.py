@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -40,7 +39,7 @@ from abusewatch.offline.evaluate_model import (
     training_datasets,
 )
 from abusewatch.scoring.labels import LABELS
-from abusewatch.scoring.model.calibration import expected_calibration_error
+from abusewatch.scoring.model.calibration import expected_calibration_error, sigmoid
 
 FOLDS = 5
 FOLD_SALT = "abusewatch-blend-v1"
@@ -73,7 +72,7 @@ class Stack:
     intercept: float
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(np.asarray(features, dtype=np.float64) @ np.array(self.weights) + self.intercept)))
+        return sigmoid(np.asarray(features, dtype=np.float64) @ np.array(self.weights) + self.intercept)
 
 
 def fit_stack(features: np.ndarray, labels: np.ndarray) -> Stack:
@@ -115,8 +114,7 @@ def auc_gain_interval(blend: np.ndarray, baseline: np.ndarray, truth: np.ndarray
 
 def text_folds(texts: list[str], folds: int = FOLDS) -> np.ndarray:
     """Fold of each text by hash of its normalised form (the same post in two splits: one fold)."""
-    return np.array([int.from_bytes(hashlib.sha256(f"{FOLD_SALT}:{data.text_key(t)}".encode()).digest()[:8], "big")
-                     % folds for t in texts])
+    return np.array([int.from_bytes(data.text_digest(FOLD_SALT, t)[:8], "big") % folds for t in texts])
 
 
 # ---------------------------------------------------------------------------------------------

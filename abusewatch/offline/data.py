@@ -238,9 +238,14 @@ def text_key(text: str) -> str:
     return key or text.strip()
 
 
+def text_digest(salt: str, text: str) -> bytes:
+    """SHA-256 of the salted normalised text: a post's side of any split by text (the same post in
+    two datasets, or twice in one, always falls on the same side)."""
+    return hashlib.sha256(f"{salt}:{text_key(text)}".encode()).digest()
+
+
 def in_holdout(text: str, fraction: float) -> bool:
-    digest = hashlib.sha256(f"{SPLIT_SALT}:{text_key(text)}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+    return int.from_bytes(text_digest(SPLIT_SALT, text)[:8], "big") / 2**64 < fraction
 
 
 # ---------------------------------------------------------------------------------------------

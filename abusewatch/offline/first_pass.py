@@ -16,7 +16,6 @@ abusewatch.scoring.inference.cascade.FirstPass.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import subprocess
@@ -86,10 +85,9 @@ class DevPool:
 
 
 def in_tuning_half(text: str) -> bool:
-    from abusewatch.offline.data import text_key
+    from abusewatch.offline.data import text_digest
 
-    digest = hashlib.sha256(f"{HALF_SALT}:{text_key(text)}".encode()).digest()
-    return digest[0] % 2 == 0
+    return text_digest(HALF_SALT, text)[0] % 2 == 0
 
 
 def dev_pool(datasets_dir: Path | None) -> tuple[Any, DevPool]:
